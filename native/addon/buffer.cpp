@@ -1,0 +1,90 @@
+#include "buffer.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "../cpu/queue.h"
+#include "errors.h"
+
+namespace dit::addon {
+
+namespace {
+Napi::FunctionReference* constructor = nullptr;
+constexpr size_t kAlignment = 64;
+}  // namespace
+
+MemoryStats& cpu_memory() {
+  static MemoryStats* s = new MemoryStats();
+  return *s;
+}
+
+Napi::Function NativeBuffer::Define(Napi::Env env) {
+  Napi::Function fn = DefineClass(env, "NativeBuffer",
+                                  {InstanceMethod<&NativeBuffer::Free>("free"),
+                                   InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
+                                   InstanceAccessor<&NativeBuffer::DeviceName>("device")});
+  constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+  return fn;
+}
+
+// new NativeBuffer(device: 0 | 1, bytes: number)
+NativeBuffer::NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeBuffer>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    throw DitError(env, "ERR_DIT_NATIVE", "NativeBuffer(device, bytes): expected two numbers");
+  }
+  int32_t dev = info[0].As<Napi::Number>().Int32Value();
+  double bytes = info[1].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 0) || bytes > 9.0e15) {
+    throw DitError(env, "ERR_DIT_NATIVE", "NativeBuffer: invalid byte size");
+  }
+  if (dev != int32_t(Device::Cpu)) {
+    throw DitError(env, "ERR_DIT_CUDA_UNAVAILABLE", "CUDA buffers are not implemented in this build yet");
+  }
+  device_ = Device::Cpu;
+  bytes_ = int64_t(bytes);
+  size_t padded = (size_t(bytes_) + kAlignment - 1) / kAlignment * kAlignment;
+  if (padded == 0) padded = kAlignment;
+  data_ = static_cast<char*>(std::aligned_alloc(kAlignment, padded));
+  if (!data_) {
+    throw DitError(env, "ERR_DIT_OOM", "out of host memory allocating " + std::to_string(bytes_) + " bytes");
+  }
+  cpu_memory().bytes_in_use += bytes_;
+  cpu_memory().buffers += 1;
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
+}
+
+NativeBuffer::~NativeBuffer() { release(); }
+
+void NativeBuffer::release() {
+  if (!data_) return;
+  char* p = data_;
+  int64_t n = bytes_;
+  data_ = nullptr;
+  cpu::enqueue([p, n] {
+    std::free(p);
+    cpu_memory().bytes_in_use -= n;
+    cpu_memory().buffers -= 1;
+  });
+}
+
+Napi::Value NativeBuffer::Free(const Napi::CallbackInfo& info) {
+  if (data_) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -bytes_);
+  release();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeBuffer::Bytes(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(bytes_)); }
+
+Napi::Value NativeBuffer::DeviceName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), device_ == Device::Cpu ? "cpu" : "cuda");
+}
+
+NativeBuffer* NativeBuffer::Unwrap(const Napi::Value& v) {
+  if (!v.IsObject() || !constructor) return nullptr;
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.InstanceOf(constructor->Value())) return nullptr;
+  return Napi::ObjectWrap<NativeBuffer>::Unwrap(o);
+}
+
+}  // namespace dit::addon

@@ -1,0 +1,35 @@
+// The CPU hot loops, compiled once per instruction set from kernels.inc (isa/kernels_*.cpp) and
+// picked at run time by cpu_kernels() after checking what the processor supports, so one binary
+// runs on any x86-64 and uses AVX-512 where it exists.
+#pragma once
+#include <cstdint>
+#include "../../common/op_params.h"
+
+namespace dit::cpu {
+
+struct CpuKernels {
+  const char* isa;  // "avx512", "avx2" or "sse2"
+  int mr, nr;       // GEMM micro-tile: rows of A, columns of W per micro-kernel call
+  // C block [m0, m0 + m_count) x [n0, n0 + n_count) from packed A (MR-row panels, K-major) and
+  // packed W (NR-column panels, K-major), epilogue of p applied, stored to p.c.
+  void (*gemm_block)(const LinearParams& p, const float* a_packed, int64_t m0, int64_t m_count,
+                     const float* w_packed, int64_t n0, int64_t n_count);
+  // Rows of C for small M: a_f32 holds A as f32 [M, K]; columns [n_begin, n_end).
+  void (*gemv)(const LinearParams& p, const float* a_f32, int64_t n_begin, int64_t n_end);
+  // One (b, h) pair and query rows [i0, i0 + rows); scratch holds attention_scratch_floats floats.
+  void (*attention)(const AttentionParams& p, int64_t b, int64_t h, int64_t i0, int64_t rows, float* scratch);
+  int64_t (*attention_scratch_floats)(int64_t Dh);
+  // y[i] = act(x[i]) in f32, vectorised (used by the elementwise ops)
+  void (*activation_f32)(Activation act, const float* x, float* y, int64_t n);
+};
+
+const CpuKernels& cpu_kernels();
+
+const CpuKernels& kernels_avx512();
+const CpuKernels& kernels_avx2();
+const CpuKernels& kernels_sse2();
+
+constexpr int64_t kAttentionQueryRows = 64;  // query rows per attention task
+constexpr int64_t kAttentionKeyBlock = 64;   // keys per online-softmax step
+
+}  // namespace dit::cpu

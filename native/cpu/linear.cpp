@@ -1,0 +1,90 @@
+// linear / GEMM: C[m, n] = epilogue(sum_k A[m, k] W[n, k]) with PyTorch's weight layout [N, K].
+// W is packed once per call into NR-column f32 panels (shared by all threads); each task packs
+// its own MC-row block of A into MR-row panels and runs the ISA micro-kernel over the block.
+// The whole K is one pass (no K blocking): the epilogue then works on registers, and the DiT
+// sizes (K <= 4608) keep a W panel within L2. M <= 4 (adaLN, embedders) takes the gemv path.
+#include <algorithm>
+
+#include "isa/kernels.h"
+#include "ops.h"
+#include "scratch.h"
+#include "thread_pool.h"
+
+namespace dit::cpu {
+
+namespace {
+
+constexpr int64_t kSmallM = 4;
+
+template <typename T>
+void pack_w_panel(const LinearParams& p, int nr, int64_t panel, float* dst) {
+  const T* w = static_cast<const T*>(p.w);
+  const int64_t n0 = panel * nr;
+  for (int64_t j = 0; j < nr; j++) {
+    const int64_t n = n0 + j;
+    if (n < p.N) {
+      const T* row = w + n * p.ldw;
+      for (int64_t k = 0; k < p.K; k++) dst[k * nr + j] = to_float(row[k]);
+    } else {
+      for (int64_t k = 0; k < p.K; k++) dst[k * nr + j] = 0.0f;
+    }
+  }
+}
+
+template <typename T>
+void pack_a_block(const LinearParams& p, int mr, int64_t m0, int64_t rows, float* dst) {
+  const T* a = static_cast<const T*>(p.a);
+  for (int64_t i0 = 0; i0 < rows; i0 += mr) {
+    float* panel = dst + (i0 / mr) * p.K * mr;
+    for (int64_t r = 0; r < mr; r++) {
+      const int64_t m = m0 + i0 + r;
+      if (i0 + r < rows) {
+        const T* row = a + m * p.lda;
+        for (int64_t k = 0; k < p.K; k++) panel[k * mr + r] = to_float(row[k]);
+      } else {
+        for (int64_t k = 0; k < p.K; k++) panel[k * mr + r] = 0.0f;
+      }
+    }
+  }
+}
+
+template <typename T>
+void linear_t(const LinearParams& p) {
+  const CpuKernels& kern = cpu_kernels();
+  if (p.M <= kSmallM) {
+    float* a32 = thread_scratch(size_t(p.M * p.K), 1);
+    const T* a = static_cast<const T*>(p.a);
+    for (int64_t m = 0; m < p.M; m++)
+      for (int64_t k = 0; k < p.K; k++) a32[m * p.K + k] = to_float(a[m * p.lda + k]);
+    const int64_t chunk = 64;
+    parallel_for((p.N + chunk - 1) / chunk, [&](int64_t t, int) {
+      kern.gemv(p, a32, t * chunk, std::min(p.N, (t + 1) * chunk));
+    });
+    return;
+  }
+  const int mr = kern.mr, nr = kern.nr;
+  const int64_t n_panels = (p.N + nr - 1) / nr;
+  float* w_packed = thread_scratch(size_t(n_panels * nr * p.K), 1);
+  parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, w_packed + panel * nr * p.K); });
+
+  const int64_t mc = int64_t(mr) * 8;            // rows of A per task (packed A ~ mc * K floats in L2)
+  const int64_t nc = int64_t(nr) * 8;            // columns per task
+  const int64_t m_blocks = (p.M + mc - 1) / mc, n_blocks = (p.N + nc - 1) / nc;
+  parallel_for(m_blocks * n_blocks, [&](int64_t task, int) {
+    const int64_t mb = task / n_blocks, nb = task % n_blocks;
+    const int64_t m0 = mb * mc, rows = std::min(mc, p.M - m0);
+    const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
+    float* a_packed = thread_scratch(size_t(((rows + mr - 1) / mr) * mr * p.K), 0);
+    pack_a_block<T>(p, mr, m0, rows, a_packed);
+    kern.gemm_block(p, a_packed, m0, rows, w_packed + (n0 / nr) * nr * p.K, n0, cols);
+  });
+}
+
+}  // namespace
+
+void linear(const LinearParams& p) {
+  if (p.M == 0 || p.N == 0) return;
+  dispatch_float(p.dtype, [&](auto tag) { linear_t<decltype(tag)>(p); });
+}
+
+}  // namespace dit::cpu
