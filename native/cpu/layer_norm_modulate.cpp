@@ -25,14 +25,14 @@ void layer_norm_modulate_t(const LayerNormModulateParams& p) {
       for (int64_t d = 0; d < p.D; d++) sum += (row[d] = to_float(xr[d]));
       const double mean = sum / double(p.D);
       for (int64_t d = 0; d < p.D; d++) sq += (row[d] - mean) * (row[d] - mean);
-      const float meanf = float(mean), rstd = float(1.0 / std::sqrt(sq / double(p.D) + double(p.eps)));
+      const double rstd = 1.0 / std::sqrt(sq / double(p.D) + double(p.eps));
       const int64_t b = i / p.N;
       const T* sh = shift + b * p.mod_stride;
       const T* sc = scale + b * p.mod_stride;
       T* o = out + i * p.D;
       for (int64_t d = 0; d < p.D; d++) {
         // the normalised value is rounded to the model dtype first, as Open-Sora's modulate does
-        const float n = to_float(from_float<T>((row[d] - meanf) * rstd));
+        const float n = to_float(from_float<T>(float((row[d] - mean) * rstd)));
         o[d] = from_float<T>(n * (1.0f + to_float(sc[d])) + to_float(sh[d]));
       }
     }

@@ -1,0 +1,223 @@
+/**
+ * Backend: what the model code (lib/dit/) is written against. One method per op plus memory and
+ * stream control; implementations enqueue work in order on their device and only `download` and
+ * `sync` wait. NativeBackend serves both devices: the addon dispatches on the buffers' device.
+ */
+import { loadAddon, type NativeAddon, type NativeBuffer, type OpArgs } from '../binding';
+import { dtypeCode, dtypeSize, type DType } from './dtype';
+import { DitError } from './errors';
+import type { Tensor } from './tensor';
+
+export type Device = 'cpu' | 'cuda';
+export type Activation = 'none' | 'gelu_tanh' | 'silu' | 'gelu';
+const ACTIVATION_CODES: Record<Activation, number> = { none: 0, gelu_tanh: 1, silu: 2, gelu: 3 };
+
+/** Fields named `<t>Offset` are element offsets into tensor field `<t>` (for views into a larger buffer). */
+export interface LinearCall {
+  dtype: DType; M: number; N: number; K: number;
+  a: Tensor; aOffset?: number; lda: number;
+  w: Tensor; ldw: number;
+  c: Tensor; ldc: number;
+  bias?: Tensor | null;
+  activation: Activation;
+  /** gated residual epilogue: c = residual + gate[m / rowsPerGate] * (...) */
+  gate?: Tensor | null; gateOffset?: number; gateStride?: number; rowsPerGate?: number;
+  residual?: Tensor | null;
+}
+export interface LayerNormModulateCall {
+  dtype: DType; B: number; N: number; D: number; eps: number;
+  x: Tensor; out: Tensor;
+  shift: Tensor; shiftOffset?: number; scale: Tensor; scaleOffset?: number; modStride: number;
+}
+export interface GatedResidualCall {
+  dtype: DType; B: number; N: number; D: number;
+  x: Tensor; y: Tensor; out: Tensor; gate: Tensor; gateOffset?: number; gateStride: number;
+}
+export interface AttentionCall {
+  dtype: DType; B: number; H: number; N: number; M: number; Dh: number; scale: number;
+  q: Tensor; qOffset?: number; qSb: number; qSh: number; qSn: number;
+  k: Tensor; kOffset?: number; kSb: number; kSh: number; kSn: number;
+  v: Tensor; vOffset?: number; vSb: number; vSh: number; vSn: number;
+  o: Tensor; oSb: number; oSh: number; oSn: number;
+}
+export interface Conv3dCall {
+  dtype: DType; B: number; Cin: number; T: number; H: number; W: number;
+  Cout: number; kt: number; kh: number; kw: number;
+  st: number; sh: number; sw: number; dt: number; dh: number; dw: number;
+  padTFront: number; padTBack: number; padH: number; padW: number; replicateTime: boolean;
+  To: number; Ho: number; Wo: number;
+  x: Tensor; weight: Tensor; bias?: Tensor | null; out: Tensor;
+}
+export interface PatchEmbedCall {
+  dtype: DType; B: number; C: number; T: number; H: number; W: number; D: number; pt: number; ph: number; pw: number;
+  x: Tensor; weight: Tensor; bias?: Tensor | null; out: Tensor;
+}
+export interface TimestepEmbeddingCall { dtype: DType; B: number; dim: number; maxPeriod: number; t: Tensor; out: Tensor }
+export interface ActivationCall { dtype: DType; count: number; activation: Activation; x: Tensor; out: Tensor }
+export interface AddRowsCall { dtype: DType; rows: number; D: number; addRows: number; addRepeat: number; x: Tensor; add: Tensor; out: Tensor }
+export interface UnpatchifyCall {
+  dtype: DType; B: number; t: number; h: number; w: number; pt: number; ph: number; pw: number; C: number; x: Tensor; out: Tensor;
+}
+export interface EmbeddingCall { dtype: DType; B: number; D: number; rows: number; ids: Tensor; table: Tensor; out: Tensor }
+export interface CfgCombineCall {
+  dtype: DType; B: number; C: number; S: number; guided: number; scale: number;
+  cond: Tensor; condOffset?: number; uncond: Tensor; uncondOffset?: number; out: Tensor;
+}
+export interface CastCall { srcDtype: DType; dstDtype: DType; count: number; src: Tensor; dst: Tensor }
+
+export interface Backend {
+  readonly device: Device;
+  alloc(bytes: number): NativeBuffer;
+  /** Copies host data into a freshly allocated tensor, converting srcDtype -> dst.dtype. */
+  upload(dst: Tensor, src: ArrayBufferView, srcDtype: DType): void;
+  /** Reads a tensor after the work queued before this call, converting to dstDtype. */
+  download(src: Tensor, dst: ArrayBufferView, dstDtype: DType): Promise<void>;
+  sync(): Promise<void>;
+  linear(c: LinearCall): void;
+  layerNormModulate(c: LayerNormModulateCall): void;
+  gatedResidual(c: GatedResidualCall): void;
+  attention(c: AttentionCall): void;
+  conv3d(c: Conv3dCall): void;
+  patchEmbed3d(c: PatchEmbedCall): void;
+  timestepEmbedding(c: TimestepEmbeddingCall): void;
+  activation(c: ActivationCall): void;
+  addRows(c: AddRowsCall): void;
+  unpatchify(c: UnpatchifyCall): void;
+  embedding(c: EmbeddingCall): void;
+  cfgCombine(c: CfgCombineCall): void;
+  cast(c: CastCall): void;
+}
+
+const DEVICE_CODES: Record<Device, number> = { cpu: 0, cuda: 1 };
+
+/** Turns native errors (plain Errors with a `code`) into DitErrors. */
+export function rethrowNative(e: unknown): never {
+  if (e instanceof DitError) throw e;
+  const err = e as { code?: string; message?: string };
+  const code = err?.code;
+  if (code === 'ERR_DIT_OOM' || code === 'ERR_DIT_DISPOSED' || code === 'ERR_DIT_CUDA_UNAVAILABLE') {
+    throw new DitError(code, String(err.message), { cause: e });
+  }
+  throw new DitError('ERR_DIT_NATIVE', String(err?.message ?? e), { cause: e });
+}
+
+/** Converts a call object into the addon's argument object: tensors become buffer + byte offset. */
+function marshal(call: object): OpArgs {
+  const args: OpArgs = {};
+  const entries = Object.entries(call);
+  for (const [key, value] of entries) {
+    if (value === null || value === undefined) {
+      args[key] = null;
+    } else if (typeof value === 'object' && 'storageBuffer' in value) {
+      const t = value as Tensor;
+      const extra = (call as Record<string, unknown>)[`${key}Offset`];
+      args[key] = t.storageBuffer;
+      args[`${key}Offset`] = (t.offset + (typeof extra === 'number' ? extra : 0)) * dtypeSize(t.dtype);
+    } else if (key.endsWith('Offset')) {
+      // folded into the tensor's byte offset above
+    } else if (key === 'dtype' || key === 'srcDtype' || key === 'dstDtype') {
+      args[key] = dtypeCode(value as DType);
+    } else if (key === 'activation') {
+      args[key] = ACTIVATION_CODES[value as Activation];
+    } else {
+      args[key] = value as number | boolean;
+    }
+  }
+  return args;
+}
+
+class NativeBackend implements Backend {
+  constructor(readonly device: Device, private readonly addon: NativeAddon) {}
+
+  alloc(bytes: number): NativeBuffer {
+    try {
+      return new this.addon.NativeBuffer(DEVICE_CODES[this.device], bytes);
+    } catch (e) {
+      rethrowNative(e);
+    }
+  }
+
+  upload(dst: Tensor, src: ArrayBufferView, srcDtype: DType): void {
+    this.invoke(() =>
+      this.addon.upload(dst.storageBuffer, dst.offset * dtypeSize(dst.dtype), src, dtypeCode(srcDtype), dtypeCode(dst.dtype), dst.numel),
+    );
+  }
+
+  async download(src: Tensor, dst: ArrayBufferView, dstDtype: DType): Promise<void> {
+    try {
+      await this.addon.download(src.storageBuffer, src.offset * dtypeSize(src.dtype), dtypeCode(src.dtype), dst, dtypeCode(dstDtype), src.numel);
+    } catch (e) {
+      rethrowNative(e);
+    }
+  }
+
+  async sync(): Promise<void> {
+    try {
+      await this.addon.sync();
+    } catch (e) {
+      rethrowNative(e);
+    }
+  }
+
+  private invoke(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      rethrowNative(e);
+    }
+  }
+
+  linear(c: LinearCall): void { this.invoke(() => this.addon.linear(marshal(c))); }
+  layerNormModulate(c: LayerNormModulateCall): void { this.invoke(() => this.addon.layerNormModulate(marshal(c))); }
+  gatedResidual(c: GatedResidualCall): void { this.invoke(() => this.addon.gatedResidual(marshal(c))); }
+  attention(c: AttentionCall): void { this.invoke(() => this.addon.attention(marshal(c))); }
+  conv3d(c: Conv3dCall): void { this.invoke(() => this.addon.conv3d(marshal(c))); }
+  patchEmbed3d(c: PatchEmbedCall): void { this.invoke(() => this.addon.patchEmbed3d(marshal(c))); }
+  timestepEmbedding(c: TimestepEmbeddingCall): void { this.invoke(() => this.addon.timestepEmbedding(marshal(c))); }
+  activation(c: ActivationCall): void { this.invoke(() => this.addon.activation(marshal(c))); }
+  addRows(c: AddRowsCall): void { this.invoke(() => this.addon.addRows(marshal(c))); }
+  unpatchify(c: UnpatchifyCall): void { this.invoke(() => this.addon.unpatchify(marshal(c))); }
+  embedding(c: EmbeddingCall): void { this.invoke(() => this.addon.embedding(marshal(c))); }
+  cfgCombine(c: CfgCombineCall): void { this.invoke(() => this.addon.cfgCombine(marshal(c))); }
+  cast(c: CastCall): void { this.invoke(() => this.addon.cast(marshal(c))); }
+}
+
+const backends = new Map<Device, Backend>();
+
+/** The backend of a device; CUDA needs a binary with CUDA and a GPU that answers. */
+export function getBackend(device: Device): Backend {
+  let b = backends.get(device);
+  if (!b) {
+    if (device === 'cuda') {
+      const reason = cudaUnavailableReason();
+      if (reason) throw new DitError('ERR_DIT_CUDA_UNAVAILABLE', `CUDA is not available: ${reason}`);
+    }
+    b = new NativeBackend(device, loadAddon());
+    backends.set(device, b);
+  }
+  return b;
+}
+
+/** Why CUDA cannot be used here, or null when it can. */
+export function cudaUnavailableReason(): string | null {
+  const info = loadAddon().info().cuda;
+  if (!info.compiled) return 'this dit-native binary was built without CUDA';
+  if (info.error === 'cudaErrorInsufficientDriver') {
+    return info.driverVersion === 0
+      ? 'no NVIDIA driver was found (cudaErrorInsufficientDriver)'
+      : `the NVIDIA driver (${info.driverVersion}) is older than the CUDA runtime (${info.runtimeVersion}) (cudaErrorInsufficientDriver)`;
+  }
+  if (info.error) return `${info.errorMessage ?? 'the CUDA runtime failed'} (${info.error})`;
+  if (info.deviceCount === 0) return 'no CUDA device was found';
+  // Kernels for the CUDA backend land with the CUDA backend work; until then it cannot run ops.
+  return 'the CUDA kernels are not part of this version yet (CPU backend only)';
+}
+
+/** 'auto' resolves to CUDA when usable, else CPU; DIT_DEVICE=cpu|cuda overrides 'auto'. */
+export function resolveDevice(requested: Device | 'auto' | undefined): Device {
+  const want = requested ?? 'auto';
+  if (want === 'cpu' || want === 'cuda') return want;
+  const env = process.env.DIT_DEVICE;
+  if (env === 'cpu' || env === 'cuda') return env;
+  return cudaUnavailableReason() === null ? 'cuda' : 'cpu';
+}

@@ -1,0 +1,6 @@
+/** dit-native: Diffusion Transformers running natively in Node.js. */
+export { Tensor, type TensorData, type TensorOptions } from './tensor';
+export * as ops from './ops';
+export { DitError, type DitErrorCode } from './errors';
+export type { DType, FloatDType } from './dtype';
+export type { Device } from './backend';

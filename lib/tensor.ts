@@ -1,0 +1,218 @@
+/**
+ * Tensor: a contiguous, row-major block of elements on a device. Several Tensor objects may share
+ * one storage (reshape, views); the storage is released when the last of them is disposed, or by
+ * the garbage collector as a safety net.
+ */
+import type { NativeBuffer } from '../binding';
+import { getBackend, resolveDevice, type Backend, type Device } from './backend';
+import { dtypeSize, isDType, type DType } from './dtype';
+import { DitError } from './errors';
+
+export type TensorData = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | number[];
+
+class Storage {
+  refs = 1;
+  constructor(readonly buffer: NativeBuffer, readonly backend: Backend) {}
+  release(): void {
+    if (--this.refs === 0) this.buffer.free();
+  }
+}
+
+export interface TensorOptions {
+  device?: Device | 'auto';
+  dtype?: DType;
+}
+
+function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function checkShape(shape: unknown, name = 'shape'): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`Expected an array of non-negative integers for ${name} but received ${describe(shape)}`);
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      throw new TypeError(`Expected an array of non-negative integers for ${name} but received [${shape.join(', ')}]`);
+    }
+  }
+  return [...shape];
+}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of length ${(v as Float32Array).length}`;
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  if (typeof v === 'string') return `'${v}'`;
+  return `${typeof v} ${String(v)}`;
+}
+
+/** The dtype a typed array holds when none is given (Uint16Array needs an explicit f16/bf16). */
+function inferDType(data: TensorData): DType {
+  if (data instanceof Float32Array || data instanceof Float64Array || Array.isArray(data)) return 'f32';
+  if (data instanceof Int32Array) return 'i32';
+  if (data instanceof BigInt64Array) return 'i64';
+  throw new TypeError('Expected dtype f16 or bf16 for a Uint16Array (raw half-precision bits) but received none');
+}
+
+/** Host data as a typed array of srcDtype that the native upload understands. */
+function hostView(data: TensorData, dtype: DType): { view: ArrayBufferView; srcDtype: DType } {
+  if (Array.isArray(data)) {
+    for (const v of data) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
+    return dtype === 'i32' || dtype === 'i64'
+      ? { view: Int32Array.from(data), srcDtype: 'i32' }
+      : { view: Float32Array.from(data), srcDtype: 'f32' };
+  }
+  if (data instanceof Float64Array) return { view: Float32Array.from(data), srcDtype: 'f32' };
+  if (data instanceof Float32Array) return { view: data, srcDtype: 'f32' };
+  if (data instanceof Int32Array) return { view: data, srcDtype: 'i32' };
+  if (data instanceof BigInt64Array) return { view: data, srcDtype: 'i64' };
+  if (data instanceof Uint16Array) {
+    if (dtype !== 'f16' && dtype !== 'bf16') throw new TypeError(`Expected dtype f16 or bf16 for a Uint16Array but received ${dtype}`);
+    return { view: data, srcDtype: dtype };
+  }
+  throw new TypeError(`Expected a Float32Array, Float64Array, Uint16Array, Int32Array, BigInt64Array or number[] for data but received ${describe(data)}`);
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly device: Device;
+  /** @internal element offset into the storage */
+  readonly offset: number;
+  #storage: Storage;
+  #disposed = false;
+
+  private constructor(storage: Storage, shape: readonly number[], dtype: DType, offset: number) {
+    this.#storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.device = storage.backend.device;
+    this.offset = offset;
+  }
+
+  /** Copies host data to a new tensor; converts to `dtype` (default: the data's own type). */
+  static from(data: TensorData, shape: readonly number[], options: TensorOptions = {}): Tensor {
+    const s = checkShape(shape);
+    if (options.dtype !== undefined && !isDType(options.dtype)) {
+      throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(options.dtype)}`);
+    }
+    const dtype = options.dtype ?? inferDType(data);
+    const { view, srcDtype } = hostView(data, dtype);
+    const n = numelOf(s);
+    const length = (view as Float32Array).length;
+    if (length !== n) {
+      throw new RangeError(`Expected ${n} elements for shape [${s.join(', ')}] but received ${length}`);
+    }
+    const t = Tensor.empty(s, { device: options.device, dtype });
+    t.backend.upload(t, view, srcDtype);
+    return t;
+  }
+
+  /** A new tensor with uninitialised contents. */
+  static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    const s = checkShape(shape);
+    const dtype = options.dtype ?? 'f32';
+    if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);
+    const device = resolveDevice(options.device);
+    const backend = getBackend(device);
+    const buffer = backend.alloc(numelOf(s) * dtypeSize(dtype));
+    return new Tensor(new Storage(buffer, backend), s, dtype, 0);
+  }
+
+  static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+    const s = checkShape(shape);
+    return Tensor.from(new Float32Array(numelOf(s)), s, { ...options, dtype: options.dtype ?? 'f32' });
+  }
+
+  get numel(): number {
+    return numelOf(this.shape);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** @internal */
+  get backend(): Backend {
+    return this.#storage.backend;
+  }
+
+  /** @internal the native buffer; throws once disposed */
+  get storageBuffer(): NativeBuffer {
+    this.assertAlive();
+    return this.#storage.buffer;
+  }
+
+  assertAlive(name = 'tensor'): void {
+    if (this.#disposed) throw new DitError('ERR_DIT_DISPOSED', `Expected ${name} to be a live Tensor but it was disposed`);
+  }
+
+  /** A tensor sharing this one's storage, `offset` elements in, with `shape` (internal views). */
+  view(offset: number, shape: readonly number[]): Tensor {
+    this.assertAlive();
+    const s = checkShape(shape);
+    if (!Number.isSafeInteger(offset) || offset < 0 || this.offset + offset + numelOf(s) > this.offset + this.numel) {
+      throw new RangeError(`view of [${s.join(', ')}] at offset ${offset} does not fit in a tensor of ${this.numel} elements`);
+    }
+    this.#storage.refs++;
+    return new Tensor(this.#storage, s, this.dtype, this.offset + offset);
+  }
+
+  /** Same data, another shape with the same number of elements (shares storage). */
+  reshape(shape: readonly number[]): Tensor {
+    const s = checkShape(shape);
+    if (numelOf(s) !== this.numel) {
+      throw new RangeError(`Expected a shape with ${this.numel} elements for reshape but received [${s.join(', ')}]`);
+    }
+    return this.view(0, s);
+  }
+
+  /** All elements as f32 (integers converted), once the work queued on this tensor has run. */
+  async toFloat32Array(): Promise<Float32Array> {
+    this.assertAlive();
+    const out = new Float32Array(this.numel);
+    await this.backend.download(this, out, 'f32');
+    return out;
+  }
+
+  /** Integer tensors as Int32Array (values outside int32 wrap), after queued work. */
+  async toInt32Array(): Promise<Int32Array> {
+    this.assertAlive();
+    const out = new Int32Array(this.numel);
+    await this.backend.download(this, out, 'i32');
+    return out;
+  }
+
+  /** A copy on another device and/or in another dtype. */
+  to(target: Device | { device?: Device; dtype?: DType }): Tensor {
+    this.assertAlive();
+    const opts = typeof target === 'string' ? { device: target } : target;
+    const device = opts.device ?? this.device;
+    const dtype = opts.dtype ?? this.dtype;
+    if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);
+    if (device !== 'cpu' && device !== 'cuda') throw new TypeError(`Expected device 'cpu' or 'cuda' but received ${describe(device)}`);
+    if (device !== this.device) {
+      // Only one device kind exists in this version's native backends; getBackend explains why.
+      getBackend(device);
+    }
+    const out = Tensor.empty(this.shape, { device, dtype });
+    this.backend.cast({ srcDtype: this.dtype, dstDtype: dtype, count: this.numel, src: this, dst: out });
+    return out;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#storage.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device}${this.#disposed ? ', disposed' : ''})`;
+  }
+}

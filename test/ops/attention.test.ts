@@ -1,0 +1,48 @@
+import test from 'ava';
+import { ops } from '../../lib';
+import { Rng } from '../helpers/random';
+import { attentionRef } from '../helpers/reference';
+import { FLOAT_TYPES, randomTensor } from '../helpers/tensors';
+import { assertClose } from '../helpers/tolerance';
+
+// [B, H, N, M, Dh]: one key; N, M off the 64-row tiles and the 4-row groups; head dims of DiT
+// (72 = 1152 / 16, 64) and odd ones; cross-attention (N != M).
+const SHAPES: [number, number, number, number, number][] = [
+  [1, 1, 1, 1, 8], [1, 2, 5, 3, 16], [2, 3, 67, 45, 72], [1, 2, 130, 130, 64], [1, 1, 66, 200, 33], [2, 1, 9, 129, 96],
+];
+
+for (const dtype of FLOAT_TYPES) {
+  test(`attention ${dtype} matches softmax(q k^T / sqrt(d)) v`, async (t) => {
+    const rng = new Rng(99);
+    for (const [B, H, N, M, Dh] of SHAPES) {
+      const q = await randomTensor(rng, [B, H, N, Dh], dtype);
+      const k = await randomTensor(rng, [B, H, M, Dh], dtype);
+      const v = await randomTensor(rng, [B, H, M, Dh], dtype);
+      const o = ops.attention(q.t, k.t, v.t);
+      t.deepEqual(o.shape, [B, H, N, Dh]);
+      const expected = attentionRef(q.values, k.values, v.values, B, H, N, M, Dh, Dh ** -0.5);
+      assertClose(t, await o.toFloat32Array(), expected, dtype, `attention ${[B, H, N, M, Dh]}`);
+      for (const z of [q.t, k.t, v.t, o]) z.dispose();
+    }
+  });
+}
+
+test('attention with large logits stays finite (online softmax rescaling)', async (t) => {
+  const rng = new Rng(5);
+  const q = await randomTensor(rng, [1, 1, 70, 16], 'f32', 8);
+  const k = await randomTensor(rng, [1, 1, 150, 16], 'f32', 8);
+  const v = await randomTensor(rng, [1, 1, 150, 16], 'f32');
+  const o = ops.attention(q.t, k.t, v.t, { scale: 1 });
+  const expected = attentionRef(q.values, k.values, v.values, 1, 1, 70, 150, 16, 1);
+  assertClose(t, await o.toFloat32Array(), expected, 'f32', 'attention large logits');
+});
+
+test('attention rejects mismatched shapes', async (t) => {
+  const rng = new Rng(6);
+  const q = await randomTensor(rng, [1, 2, 3, 8], 'f32');
+  const k = await randomTensor(rng, [1, 2, 4, 9], 'f32');
+  const v = await randomTensor(rng, [1, 2, 5, 8], 'f32');
+  t.throws(() => ops.attention(q.t, k.t, k.t), { instanceOf: RangeError, message: /Expected k to have shape \[1, 2, M, 8\] but received \[1, 2, 4, 9\]/ });
+  t.throws(() => ops.attention(q.t, v.t, q.t), { instanceOf: RangeError, message: /Expected v to have shape \[1, 2, 5, 8\]/ });
+  t.throws(() => ops.attention(q.t, q.t, q.t, { scale: Number.NaN }), { instanceOf: TypeError, message: /options.scale/ });
+});
