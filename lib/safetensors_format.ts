@@ -175,7 +175,18 @@ interface Entry {
  * subarray views into `bytes` (no copy). Note that they are not necessarily aligned to the
  * element size unless `bytes.byteOffset + 8 + N + begin` happens to be.
  */
-export function parseSafetensors(bytes: Uint8Array, path: string): RawSafetensors {
+/** A validated header: where each tensor's bytes are, relative to `dataStart` in the file. */
+export interface SafetensorsLayout {
+  dataStart: number;
+  entries: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number }[];
+  metadata: Record<string, string>;
+}
+
+/**
+ * Validates the header of a file of `fileSize` bytes. `bytes` holds the file's first bytes: at
+ * least the 8-byte prefix, and the whole header when it is that long (else the error says so).
+ */
+export function parseSafetensorsLayout(bytes: Uint8Array, fileSize: number, path: string): SafetensorsLayout {
   const fail = (problem: string): never => {
     throw new DitError('ERR_DIT_FORMAT', `invalid safetensors file "${path}": ${problem}`);
   };
@@ -183,7 +194,6 @@ export function parseSafetensors(bytes: Uint8Array, path: string): RawSafetensor
   if (!(bytes instanceof Uint8Array)) {
     throw new DitError('ERR_DIT_FORMAT', `invalid safetensors file "${path}": expected a Uint8Array`);
   }
-  const fileSize = bytes.byteLength;
   if (fileSize < 8) {
     fail(`file is ${fileSize} bytes, shorter than the 8-byte header length prefix`);
   }
@@ -304,16 +314,24 @@ export function parseSafetensors(bytes: Uint8Array, path: string): RawSafetensor
     );
   }
 
-  const base = 8 + n;
+  return { dataStart: 8 + n, entries, metadata };
+}
+
+/** Parses a whole file held in memory; tensor data are views into `bytes` (no copy). */
+export function parseSafetensors(bytes: Uint8Array, path: string): RawSafetensors {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new DitError('ERR_DIT_FORMAT', `invalid safetensors file "${path}": expected a Uint8Array`);
+  }
+  const layout = parseSafetensorsLayout(bytes, bytes.byteLength, path);
   const tensors = new Map<string, RawTensor>();
-  for (const e of entries) {
+  for (const e of layout.entries) {
     tensors.set(e.name, {
       dtype: e.dtype,
       shape: e.shape,
-      data: bytes.subarray(base + e.begin, base + e.end),
+      data: bytes.subarray(layout.dataStart + e.begin, layout.dataStart + e.end),
     });
   }
-  return { tensors, metadata };
+  return { tensors, metadata: layout.metadata };
 }
 
 /** Reads the whole file, then parses it. I/O failures are DitError ERR_DIT_FILE. */

@@ -1,0 +1,470 @@
+/**
+ * Open-Sora's DiT forward (SPEC §1) on any Backend. Per forward: patch embedding plus one
+ * combined position table; c = t_emb + y_emb; SiLU(c) once; every adaLN linear of every block
+ * in ONE small-M GEMM (their weights are concatenated at load); then per block the fused
+ * LN+modulate, qkv GEMM, strided attention straight from the qkv buffer, and the proj / fc2
+ * GEMMs with the gated residual fused into their epilogue (the residual stream is updated in
+ * place); final layer, unpatchify, f32 output.
+ */
+import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
+import { isFloatDType, type FloatDType } from '../dtype';
+import { DitError } from '../errors';
+import { readSafetensorsWithMetadata } from '../safetensors';
+import { describe, Tensor } from '../tensor';
+import { finiteNumber, fmtShape, oneOf } from '../validate';
+import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
+import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
+import { checkWeights, expectedParams, randomWeights } from './weights';
+
+export interface DiTLoadOptions {
+  /** Open-Sora constructor arguments; missing fields come from `preset`, then Open-Sora's defaults */
+  config?: DiTConfigInput;
+  /** e.g. 'DiT-XL/2', 'DiT-XL/2x2', 'DiT-S/2' */
+  preset?: string;
+  /** a safetensors path or a record of Tensors named by Open-Sora's state_dict keys; omitted: seeded random weights */
+  weights?: string | Record<string, Tensor>;
+  device?: Device | 'auto';
+  dtype?: FloatDType;
+  /** seed of the random weights used when `weights` is omitted */
+  seed?: number;
+}
+
+export type TimestepInput = Tensor | ArrayLike<number>;
+/** text: [B, 1, 1, caption_channels] floats; label: B integer class ids (Tensor or array) */
+export type ConditionInput = Tensor | ArrayLike<number>;
+
+export interface ForwardInput {
+  /** latent [B, in_channels, T, H, W] */
+  x: Tensor;
+  t: TimestepInput;
+  y: ConditionInput;
+}
+
+export interface CfgInput extends ForwardInput {
+  cfgScale: number;
+  /** the unconditional input; default: the null class (label) or y_embedding (text) */
+  yNull?: ConditionInput;
+  /** 'eps' (Open-Sora's samplers, default): guide the first in_channels channels; 'first3': facebook DiT's quirk */
+  guidance?: 'eps' | 'first3';
+}
+
+interface Block {
+  qkvW: Tensor; qkvB: Tensor; projW: Tensor; projB: Tensor;
+  fc1W: Tensor; fc1B: Tensor; fc2W: Tensor; fc2B: Tensor;
+}
+
+export class DiT {
+  readonly config: DiTConfig;
+  readonly derived: DerivedConfig;
+  readonly device: Device;
+  readonly dtype: FloatDType;
+  #backend: Backend;
+  #w: Map<string, Tensor>;
+  #blocks: Block[];
+  #adaW: Tensor;
+  #adaB: Tensor;
+  #pos: Tensor;
+  #disposed = false;
+
+  private constructor(config: DiTConfig, device: Device, dtype: FloatDType, weights: Map<string, Tensor>) {
+    this.config = config;
+    this.derived = derive(config);
+    this.device = device;
+    this.dtype = dtype;
+    this.#backend = getBackend(device);
+    this.#w = weights;
+    const D = config.hidden_size;
+    this.#blocks = Array.from({ length: config.depth }, (_, i) => {
+      const g = (k: string) => this.#param(`blocks.${i}.${k}`);
+      return {
+        qkvW: g('attn.qkv.weight'), qkvB: g('attn.qkv.bias'), projW: g('attn.proj.weight'), projB: g('attn.proj.bias'),
+        fc1W: g('mlp.fc1.weight'), fc1B: g('mlp.fc1.bias'), fc2W: g('mlp.fc2.weight'), fc2B: g('mlp.fc2.bias'),
+      };
+    });
+    // every adaLN linear (depth x 6D rows, then the final layer's 2D) as one weight and bias
+    const rows = this.#modRows;
+    this.#adaW = Tensor.empty([rows, D], { device, dtype });
+    this.#adaB = Tensor.empty([rows], { device, dtype });
+    const parts: [string, number][] = [];
+    for (let i = 0; i < config.depth; i++) parts.push([`blocks.${i}.adaLN_modulation.1`, 6 * D]);
+    parts.push(['final_layer.adaLN_modulation.1', 2 * D]);
+    let row = 0;
+    for (const [prefix, n] of parts) {
+      this.#copy(this.#param(`${prefix}.weight`), this.#adaW, row * D);
+      this.#copy(this.#param(`${prefix}.bias`), this.#adaB, row);
+      row += n;
+    }
+    this.#pos = this.#positionTable();
+  }
+
+  /** Loads a DiT: validates the config against the weights before any compute. */
+  static async load(options: DiTLoadOptions = {}): Promise<DiT> {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`Expected an options object but received ${describe(options)}`);
+    const dtype = options.dtype ?? 'f32';
+    if (!isFloatDType(dtype)) throw new TypeError(`Expected dtype to be one of 'f32', 'f16', 'bf16' but received ${describe(dtype)}`);
+    if (options.device !== undefined && !['auto', 'cpu', 'cuda'].includes(options.device)) {
+      throw new TypeError(`Expected device to be one of 'auto', 'cpu', 'cuda' but received ${describe(options.device)}`);
+    }
+    const device = resolveDevice(options.device);
+    getBackend(device); // explains an unusable device before reading any file
+    let configInput = options.config;
+    let weights: Map<string, Tensor>;
+    let source: string;
+    let owned: Tensor[] = [];
+    if (typeof options.weights === 'string') {
+      source = `"${options.weights}"`;
+      const file = await readSafetensorsWithMetadata(options.weights, { device, dtype });
+      owned = Object.values(file.tensors);
+      if (configInput === undefined && options.preset === undefined && file.metadata.config) {
+        try {
+          configInput = JSON.parse(file.metadata.config) as DiTConfigInput;
+        } catch {
+          throw new DitError('ERR_DIT_CONFIG', `weights ${source}: the "config" metadata is not valid JSON`);
+        }
+      }
+      weights = new Map(Object.entries(file.tensors));
+    } else if (options.weights !== undefined) {
+      if (typeof options.weights !== 'object' || options.weights === null) {
+        throw new TypeError(`Expected weights to be a safetensors path or a record of Tensors but received ${describe(options.weights)}`);
+      }
+      source = '(record)';
+      weights = new Map();
+      for (const [k, t] of Object.entries(options.weights)) {
+        if (!(t instanceof Tensor)) throw new TypeError(`Expected weights["${k}"] to be a Tensor but received ${describe(t)}`);
+        t.assertAlive(`weights["${k}"]`);
+        weights.set(k, t);
+      }
+    } else {
+      source = '(random)';
+      weights = new Map();
+    }
+    try {
+      const config = resolveConfig(configInput ?? {}, options.preset);
+      if (options.weights === undefined) {
+        const random = randomWeights(config, options.seed ?? 0, device, dtype);
+        owned = Object.values(random);
+        weights = new Map(Object.entries(random));
+      }
+      checkWeights(config, new Map([...weights].map(([k, t]) => [k, t.shape])), source);
+      // the model's own copies: on its device, in its dtype, facebook-style names mapped
+      const own = new Map<string, Tensor>();
+      for (const s of expectedParams(config)) {
+        let t = weights.get(s.key);
+        if (t === undefined && s.key === 'pos_embed_spatial') t = weights.get('pos_embed');
+        if (t === undefined) continue;
+        const converted = t.device === device && t.dtype === dtype ? t.reshape(s.shape) : t.to({ device, dtype });
+        own.set(s.key, converted.shape.length === s.shape.length ? converted : converted.reshape(s.shape));
+        if (converted !== own.get(s.key)) converted.dispose();
+      }
+      return new DiT(config, device, dtype, own);
+    } finally {
+      for (const t of owned) t.dispose();
+    }
+  }
+
+  get #modRows(): number {
+    return (6 * this.config.depth + 2) * this.config.hidden_size;
+  }
+
+  #param(key: string): Tensor {
+    const t = this.#w.get(key);
+    if (!t) throw new DitError('ERR_DIT_WEIGHTS', `internal: weight "${key}" not loaded`);
+    return t;
+  }
+
+  /** device copy of src into dst at element offset */
+  #copy(src: Tensor, dst: Tensor, offset: number): void {
+    const view = dst.view(offset, [src.numel]);
+    this.#backend.cast({ srcDtype: src.dtype, dstDtype: dst.dtype, count: src.numel, src, dst: view });
+    view.dispose();
+  }
+
+  /** spatial + temporal tables as one [t * S, D] table (checkpoint buffers when present) */
+  #positionTable(): Tensor {
+    const { hidden_size: D, no_temporal_pos_emb } = this.config;
+    const [tg, hg] = this.derived.grid;
+    const S = this.derived.spatialTokens;
+    const spatial = this.#w.get('pos_embed_spatial') ?? Tensor.from(spatialPosEmbed(D, hg), [1, S, D], { device: this.device, dtype: this.dtype });
+    const table = Tensor.empty([tg * S, D], { device: this.device, dtype: this.dtype });
+    for (let i = 0; i < tg; i++) this.#copy(spatial, table, i * S * D);
+    if (!no_temporal_pos_emb) {
+      const temporal = this.#w.get('pos_embed_temporal') ?? Tensor.from(temporalPosEmbed(D, tg), [1, tg, D], { device: this.device, dtype: this.dtype });
+      this.#backend.addRows({ dtype: this.dtype, rows: tg * S, D, addRows: tg, addRepeat: S, x: table, add: temporal, out: table });
+      if (!this.#w.has('pos_embed_temporal')) temporal.dispose();
+    }
+    if (!this.#w.has('pos_embed_spatial')) spatial.dispose();
+    return table;
+  }
+
+  #assertAlive(): void {
+    if (this.#disposed) throw new DitError('ERR_DIT_DISPOSED', 'Expected a live DiT but it was disposed');
+  }
+
+  /** x on the model's device and dtype (a new tensor the caller disposes) */
+  #prepareX(x: unknown): Tensor {
+    if (!(x instanceof Tensor)) throw new TypeError(`Expected x to be a Tensor but received ${describe(x)}`);
+    x.assertAlive('x');
+    const [T, H, W] = this.config.input_size;
+    const C = this.config.in_channels;
+    if (x.shape.length !== 5 || x.shape[1] !== C || x.shape[2] !== T || x.shape[3] !== H || x.shape[4] !== W || x.shape[0] < 1) {
+      throw new RangeError(`Expected x to have shape [B, ${C}, ${T}, ${H}, ${W}] (in_channels, input_size) but received ${fmtShape(x.shape)}`);
+    }
+    return x.to({ device: this.device, dtype: this.dtype });
+  }
+
+  #prepareT(t: unknown, B: number): Tensor {
+    let values: ArrayLike<number> | undefined;
+    if (t instanceof Tensor) {
+      t.assertAlive('t');
+      if (t.shape.length !== 1 || t.shape[0] !== B) throw new RangeError(`Expected t to have shape [${B}] but received ${fmtShape(t.shape)}`);
+      return t.to({ device: this.device, dtype: 'f32' });
+    }
+    if (Array.isArray(t) || ArrayBuffer.isView(t)) values = t as ArrayLike<number>;
+    if (!values) throw new TypeError(`Expected t to be a Tensor or an array of ${B} numbers but received ${describe(t)}`);
+    if (values.length !== B) throw new RangeError(`Expected t to hold ${B} timesteps (one per sample) but received ${values.length}`);
+    const data = Float32Array.from(values as ArrayLike<number>);
+    if (data.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
+    return Tensor.from(data, [B], { device: this.device });
+  }
+
+  async #labelIds(y: unknown, B: number, name: string): Promise<Int32Array> {
+    let ids: Int32Array;
+    if (y instanceof Tensor) {
+      y.assertAlive(name);
+      if (y.shape.length !== 1 || y.shape[0] !== B) throw new RangeError(`Expected ${name} to have shape [${B}] (class labels) but received ${fmtShape(y.shape)}`);
+      const f = await y.toFloat32Array();
+      ids = Int32Array.from(f);
+      if (f.some((v, i) => v !== ids[i])) throw new TypeError(`Expected ${name} to hold integer class labels`);
+    } else if (Array.isArray(y) || ArrayBuffer.isView(y)) {
+      const arr = Array.from(y as ArrayLike<number | bigint>, Number);
+      if (arr.length !== B) throw new RangeError(`Expected ${name} to hold ${B} labels (one per sample) but received ${arr.length}`);
+      if (arr.some((v) => !Number.isSafeInteger(v))) throw new TypeError(`Expected ${name} to hold integer class labels`);
+      ids = Int32Array.from(arr);
+    } else {
+      throw new TypeError(`Expected ${name} to be a Tensor or an array of ${B} class labels but received ${describe(y)}`);
+    }
+    const rows = this.derived.labelRows;
+    for (const v of ids) {
+      if (v < 0 || v >= rows) {
+        throw new RangeError(`Expected ${name} labels in [0, ${rows - 1}] (${this.derived.numClasses} classes${rows > this.derived.numClasses! ? ` + the null class ${this.derived.numClasses}` : ''}) but received ${v}`);
+      }
+    }
+    return ids;
+  }
+
+  #prepareCaption(y: unknown, B: number, name: string): Tensor {
+    const Cc = this.config.caption_channels;
+    if (!(y instanceof Tensor)) throw new TypeError(`Expected ${name} to be a Tensor [${B}, 1, 1, ${Cc}] (pooled caption embedding) but received ${describe(y)}`);
+    y.assertAlive(name);
+    const ok = y.shape[0] === B && y.shape[y.shape.length - 1] === Cc && y.numel === B * Cc && (y.shape.length === 4 || y.shape.length === 2);
+    if (!ok) throw new RangeError(`Expected ${name} to have shape [${B}, 1, 1, ${Cc}] but received ${fmtShape(y.shape)}`);
+    return y.to({ device: this.device, dtype: this.dtype });
+  }
+
+  /** The null condition for classifier-free guidance, for B samples. */
+  #nullCondition(B: number): ConditionInput {
+    const d = this.derived;
+    if (d.numClasses !== null) {
+      if (d.labelRows === d.numClasses) throw new DitError('ERR_DIT_CONFIG', 'this label model has no null class (class_dropout_prob = 0): pass yNull');
+      return new Array<number>(B).fill(d.numClasses);
+    }
+    const Cc = this.config.caption_channels;
+    const table = this.#param('y_embedder.y_embedding');
+    const out = Tensor.empty([B, 1, 1, Cc], { device: this.device, dtype: this.dtype });
+    for (let b = 0; b < B; b++) this.#copy(table, out, b * Cc);
+    return out;
+  }
+
+  /** Runs the model; resolves to the output [B, out_channels, T, H, W] (f32) once computed. */
+  async forward(input: ForwardInput): Promise<Tensor> {
+    this.#assertAlive();
+    if (typeof input !== 'object' || input === null) throw new TypeError(`Expected { x, t, y } but received ${describe(input)}`);
+    const x = this.#prepareX(input.x);
+    const temps: Tensor[] = [x];
+    try {
+      const B = x.shape[0];
+      const t = this.#prepareT(input.t, B);
+      temps.push(t);
+      let cond: Tensor | Int32Array;
+      if (this.derived.numClasses !== null) cond = await this.#labelIds(input.y, B, 'y');
+      else temps.push((cond = this.#prepareCaption(input.y, B, 'y')));
+      const out = this.#run(x, t, cond);
+      await this.#backend.sync();
+      return out;
+    } finally {
+      for (const z of temps) z.dispose();
+    }
+  }
+
+  /**
+   * Classifier-free guidance in one batched forward of [x; x] with [y; yNull]: the guided channels
+   * (eps: the first in_channels; or facebook DiT's first 3) get uncond + s (cond - uncond), the
+   * rest (the learned-sigma channels) come from the conditional half. Output [B, out_channels, T, H, W].
+   */
+  async forwardWithCfg(input: CfgInput): Promise<Tensor> {
+    this.#assertAlive();
+    if (typeof input !== 'object' || input === null) throw new TypeError(`Expected { x, t, y, cfgScale } but received ${describe(input)}`);
+    const scale = finiteNumber('cfgScale', input.cfgScale);
+    const guidance = oneOf('guidance', input.guidance ?? 'eps', ['eps', 'first3'] as const);
+    const x = this.#prepareX(input.x);
+    const temps: Tensor[] = [x];
+    try {
+      const B = x.shape[0];
+      const C = this.config.in_channels;
+      const x2 = Tensor.empty([2 * B, ...x.shape.slice(1)], { device: this.device, dtype: this.dtype });
+      temps.push(x2);
+      this.#copy(x, x2, 0);
+      this.#copy(x, x2, x.numel);
+      const t = this.#prepareT(input.t, B);
+      temps.push(t);
+      const t2 = Tensor.empty([2 * B], { device: this.device });
+      temps.push(t2);
+      this.#copy(t, t2, 0);
+      this.#copy(t, t2, B);
+      const yNull = input.yNull ?? this.#nullCondition(B);
+      if (yNull instanceof Tensor && input.yNull === undefined) temps.push(yNull);
+      let cond: Tensor | Int32Array;
+      if (this.derived.numClasses !== null) {
+        const a = await this.#labelIds(input.y, B, 'y');
+        const b = await this.#labelIds(yNull, B, 'yNull');
+        cond = new Int32Array(2 * B);
+        cond.set(a, 0);
+        cond.set(b, B);
+      } else {
+        const a = this.#prepareCaption(input.y, B, 'y');
+        const b = this.#prepareCaption(yNull, B, 'yNull');
+        temps.push(a, b);
+        cond = Tensor.empty([2 * B, 1, 1, this.config.caption_channels], { device: this.device, dtype: this.dtype });
+        temps.push(cond);
+        this.#copy(a, cond, 0);
+        this.#copy(b, cond, a.numel);
+      }
+      const both = this.#run(x2, t2, cond);
+      temps.push(both);
+      const outC = this.derived.outChannels;
+      const S = both.numel / (2 * B * outC);
+      const out = Tensor.empty([B, outC, ...x.shape.slice(2)], { device: this.device });
+      this.#backend.cfgCombine({
+        dtype: 'f32', B, C: outC, S, guided: Math.min(guidance === 'first3' ? 3 : C, outC), scale,
+        cond: both, uncond: both, uncondOffset: B * outC * S, out,
+      });
+      await this.#backend.sync();
+      return out;
+    } finally {
+      for (const z of temps) z.dispose();
+    }
+  }
+
+  /** Enqueues the whole forward; x and t are on the device in the model's dtype (t in f32). */
+  #run(x: Tensor, t: Tensor, cond: Tensor | Int32Array): Tensor {
+    const be = this.#backend;
+    const dtype = this.dtype;
+    const dev = { device: this.device, dtype };
+    const cfg = this.config;
+    const d = this.derived;
+    const D = cfg.hidden_size;
+    const B = x.shape[0];
+    const N = d.tokens;
+    const [T, H, W] = cfg.input_size;
+    const [pt, ph, pw] = cfg.patch_size;
+    const temps: Tensor[] = [];
+    const tmp = (shape: number[], opts = dev) => {
+      const z = Tensor.empty(shape, opts);
+      temps.push(z);
+      return z;
+    };
+    const linear = (a: Tensor, M: number, K: number, key: string, out: Tensor, activation: 'none' | 'silu' | 'gelu_tanh' = 'none') => {
+      const w = this.#param(`${key}.weight`);
+      be.linear({ dtype, M, N: w.shape[0], K, a, lda: K, w, ldw: K, c: out, ldc: w.shape[0], bias: this.#param(`${key}.bias`), activation });
+    };
+    try {
+      // tokens + positions: the residual stream, updated in place from here on
+      const h = tmp([B, N, D]);
+      const xe = this.#param('x_embedder.proj.weight');
+      be.patchEmbed3d({ dtype, B, C: cfg.in_channels, T, H, W, D, pt, ph, pw, x, weight: xe, bias: this.#param('x_embedder.proj.bias'), out: h });
+      be.addRows({ dtype, rows: B * N, D, addRows: N, addRepeat: 1, x: h, add: this.#pos, out: h });
+
+      // conditioning c = t_emb + y_emb, then SiLU(c) shared by every adaLN
+      const tfreq = tmp([B, 256]);
+      be.timestepEmbedding({ dtype, B, dim: 256, maxPeriod: 10000, t, out: tfreq });
+      const t1 = tmp([B, D]);
+      linear(tfreq, B, 256, 't_embedder.mlp.0', t1, 'silu');
+      const c = tmp([B, D]);
+      linear(t1, B, D, 't_embedder.mlp.2', c);
+      const yEmb = tmp([B, D]);
+      if (cond instanceof Int32Array) {
+        const ids = Tensor.from(cond, [B], { device: this.device });
+        temps.push(ids);
+        be.embedding({ dtype, B, D, rows: d.labelRows, ids, table: this.#param('y_embedder.embedding_table.weight'), out: yEmb });
+      } else {
+        const y1 = tmp([B, D]);
+        linear(cond, B, cfg.caption_channels, 'y_embedder.y_proj.fc1', y1, 'gelu_tanh');
+        linear(y1, B, D, 'y_embedder.y_proj.fc2', yEmb);
+      }
+      be.addRows({ dtype, rows: B, D, addRows: B, addRepeat: 1, x: c, add: yEmb, out: c });
+      const sc = tmp([B, D]);
+      be.activation({ dtype, count: B * D, activation: 'silu', x: c, out: sc });
+      const rows = this.#modRows / D;
+      const mods = tmp([B, rows * D]);
+      be.linear({ dtype, M: B, N: rows * D, K: D, a: sc, lda: D, w: this.#adaW, ldw: D, c: mods, ldc: rows * D, bias: this.#adaB, activation: 'none' });
+      const modStride = rows * D;
+
+      const Hh = cfg.num_heads, Dh = d.headDim, F = d.mlpHidden;
+      const normed = tmp([B, N, D]);
+      const qkv = tmp([B, N, 3 * D]);
+      const attn = tmp([B, N, D]);
+      const mlp = tmp([B, N, F]);
+      const M = B * N;
+      this.#blocks.forEach((blk, i) => {
+        const base = i * 6 * D;
+        be.layerNormModulate({ dtype, B, N, D, eps: 1e-6, x: h, out: normed, shift: mods, shiftOffset: base, scale: mods, scaleOffset: base + D, modStride });
+        be.linear({ dtype, M, N: 3 * D, K: D, a: normed, lda: D, w: blk.qkvW, ldw: D, c: qkv, ldc: 3 * D, bias: blk.qkvB, activation: 'none' });
+        be.attention({
+          dtype, B, H: Hh, N, M: N, Dh, scale: Dh ** -0.5,
+          q: qkv, qOffset: 0, qSb: N * 3 * D, qSh: Dh, qSn: 3 * D,
+          k: qkv, kOffset: D, kSb: N * 3 * D, kSh: Dh, kSn: 3 * D,
+          v: qkv, vOffset: 2 * D, vSb: N * 3 * D, vSh: Dh, vSn: 3 * D,
+          o: attn, oSb: N * D, oSh: Dh, oSn: D,
+        });
+        be.linear({
+          dtype, M, N: D, K: D, a: attn, lda: D, w: blk.projW, ldw: D, c: h, ldc: D, bias: blk.projB, activation: 'none',
+          gate: mods, gateOffset: base + 2 * D, gateStride: modStride, rowsPerGate: N, residual: h,
+        });
+        be.layerNormModulate({ dtype, B, N, D, eps: 1e-6, x: h, out: normed, shift: mods, shiftOffset: base + 3 * D, scale: mods, scaleOffset: base + 4 * D, modStride });
+        be.linear({ dtype, M, N: F, K: D, a: normed, lda: D, w: blk.fc1W, ldw: D, c: mlp, ldc: F, bias: blk.fc1B, activation: 'gelu_tanh' });
+        be.linear({
+          dtype, M, N: D, K: F, a: mlp, lda: F, w: blk.fc2W, ldw: F, c: h, ldc: D, bias: blk.fc2B, activation: 'none',
+          gate: mods, gateOffset: base + 5 * D, gateStride: modStride, rowsPerGate: N, residual: h,
+        });
+      });
+
+      // final layer and unpatchify
+      const fbase = cfg.depth * 6 * D;
+      be.layerNormModulate({ dtype, B, N, D, eps: 1e-6, x: h, out: normed, shift: mods, shiftOffset: fbase, scale: mods, scaleOffset: fbase + D, modStride });
+      const P = d.patchVolume * d.outChannels;
+      const lin = tmp([B, N, P]);
+      linear(normed, M, D, 'final_layer.linear', lin);
+      const [tg, hg, wg] = d.grid;
+      const video = Tensor.empty([B, d.outChannels, T, H, W], dev);
+      be.unpatchify({ dtype, B, t: tg, h: hg, w: wg, pt, ph, pw, C: d.outChannels, x: lin, out: video });
+      if (dtype === 'f32') return video;
+      temps.push(video);
+      return video.to({ dtype: 'f32' });
+    } finally {
+      for (const z of temps) z.dispose(); // frees are stream-ordered: after the work above
+    }
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const t of this.#w.values()) t.dispose();
+    this.#adaW.dispose();
+    this.#adaB.dispose();
+    this.#pos.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

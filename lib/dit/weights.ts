@@ -1,0 +1,132 @@
+/**
+ * The state_dict of Open-Sora's DiT for a config: every key in order with its shape, checks that
+ * a set of weights fits before anything is computed, and seeded random weights for trying a
+ * preset without a checkpoint.
+ */
+import { DitError } from '../errors';
+import { Tensor } from '../tensor';
+import { fmtShape } from '../validate';
+import { derive, type DiTConfig } from './config';
+
+export interface ParamSpec {
+  key: string;
+  shape: number[];
+  /** buffers recomputed from the config when a checkpoint lacks them */
+  optional?: boolean;
+}
+
+export function expectedParams(c: DiTConfig): ParamSpec[] {
+  const d = derive(c);
+  const D = c.hidden_size;
+  const [pt, ph, pw] = c.patch_size;
+  const specs: ParamSpec[] = [
+    { key: 'pos_embed_spatial', shape: [1, d.spatialTokens, D], optional: true },
+    { key: 'pos_embed_temporal', shape: [1, d.grid[0], D], optional: true },
+    { key: 'x_embedder.proj.weight', shape: [D, c.in_channels, pt, ph, pw] },
+    { key: 'x_embedder.proj.bias', shape: [D] },
+  ];
+  if (d.numClasses === null) {
+    specs.push(
+      { key: 'y_embedder.y_embedding', shape: [1, c.caption_channels] },
+      { key: 'y_embedder.y_proj.fc1.weight', shape: [D, c.caption_channels] },
+      { key: 'y_embedder.y_proj.fc1.bias', shape: [D] },
+      { key: 'y_embedder.y_proj.fc2.weight', shape: [D, D] },
+      { key: 'y_embedder.y_proj.fc2.bias', shape: [D] },
+    );
+  } else {
+    specs.push({ key: 'y_embedder.embedding_table.weight', shape: [d.labelRows, D] });
+  }
+  specs.push(
+    { key: 't_embedder.mlp.0.weight', shape: [D, 256] },
+    { key: 't_embedder.mlp.0.bias', shape: [D] },
+    { key: 't_embedder.mlp.2.weight', shape: [D, D] },
+    { key: 't_embedder.mlp.2.bias', shape: [D] },
+  );
+  for (let i = 0; i < c.depth; i++) {
+    const b = `blocks.${i}`;
+    specs.push(
+      { key: `${b}.attn.qkv.weight`, shape: [3 * D, D] },
+      { key: `${b}.attn.qkv.bias`, shape: [3 * D] },
+      { key: `${b}.attn.proj.weight`, shape: [D, D] },
+      { key: `${b}.attn.proj.bias`, shape: [D] },
+      { key: `${b}.mlp.fc1.weight`, shape: [d.mlpHidden, D] },
+      { key: `${b}.mlp.fc1.bias`, shape: [d.mlpHidden] },
+      { key: `${b}.mlp.fc2.weight`, shape: [D, d.mlpHidden] },
+      { key: `${b}.mlp.fc2.bias`, shape: [D] },
+      { key: `${b}.adaLN_modulation.1.weight`, shape: [6 * D, D] },
+      { key: `${b}.adaLN_modulation.1.bias`, shape: [6 * D] },
+    );
+  }
+  specs.push(
+    { key: 'final_layer.linear.weight', shape: [d.patchVolume * d.outChannels, D] },
+    { key: 'final_layer.linear.bias', shape: [d.patchVolume * d.outChannels] },
+    { key: 'final_layer.adaLN_modulation.1.weight', shape: [2 * D, D] },
+    { key: 'final_layer.adaLN_modulation.1.bias', shape: [2 * D] },
+  );
+  return specs;
+}
+
+const MODEL_PREFIXES = ['x_embedder.', 'y_embedder.', 't_embedder.', 'blocks.', 'final_layer.', 'pos_embed_'];
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+function configSummary(c: DiTConfig): string {
+  return `hidden_size ${c.hidden_size}, depth ${c.depth}, num_heads ${c.num_heads}, mlp_ratio ${c.mlp_ratio}, in_channels ${c.in_channels}, ` +
+    `patch_size [${c.patch_size}], input_size [${c.input_size}], condition '${c.condition}', learn_sigma ${c.learn_sigma}`;
+}
+
+/**
+ * Checks `shapes` (name -> shape) against the config: the first missing or differing tensor,
+ * or a model tensor the config has no place for, is named in a DitError. facebook DiT's 4-D patch
+ * weight (D, C, ph, pw) is accepted when the temporal patch is 1, and its `pos_embed` in place of
+ * `pos_embed_spatial`.
+ */
+export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]>, source: string): void {
+  const specs = expectedParams(c);
+  const fail = (what: string): never => {
+    throw new DitError('ERR_DIT_WEIGHTS', `weights ${source} do not fit the config (${configSummary(c)}): ${what}`);
+  };
+  for (const s of specs) {
+    let got = shapes.get(s.key);
+    if (got === undefined && s.key === 'pos_embed_spatial') got = shapes.get('pos_embed');
+    if (got === undefined) {
+      if (s.optional) continue;
+      return fail(`tensor "${s.key}" is missing (expected shape ${fmtShape(s.shape)})`);
+    }
+    const facebookPatch = s.key === 'x_embedder.proj.weight' && c.patch_size[0] === 1 && sameShape(got, [s.shape[0], s.shape[1], s.shape[3], s.shape[4]]);
+    if (!sameShape(got, s.shape) && !facebookPatch) fail(`tensor "${s.key}" has shape ${fmtShape(got)} but the config expects ${fmtShape(s.shape)}`);
+  }
+  const known = new Set(specs.map((s) => s.key));
+  known.add('pos_embed');
+  for (const key of shapes.keys()) {
+    if (!known.has(key) && MODEL_PREFIXES.some((p) => key.startsWith(p))) {
+      fail(`tensor "${key}" has no place in this config`);
+    }
+  }
+}
+
+/** Seeded random weights (N(0, 1/fan_in) matrices, small biases); the buffers are left to the config. */
+export function randomWeights(c: DiTConfig, seed: number, device: Tensor['device'], dtype: Tensor['dtype']): Record<string, Tensor> {
+  let state = seed >>> 0 || 1;
+  const uniform = () => {
+    let t = (state = (state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out: Record<string, Tensor> = {};
+  for (const s of expectedParams(c)) {
+    if (s.optional) continue;
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const fanIn = s.shape.length >= 2 ? n / s.shape[0] : 1;
+    const std = s.shape.length >= 2 ? 1 / Math.sqrt(fanIn) : 0.02;
+    const data = new Float32Array(n);
+    // uniform with the same variance as N(0, std^2): cheap and enough for a random model
+    const a = std * Math.sqrt(3);
+    for (let i = 0; i < n; i++) data[i] = (2 * uniform() - 1) * a;
+    out[s.key] = Tensor.from(data, s.shape, { device, dtype });
+  }
+  return out;
+}

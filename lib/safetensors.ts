@@ -1,0 +1,109 @@
+/**
+ * safetensors <-> Tensors. Files are read tensor by tensor at their offsets (never the whole file
+ * at once, so multi-GB checkpoints load), after the header has been validated in full
+ * (safetensors_format.ts). Writes go to a temporary name and are renamed at the end.
+ */
+import { promises as fsp } from 'node:fs';
+import type { Device } from './backend';
+import { dtypeSize, isFloatDType, type DType } from './dtype';
+import { DitError } from './errors';
+import { parseSafetensorsLayout, writeSafetensorsFile, type RawTensor, type SafetensorsDType } from './safetensors_format';
+import { Tensor } from './tensor';
+
+export interface ReadSafetensorsOptions {
+  device?: Device | 'auto';
+  /** convert floating tensors to this dtype (integer tensors keep theirs) */
+  dtype?: 'f32' | 'f16' | 'bf16';
+}
+
+const TO_SAFETENSORS: Record<DType, SafetensorsDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32', i64: 'I64' };
+
+/** Host typed array and our dtype for the bytes of one safetensors tensor (copied: aligned). */
+function decode(name: string, dtype: SafetensorsDType, bytes: Uint8Array, path: string): { data: ArrayBufferView; dtype: DType } {
+  const copy = bytes.slice().buffer; // fresh ArrayBuffer: aligned for any element size
+  switch (dtype) {
+    case 'F32': return { data: new Float32Array(copy), dtype: 'f32' };
+    case 'F16': return { data: new Uint16Array(copy), dtype: 'f16' };
+    case 'BF16': return { data: new Uint16Array(copy), dtype: 'bf16' };
+    case 'I32': return { data: new Int32Array(copy), dtype: 'i32' };
+    case 'I64': return { data: new BigInt64Array(copy), dtype: 'i64' };
+    case 'F64': return { data: Float32Array.from(new Float64Array(copy)), dtype: 'f32' };
+    case 'U8': case 'BOOL': return { data: Int32Array.from(new Uint8Array(copy)), dtype: 'i32' };
+    case 'I8': return { data: Int32Array.from(new Int8Array(copy)), dtype: 'i32' };
+    case 'I16': return { data: Int32Array.from(new Int16Array(copy)), dtype: 'i32' };
+    case 'U16': return { data: Int32Array.from(new Uint16Array(copy)), dtype: 'i32' };
+    default:
+      throw new DitError('ERR_DIT_UNSUPPORTED', `safetensors file "${path}": tensor "${name}" has dtype ${dtype}, which dit-native cannot load`);
+  }
+}
+
+export async function readSafetensorsWithMetadata(
+  path: string,
+  options: ReadSafetensorsOptions = {},
+): Promise<{ tensors: Record<string, Tensor>; metadata: Record<string, string> }> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
+  if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
+    throw new TypeError(`Expected options.dtype to be one of 'f32', 'f16', 'bf16' but received ${String(options.dtype)}`);
+  }
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, 'r');
+  } catch (e) {
+    throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+  }
+  const tensors: Record<string, Tensor> = {};
+  try {
+    const { size } = await fh.stat();
+    const prefix = new Uint8Array(Math.min(size, 8));
+    await fh.read(prefix, 0, prefix.length, 0);
+    let head = prefix;
+    if (size >= 8) {
+      const n = Number(new DataView(prefix.buffer).getBigUint64(0, true));
+      const want = Math.min(size, 8 + Math.min(n, 100_000_001));
+      head = new Uint8Array(want);
+      await fh.read(head, 0, want, 0);
+    }
+    const layout = parseSafetensorsLayout(head, size, path);
+    for (const e of layout.entries) {
+      const bytes = new Uint8Array(e.end - e.begin);
+      if (bytes.length > 0) await fh.read(bytes, 0, bytes.length, layout.dataStart + e.begin);
+      const { data, dtype } = decode(e.name, e.dtype, bytes, path);
+      const target = options.dtype && isFloatDType(dtype) ? options.dtype : dtype;
+      tensors[e.name] = Tensor.from(data as Float32Array, e.shape, { device: options.device, dtype: target });
+    }
+    return { tensors, metadata: layout.metadata };
+  } catch (e) {
+    for (const t of Object.values(tensors)) t.dispose();
+    if (e instanceof DitError || e instanceof TypeError || e instanceof RangeError) throw e;
+    throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** All tensors of a safetensors file, by name, on `device`. */
+export async function readSafetensors(path: string, options: ReadSafetensorsOptions = {}): Promise<Record<string, Tensor>> {
+  return (await readSafetensorsWithMetadata(path, options)).tensors;
+}
+
+/** The raw little-endian bytes of a tensor, after the work queued on it. */
+export async function tensorBytes(t: Tensor): Promise<Uint8Array> {
+  const n = t.numel;
+  const dst =
+    t.dtype === 'f32' ? new Float32Array(n) : t.dtype === 'i32' ? new Int32Array(n) : t.dtype === 'i64' ? new BigInt64Array(n) : new Uint16Array(n);
+  await t.backend.download(t, dst, t.dtype);
+  return new Uint8Array(dst.buffer, 0, n * dtypeSize(t.dtype));
+}
+
+/** Writes tensors (any device) under their names; never leaves a partial file at `path`. */
+export async function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
+  if (typeof tensors !== 'object' || tensors === null) throw new TypeError('Expected tensors to be a record of name -> Tensor');
+  const raw: Record<string, RawTensor> = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
+    t.assertAlive(`tensors["${name}"]`);
+    raw[name] = { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(t) };
+  }
+  await writeSafetensorsFile(path, raw, metadata);
+}
