@@ -7,3 +7,4 @@ export type { Device } from './backend';
 export { readSafetensors, readSafetensorsWithMetadata, writeSafetensors, type ReadSafetensorsOptions } from './safetensors';
 export { DiT, type DiTLoadOptions, type ForwardInput, type CfgInput } from './dit/model';
 export { PRESETS, DEFAULT_CONFIG, resolveConfig, type DiTConfig, type DiTConfigInput } from './dit/config';
+export { backendInfo, type BackendInfo } from './info';

@@ -1,0 +1,44 @@
+/** backendInfo(): what this binary contains, what the machine offers, and memory in use. */
+import { loadAddon } from '../binding';
+import { cudaUnavailableReason, resolveDevice, type Device } from './backend';
+
+export interface BackendInfo {
+  /** backends compiled into this binary */
+  backends: Device[];
+  /** what device: 'auto' picks here (DIT_DEVICE applied) */
+  defaultDevice: Device;
+  cpu: { isa: string; threads: number };
+  cuda: {
+    compiled: boolean;
+    available: boolean;
+    /** why CUDA is not used, or null */
+    reason: string | null;
+    driverVersion: number;
+    runtimeVersion: number;
+    architectures: string[];
+    devices: { name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
+  };
+  memory: { cpu: { bytesInUse: number; buffers: number } };
+}
+
+export function backendInfo(): BackendInfo {
+  const addon = loadAddon();
+  const info = addon.info();
+  const mem = addon.memoryStats();
+  const reason = cudaUnavailableReason();
+  return {
+    backends: info.cuda.compiled ? ['cpu', 'cuda'] : ['cpu'],
+    defaultDevice: resolveDevice('auto'),
+    cpu: info.cpu,
+    cuda: {
+      compiled: info.cuda.compiled,
+      available: reason === null,
+      reason,
+      driverVersion: info.cuda.driverVersion,
+      runtimeVersion: info.cuda.runtimeVersion,
+      architectures: info.cuda.architectures,
+      devices: info.cuda.devices,
+    },
+    memory: { cpu: { bytesInUse: mem.cpuBytesInUse, buffers: mem.cpuBuffers } },
+  };
+}

@@ -1,0 +1,28 @@
+// Run in a child process with DIT_CPU_ISA set (the kernels are picked once per process):
+// prints the ISA in use and the relative errors of a fixture forward, a GEMM and an attention.
+import { backendInfo, DiT, ops, readSafetensors } from '../../lib';
+import { fixturePath } from './fixtures';
+import { Rng } from './random';
+import { attentionRef, linearRef } from './reference';
+import { randomTensor } from './tensors';
+import { relL2 } from './tolerance';
+
+(async () => {
+  const file = fixturePath('dit_hd72.safetensors');
+  const data = await readSafetensors(file);
+  const model = await DiT.load({ weights: file });
+  const out = await model.forward({ x: data.x, t: data.t, y: data.y });
+  const rng = new Rng(77);
+  const x = await randomTensor(rng, [29, 45], 'f32');
+  const w = await randomTensor(rng, [37, 45], 'f32');
+  const y = ops.linear(x.t, w.t, null, { activation: 'gelu_tanh' });
+  const q = await randomTensor(rng, [1, 2, 70, 72], 'f32');
+  const k = await randomTensor(rng, [1, 2, 67, 72], 'f32');
+  const o = ops.attention(q.t, k.t, k.t);
+  console.log(JSON.stringify({
+    isa: backendInfo().cpu.isa,
+    model: relL2(await out.toFloat32Array(), await data.out.toFloat32Array()),
+    linear: relL2(await y.toFloat32Array(), linearRef(x.values, 29, 45, w.values, 37, null, 'gelu_tanh')),
+    attention: relL2(await o.toFloat32Array(), attentionRef(q.values, k.values, k.values, 1, 2, 70, 67, 72, 72 ** -0.5)),
+  }));
+})();

@@ -1,0 +1,69 @@
+import test from 'ava';
+import { DiT, readSafetensors, Tensor, resolveConfig } from '../../lib';
+import { fixturePath } from '../helpers/fixtures';
+
+const LABEL = fixturePath('dit_label_p222.safetensors');
+const TEXT = fixturePath('dit_text_27tok.safetensors');
+
+test('configs are checked field by field with clear messages', (t) => {
+  t.throws(() => resolveConfig({ hidden_size: 100, num_heads: 3 }), { code: 'ERR_DIT_CONFIG', message: /hidden_size 100 is not divisible by num_heads 3/ });
+  t.throws(() => resolveConfig({ input_size: [4, 5, 6] }), { code: 'ERR_DIT_CONFIG', message: /divisible by patch_size/ });
+  t.throws(() => resolveConfig({ input_size: [4, 16, 32] }), { code: 'ERR_DIT_CONFIG', message: /square in space/ });
+  t.throws(() => resolveConfig({ condition: 'label_x' }), { code: 'ERR_DIT_CONFIG', message: /condition must be 'text' or 'label_N'/ });
+  t.throws(() => resolveConfig({ depht: 3 } as never), { code: 'ERR_DIT_CONFIG', message: /unknown field 'depht'/ });
+  t.throws(() => resolveConfig({}, 'DiT-M/2'), { code: 'ERR_DIT_CONFIG', message: /unknown preset 'DiT-M\/2'; known presets: DiT-S\/2/ });
+  const xl = resolveConfig({}, 'DiT-XL/2x2');
+  t.deepEqual([xl.depth, xl.hidden_size, xl.num_heads, xl.patch_size], [28, 1152, 16, [2, 2, 2]]);
+});
+
+test('weights that do not fit the config are refused before any compute, naming the tensor', async (t) => {
+  const w = await readSafetensors(LABEL);
+  await t.throwsAsync(DiT.load({ weights: LABEL, config: { ...JSON.parse('{}'), input_size: [4, 6, 6], patch_size: [2, 2, 2], hidden_size: 32, depth: 2, num_heads: 2, condition: 'label_10', in_channels: 4, mlp_ratio: 3 } }), {
+    code: 'ERR_DIT_WEIGHTS', message: /tensor "blocks.0.mlp.fc1.weight" has shape \[128, 32\] but the config expects \[96, 32\]/,
+  });
+  const missing = { ...w };
+  delete missing['blocks.1.attn.proj.bias'];
+  const cfg = { input_size: [4, 6, 6], patch_size: [2, 2, 2], hidden_size: 32, depth: 2, num_heads: 2, condition: 'label_10', in_channels: 4 };
+  await t.throwsAsync(DiT.load({ weights: missing, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /tensor "blocks.1.attn.proj.bias" is missing/ });
+  await t.throwsAsync(DiT.load({ weights: w, config: { ...cfg, depth: 1 } }), { code: 'ERR_DIT_WEIGHTS', message: /tensor "blocks.1.attn.qkv.weight" has no place in this config/ });
+  await t.throwsAsync(DiT.load({ weights: w, config: { ...cfg, condition: 'text' } }), { code: 'ERR_DIT_WEIGHTS', message: /"y_embedder.y_embedding" is missing/ });
+  const model = await DiT.load({ weights: w, config: cfg });
+  t.is(model.config.depth, 2, 'the same record loads with the right config');
+  model.dispose();
+});
+
+test('a missing or malformed weights file is a DitError naming the file', async (t) => {
+  await t.throwsAsync(DiT.load({ weights: '/nonexistent/w.safetensors', preset: 'DiT-S/2' }), { code: 'ERR_DIT_FILE', message: /\/nonexistent\/w.safetensors/ });
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dit-')), 'bad.safetensors');
+  fs.writeFileSync(bad, Buffer.from([200, 0, 0, 0, 0, 0, 0, 0, 123, 125]));
+  await t.throwsAsync(DiT.load({ weights: bad, preset: 'DiT-S/2' }), { code: 'ERR_DIT_FORMAT', message: /bad.safetensors.*header length 200 extends past the end/ });
+});
+
+test('forward inputs are validated with the expected and received values', async (t) => {
+  const w = await readSafetensors(LABEL);
+  const model = await DiT.load({ weights: LABEL });
+  const x = w.x;
+  await t.throwsAsync(model.forward({ x: Tensor.zeros([2, 4, 4, 6, 8]), t: [1, 2], y: [0, 1] }), { instanceOf: RangeError, message: /Expected x to have shape \[B, 4, 4, 6, 6\].*received \[2, 4, 4, 6, 8\]/ });
+  await t.throwsAsync(model.forward({ x, t: [1], y: [0, 1] }), { instanceOf: RangeError, message: /Expected t to hold 2 timesteps/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 11] }), { instanceOf: RangeError, message: /labels in \[0, 10\].*received 11/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 1.5] }), { instanceOf: TypeError, message: /integer class labels/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: 'cat' as never }), { instanceOf: TypeError, message: /Expected y to be a Tensor or an array of 2 class labels/ });
+  await t.throwsAsync(model.forwardWithCfg({ x, t: [1, 2], y: [0, 1], cfgScale: Number.NaN }), { instanceOf: TypeError, message: /cfgScale/ });
+  const text = await DiT.load({ weights: TEXT });
+  const tw = await readSafetensors(TEXT);
+  await t.throwsAsync(text.forward({ x: tw.x, t: tw.t, y: Tensor.zeros([3, 1, 1, 5]) }), { instanceOf: RangeError, message: /Expected y to have shape \[3, 1, 1, 24\]/ });
+  model.dispose();
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 1] }), { code: 'ERR_DIT_DISPOSED' });
+  await t.throwsAsync(DiT.load({ preset: 'DiT-S/2', dtype: 'f64' as never }), { instanceOf: TypeError, message: /Expected dtype to be one of/ });
+});
+
+test('device cuda without a usable GPU is a clear ERR_DIT_CUDA_UNAVAILABLE', async (t) => {
+  const { backendInfo } = await import('../../lib');
+  if (backendInfo().cuda.available) return t.pass('a GPU is present');
+  await t.throwsAsync(DiT.load({ preset: 'DiT-S/2', device: 'cuda' }), { code: 'ERR_DIT_CUDA_UNAVAILABLE', message: /CUDA is not available: / });
+  t.throws(() => Tensor.zeros([2], { device: 'cuda' }), { code: 'ERR_DIT_CUDA_UNAVAILABLE' });
+  t.is(backendInfo().defaultDevice, 'cpu');
+});

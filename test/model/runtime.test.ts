@@ -1,0 +1,58 @@
+import test from 'ava';
+import { backendInfo, DiT, Tensor } from '../../lib';
+
+const SMALL = { input_size: [4, 16, 16], hidden_size: 384, depth: 12, num_heads: 6, condition: 'label_1000' } as const;
+
+test('a forward runs off the JavaScript thread: timers keep firing meanwhile', async (t) => {
+  const model = await DiT.load({ config: { ...SMALL, input_size: [4, 16, 16] }, seed: 3 });
+  const x = Tensor.zeros([2, 4, 4, 16, 16]);
+  await (await model.forward({ x, t: [1, 2], y: [3, 4] })).toFloat32Array(); // warm-up
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 2);
+  const start = performance.now();
+  let runs = 0;
+  while (performance.now() - start < 300) {
+    (await model.forward({ x, t: [1, 2], y: [3, 4] })).dispose();
+    runs++;
+  }
+  clearInterval(timer);
+  const elapsed = performance.now() - start;
+  // a blocked event loop would tick about once per forward; a free one every ~2 ms
+  t.true(ticks > runs * 3 && ticks >= elapsed / 20, `${ticks} ticks in ${elapsed.toFixed(0)} ms over ${runs} forwards`);
+  model.dispose();
+});
+
+test('200 forwards keep memory flat (native buffers and RSS)', async (t) => {
+  const model = await DiT.load({ config: { input_size: [2, 8, 8], hidden_size: 64, depth: 2, num_heads: 2, condition: 'text', caption_channels: 32 }, seed: 1 });
+  const x = Tensor.zeros([2, 4, 2, 8, 8]);
+  const y = Tensor.zeros([2, 1, 1, 32]);
+  const step = async () => {
+    const out = await model.forward({ x, t: [5, 6], y });
+    await out.toFloat32Array();
+    out.dispose();
+    const cfg = await model.forwardWithCfg({ x, t: [5, 6], y, cfgScale: 2 });
+    cfg.dispose();
+  };
+  for (let i = 0; i < 20; i++) await step();
+  await Tensor.zeros([1]).toFloat32Array(); // a fence: queued frees have run
+  const before = backendInfo().memory.cpu;
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  for (let i = 0; i < 200; i++) await step();
+  await Tensor.zeros([1]).toFloat32Array();
+  global.gc?.();
+  const after = backendInfo().memory.cpu;
+  const rssGrowth = process.memoryUsage().rss - rssBefore;
+  t.true(after.bytesInUse <= before.bytesInUse + 64, `native bytes ${before.bytesInUse} -> ${after.bytesInUse}`);
+  t.true(after.buffers <= before.buffers + 2, `native buffers ${before.buffers} -> ${after.buffers}`);
+  t.true(rssGrowth < 40 * 1024 * 1024, `RSS grew ${(rssGrowth / 1048576).toFixed(1)} MiB`);
+  model.dispose();
+});
+
+test('backendInfo reports the CPU path and why CUDA is or is not used', (t) => {
+  const info = backendInfo();
+  t.true(info.backends.includes('cpu'));
+  t.regex(info.cpu.isa, /^(avx512|avx2|sse2)$/);
+  t.true(info.cpu.threads >= 1);
+  if (!info.cuda.available) t.regex(String(info.cuda.reason), /.+/);
+});

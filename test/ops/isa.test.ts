@@ -1,0 +1,16 @@
+// Every instruction-set build of the CPU kernels is correct, not only the one this machine picks.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+for (const isa of ['avx2', 'sse2']) {
+  test(`the ${isa} kernels match the references`, (t) => {
+    const out = execFileSync(process.execPath, ['--import=tsx', path.join(__dirname, '..', 'helpers', 'isa_check.ts')], {
+      env: { ...process.env, DIT_CPU_ISA: isa },
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    t.is(r.isa, isa);
+    for (const k of ['model', 'linear', 'attention']) t.true(r[k] <= 1e-5, `${k}: ${r[k]}`);
+  });
+}
