@@ -1,0 +1,256 @@
+/**
+ * `dit-native bench`: per case the median time over many runs after warm-up, the achieved rate
+ * (GFLOP/s or GB/s), its fraction of this device's peaks measured in the same run (a large GEMM of
+ * ours for FLOP/s, a large copy for bandwidth) and, where PyTorch is importable, the same work
+ * through PyTorch in the same run (bench/torch_bench.py) with the ratio torch / ours (> 1: we are faster).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { getBackend, resolveDevice, type Device } from './backend';
+import { DiT } from './dit/model';
+import { backendInfo } from './info';
+import * as ops from './ops';
+import { Tensor } from './tensor';
+import type { DiTConfigInput } from './dit/config';
+
+export interface BenchOptions {
+  suite: 'kernels' | 'model' | 'all';
+  device: Device | 'auto';
+  jsonPath?: string;
+  iters?: number;
+  torch: boolean;
+}
+
+interface Case {
+  name: string;
+  kind: string;
+  shape: string;
+  flops: number;
+  bytes: number;
+  /** sizes passed to the PyTorch side */
+  torch: Record<string, unknown>;
+  setup(device: Device): Promise<{ run(): Promise<void> | void; dispose(): void }>;
+}
+
+export interface BenchRow {
+  name: string; shape: string; dtype: string; device: Device;
+  medianMs: number; gflops: number | null; gbps: number | null; peakFraction: number | null;
+  torchMs: number | null; torchRatio: number | null; torchError?: string;
+}
+
+const randn = (n: number, scale = 1) => {
+  let s = 12345;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = ((s / 4294967296) * 2 - 1) * 1.7 * scale;
+  }
+  return out;
+};
+const rand = (shape: number[], device: Device, scale = 1) => Tensor.from(randn(shape.reduce((a, b) => a * b, 1), scale), shape, { device });
+
+function linearCase(name: string, M: number, N: number, K: number, activation: 'none' | 'gelu_tanh' = 'none'): Case {
+  return {
+    name, kind: 'linear', shape: `M${M} N${N} K${K}${activation === 'none' ? '' : ` +${activation}`}`,
+    flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N), torch: { M, N, K, activation },
+    async setup(device) {
+      const x = rand([M, K], device), w = rand([N, K], device, K ** -0.5), b = rand([N], device);
+      return { run: () => ops.linear(x, w, b, { activation }).dispose(), dispose: () => [x, w, b].forEach((t) => t.dispose()) };
+    },
+  };
+}
+
+/** The DiT of issue 2's CPU target: hidden 384, depth 12, 6 heads, latent 4x16x16, patch (1,2,2), batch 2. */
+export const CPU_MODEL_CONFIG: DiTConfigInput = {
+  input_size: [4, 16, 16], in_channels: 4, patch_size: [1, 2, 2], hidden_size: 384, depth: 12, num_heads: 6,
+  mlp_ratio: 4, learn_sigma: true, condition: 'label_1000', no_temporal_pos_emb: false,
+};
+/** Issue 4's GPU target: DiT-XL/2 at latent 16x32x32 (4096 tokens), batch 2. */
+export const GPU_MODEL_CONFIG: DiTConfigInput = { input_size: [16, 32, 32], hidden_size: 1152, depth: 28, num_heads: 16, condition: 'label_1000' };
+
+function modelFlops(c: Required<Pick<DiTConfigInput, 'hidden_size' | 'depth'>> & { tokens: number; batch: number; mlp: number }): number {
+  const M = c.tokens * c.batch, D = c.hidden_size;
+  const perBlock = 2 * M * (4 * D * D + 2 * D * c.mlp) + 4 * c.batch * c.tokens * c.tokens * D;
+  return c.depth * perBlock;
+}
+
+function modelCase(config: DiTConfigInput, batch: number): Case {
+  const [T, H, W] = config.input_size as number[];
+  const tokens = (T * H * W) / 4;
+  const D = config.hidden_size!;
+  return {
+    name: 'dit_forward', kind: 'model', shape: `D${D} depth${config.depth} latent ${T}x${H}x${W} B${batch}`,
+    flops: modelFlops({ hidden_size: D, depth: config.depth!, tokens, batch, mlp: 4 * D }), bytes: 0, torch: { config, batch },
+    async setup(device) {
+      const model = await DiT.load({ config, device, seed: 0 });
+      const x = rand([batch, 4, T, H, W], device);
+      const t = Array.from({ length: batch }, (_, i) => 100 + 400 * i);
+      const y = Array.from({ length: batch }, (_, i) => i);
+      return { run: async () => (await model.forward({ x, t, y })).dispose(), dispose: () => { model.dispose(); x.dispose(); } };
+    },
+  };
+}
+
+function kernelCases(device: Device): Case[] {
+  // CPU: the shapes of the CPU model target; CUDA: DiT-XL/2 at 4096 tokens, batch 2
+  const big = device === 'cuda';
+  const D = big ? 1152 : 384, M = big ? 8192 : 512, H = big ? 16 : 6, N = big ? 4096 : 256, depth = big ? 28 : 12;
+  const lnBytes = 2 * M * D * 4;
+  const cases: Case[] = [
+    linearCase('linear_qkv', M, 3 * D, D),
+    linearCase('linear_proj', M, D, D),
+    linearCase('linear_fc1_gelu', M, 4 * D, D, 'gelu_tanh'),
+    linearCase('linear_fc2', M, D, 4 * D),
+    linearCase('linear_adaln_all_blocks', 2, (6 * depth + 2) * D, D),
+    {
+      name: 'layer_norm_modulate', kind: 'layer_norm_modulate', shape: `B2 N${N} D${D}`, flops: 0, bytes: lnBytes, torch: { B: 2, N, D },
+      async setup(dev) {
+        const x = rand([2, N, D], dev), s = rand([2, D], dev), c = rand([2, D], dev);
+        return { run: () => ops.layerNormModulate(x, s, c).dispose(), dispose: () => [x, s, c].forEach((t) => t.dispose()) };
+      },
+    },
+    {
+      name: 'attention', kind: 'attention', shape: `B2 H${H} N${N} Dh${D / H}`, flops: 4 * 2 * H * N * N * (D / H), bytes: 0,
+      torch: { B: 2, H, N, Dh: D / H },
+      async setup(dev) {
+        const q = rand([2, H, N, D / H], dev), k = rand([2, H, N, D / H], dev), v = rand([2, H, N, D / H], dev);
+        return { run: () => ops.attention(q, k, v).dispose(), dispose: () => [q, k, v].forEach((t) => t.dispose()) };
+      },
+    },
+    {
+      name: 'patch_embed3d', kind: 'patch_embed3d', shape: `x[2,4,${big ? '16,32,32' : '4,16,16'}] -> D${D}`,
+      flops: 2 * M * D * 16, bytes: 4 * (M * 16 + M * D), torch: { B: 2, C: 4, T: big ? 16 : 4, H: big ? 32 : 16, W: big ? 32 : 16, D, patch: [1, 2, 2] },
+      async setup(dev) {
+        const x = rand([2, 4, big ? 16 : 4, big ? 32 : 16, big ? 32 : 16], dev), w = rand([D, 4, 1, 2, 2], dev), b = rand([D], dev);
+        return { run: () => ops.patchEmbed3d(x, w, b).dispose(), dispose: () => [x, w, b].forEach((t) => t.dispose()) };
+      },
+    },
+  ];
+  const [C, T, S] = big ? [128, 9, 128] : [32, 5, 32];
+  cases.push({
+    name: 'causal_conv3d', kind: 'causal_conv3d', shape: `${C}->${C} k3 ${T}x${S}x${S} replicate`, flops: 2 * C * C * 27 * T * S * S, bytes: 0,
+    torch: { B: 1, Cin: C, Cout: C, T, H: S, W: S, k: 3 },
+    async setup(dev) {
+      const x = rand([1, C, T, S, S], dev), w = rand([C, C, 3, 3, 3], dev, (27 * C) ** -0.5), b = rand([C], dev);
+      return { run: () => ops.causalConv3d(x, w, b).dispose(), dispose: () => [x, w, b].forEach((t) => t.dispose()) };
+    },
+  });
+  cases.push({
+    name: 'gelu_tanh', kind: 'gelu', shape: `${M}x${4 * D}`, flops: 0, bytes: 2 * 4 * M * 4 * D, torch: { n: M * 4 * D },
+    async setup(dev) {
+      const x = rand([M, 4 * D], dev);
+      return { run: () => ops.gelu(x, { approximate: 'tanh' }).dispose(), dispose: () => x.dispose() };
+    },
+  });
+  return cases;
+}
+
+/**
+ * Median milliseconds of one run. Short ops are enqueued several times per sample and timed
+ * together, so the fence round trip (about 0.1 ms) does not count as kernel time.
+ */
+async function time(fn: () => Promise<void> | void, device: Device, iters: number): Promise<number> {
+  const be = getBackend(device);
+  const sample = async (reps: number) => {
+    const t0 = process.hrtime.bigint();
+    for (let r = 0; r < reps; r++) await fn();
+    await be.sync();
+    return Number(process.hrtime.bigint() - t0) / 1e6 / reps;
+  };
+  await sample(1);
+  const reps = Math.min(100, Math.max(1, Math.ceil(5 / (await sample(1)))));
+  await sample(reps);
+  const times: number[] = [];
+  for (let i = 0; i < iters; i++) times.push(await sample(reps));
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+/** Peak references measured now: our best GEMM rate and a large device copy. */
+async function measurePeaks(device: Device): Promise<{ gflops: number; gbps: number }> {
+  const n = device === 'cuda' ? 8192 : 1024;
+  const a = rand([n, n], device), b = rand([n, n], device);
+  const gemmMs = await time(() => ops.linear(a, b).dispose(), device, 5);
+  const big = Tensor.empty([16 << 20], { device });
+  const copyMs = await time(() => big.to({ dtype: 'f32' }).dispose(), device, 5);
+  [a, b, big].forEach((t) => t.dispose());
+  return { gflops: (2 * n * n * n) / gemmMs / 1e6, gbps: (2 * 4 * (16 << 20)) / copyMs / 1e6 };
+}
+
+function findPython(): string | null {
+  for (const py of [process.env.DIT_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean) as string[]) {
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+function torchTimes(cases: Case[], device: Device, iters: number): { results: Record<string, { median_ms?: number; error?: string }>; version: string } | null {
+  const py = findPython();
+  const script = path.join(__dirname, '..', '..', 'bench', 'torch_bench.py');
+  const scriptPath = fs.existsSync(script) ? script : path.join(__dirname, '..', 'bench', 'torch_bench.py');
+  if (!py || !fs.existsSync(scriptPath)) return null;
+  const input = cases.map((c) => ({ name: c.name, kind: c.kind, device, dtype: 'f32', iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters, ...c.torch }));
+  const r = spawnSync(py, [scriptPath], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 24, timeout: 30 * 60_000 });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: PyTorch comparison failed: ${(r.stderr || '').trim().split('\n').pop()}\n`);
+    return null;
+  }
+  const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return { results: parsed.results, version: `${parsed.torch} (${parsed.threads} threads)` };
+}
+
+const fmt = (v: number | null, digits = 2) => (v === null ? '-' : v.toFixed(digits));
+
+export async function runBench(o: BenchOptions): Promise<number> {
+  const device = resolveDevice(o.device);
+  getBackend(device);
+  const iters = o.iters ?? (device === 'cuda' ? 50 : 10);
+  const cases: Case[] = [];
+  if (o.suite !== 'model') cases.push(...kernelCases(device));
+  if (o.suite !== 'kernels') cases.push(modelCase(device === 'cuda' ? GPU_MODEL_CONFIG : CPU_MODEL_CONFIG, 2));
+  const info = backendInfo();
+  const where = device === 'cuda' ? info.cuda.devices[0]?.name ?? 'cuda' : `cpu ${info.cpu.isa} x${info.cpu.threads}`;
+  process.stdout.write(`dit-native bench: ${o.suite} on ${where}, f32, median of ${iters} samples after warm-up\n`);
+  const peaks = await measurePeaks(device);
+  process.stdout.write(`measured peaks: GEMM ${peaks.gflops.toFixed(1)} GFLOP/s (${device === 'cuda' ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
+  const rows: BenchRow[] = [];
+  for (const c of cases) {
+    const { run, dispose } = await c.setup(device);
+    const ms = await time(run, device, c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters);
+    dispose();
+    const gflops = c.flops ? c.flops / ms / 1e6 : null;
+    const gbps = !c.flops && c.bytes ? c.bytes / ms / 1e6 : null;
+    rows.push({
+      name: c.name, shape: c.shape, dtype: 'f32', device, medianMs: ms, gflops, gbps,
+      peakFraction: gflops !== null ? gflops / peaks.gflops : gbps !== null ? gbps / peaks.gbps : null, torchMs: null, torchRatio: null,
+    });
+  }
+  const torch = o.torch ? torchTimes(cases, device, iters) : null;
+  if (torch) {
+    for (const r of rows) {
+      const t = torch.results[r.name];
+      if (t?.median_ms !== undefined) {
+        r.torchMs = t.median_ms;
+        r.torchRatio = t.median_ms / r.medianMs;
+      } else if (t?.error) r.torchError = t.error;
+    }
+  }
+  const header = ['case', 'shape', 'ms', 'GFLOP/s', 'GB/s', '% peak', 'torch ms', 'torch/ours'];
+  const table = rows.map((r) => [
+    r.name, r.shape, fmt(r.medianMs, 3), fmt(r.gflops, 1), fmt(r.gbps, 1), r.peakFraction === null ? '-' : `${(100 * r.peakFraction).toFixed(0)}%`,
+    fmt(r.torchMs, 3), r.torchRatio === null ? (r.torchError ? 'error' : '-') : `${r.torchRatio.toFixed(2)}x`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  process.stdout.write(`${line(header)}\n${table.map(line).join('\n')}\n`);
+  process.stdout.write(torch ? `PyTorch ${torch.version} timed in the same run (torch/ours > 1: dit-native is faster)\n` : 'PyTorch not importable: no comparison\n');
+  if (o.jsonPath) {
+    const doc = { date: new Date().toISOString(), device: where, suite: o.suite, iters, peaks, torch: torch?.version ?? null, rows };
+    const tmp = `${o.jsonPath}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
+    fs.renameSync(tmp, o.jsonPath);
+  }
+  return 0;
+}

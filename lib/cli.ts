@@ -1,0 +1,228 @@
+/**
+ * dit-native info | forward | run | bench. Bad arguments or files print one line on stderr and
+ * exit with code 2; output files appear only complete (written to a temporary name, renamed).
+ */
+import * as fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Device } from './backend';
+import { runBench } from './bench';
+import { DitError } from './errors';
+import { backendInfo } from './info';
+import { DiT } from './dit/model';
+import { readSafetensorsWithMetadata, writeSafetensors } from './safetensors';
+import { Tensor } from './tensor';
+import type { DiTConfigInput } from './dit/config';
+
+const USAGE = `usage:
+  dit-native info [--json]
+  dit-native forward (--config c.json | --preset NAME) --weights w.safetensors --input in.safetensors --output out.safetensors
+                     [--device auto|cpu|cuda] [--dtype f32|bf16|f16] [--cfg-scale S]
+  dit-native run (--preset NAME | --config c.json) [--weights w.safetensors] [--batch B] [--steps N] [--seed S]
+                 [--input-size T,H,W] [--cfg-scale S] [--device ...] [--dtype ...] [--output out.safetensors]
+  dit-native bench [--suite kernels|model|all] [--device ...] [--json FILE] [--iters N] [--no-torch]`;
+
+/** A user error: reported as one line, exit code 2. */
+class UsageError extends Error {}
+
+function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+}
+
+const MODEL_OPTIONS = {
+  config: { type: 'string' },
+  preset: { type: 'string' },
+  weights: { type: 'string' },
+  device: { type: 'string' },
+  dtype: { type: 'string' },
+  'cfg-scale': { type: 'string' },
+} as const;
+
+function readConfig(file: string | undefined): DiTConfigInput | undefined {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read config "${file}": ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as DiTConfigInput;
+  } catch (e) {
+    throw new UsageError(`config "${file}" is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function deviceArg(v: unknown): Device | 'auto' {
+  if (v === undefined) return 'auto';
+  if (v !== 'auto' && v !== 'cpu' && v !== 'cuda') throw new UsageError(`--device must be auto, cpu or cuda (got '${v}')`);
+  return v;
+}
+
+function dtypeArg(v: unknown): 'f32' | 'f16' | 'bf16' {
+  if (v === undefined) return 'f32';
+  if (v !== 'f32' && v !== 'f16' && v !== 'bf16') throw new UsageError(`--dtype must be f32, bf16 or f16 (got '${v}')`);
+  return v;
+}
+
+function numberArg(name: string, v: unknown, integer: boolean, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got '${v}')`);
+  }
+  return n;
+}
+
+async function loadModel(o: Record<string, string | boolean | undefined>, requireWeights: boolean): Promise<DiT> {
+  if (o.config !== undefined && o.preset !== undefined) throw new UsageError('give either --config or --preset, not both');
+  if (requireWeights && o.weights === undefined) throw new UsageError('--weights is required');
+  return DiT.load({
+    config: readConfig(o.config as string | undefined),
+    preset: o.preset as string | undefined,
+    weights: o.weights as string | undefined,
+    device: deviceArg(o.device),
+    dtype: dtypeArg(o.dtype),
+    seed: numberArg('seed', o.seed, true, 0),
+  });
+}
+
+function describeModel(m: DiT): string {
+  const c = m.config;
+  return `DiT depth ${c.depth}, hidden ${c.hidden_size}, ${c.num_heads} heads, patch [${c.patch_size}], input [${c.input_size}], ` +
+    `condition ${c.condition}, ${m.device} ${m.dtype}`;
+}
+
+async function cmdInfo(argv: string[]): Promise<number> {
+  const o = parse(argv, { json: { type: 'boolean' } });
+  const info = backendInfo();
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [
+    `dit-native backends: ${info.backends.join(', ')} (default device: ${info.defaultDevice})`,
+    `cpu: ${info.cpu.isa} kernels, ${info.cpu.threads} threads`,
+  ];
+  if (info.cuda.available) {
+    for (const d of info.cuda.devices) lines.push(`cuda: ${d.name}, compute capability ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
+  } else {
+    lines.push(`cuda: not used: ${info.cuda.reason}`);
+  }
+  if (info.cuda.compiled) lines.push(`cuda binary targets: ${info.cuda.architectures.join(' ')}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function cmdForward(argv: string[]): Promise<number> {
+  const o = parse(argv, { ...MODEL_OPTIONS, input: { type: 'string' }, output: { type: 'string' } });
+  if (o.input === undefined) throw new UsageError('--input is required');
+  if (o.output === undefined) throw new UsageError('--output is required');
+  const cfgScale = numberArg('cfg-scale', o['cfg-scale'], false, -Infinity);
+  const model = await loadModel(o, true);
+  const { tensors } = await readSafetensorsWithMetadata(o.input as string, { device: model.device });
+  for (const k of ['x', 't', 'y']) {
+    if (!tensors[k]) throw new UsageError(`input file "${o.input}" has no tensor "${k}" (it needs x, t and y)`);
+  }
+  const start = performance.now();
+  const input = { x: tensors.x, t: tensors.t, y: tensors.y };
+  const out = cfgScale === undefined ? await model.forward(input) : await model.forwardWithCfg({ ...input, cfgScale });
+  const ms = performance.now() - start;
+  await writeSafetensors(o.output as string, { out });
+  process.stdout.write(`${describeModel(model)}: out [${out.shape}] in ${ms.toFixed(1)} ms -> ${o.output}\n`);
+  return 0;
+}
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const o = parse(argv, {
+    ...MODEL_OPTIONS,
+    batch: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' }, 'input-size': { type: 'string' }, output: { type: 'string' },
+  });
+  if (o.config === undefined && o.preset === undefined && o.weights === undefined) throw new UsageError('give --preset NAME (e.g. DiT-S/2), --config or --weights');
+  const batch = numberArg('batch', o.batch, true, 1) ?? 1;
+  const steps = numberArg('steps', o.steps, true, 1) ?? 1;
+  const seed = numberArg('seed', o.seed, true, 0) ?? 0;
+  const cfgScale = numberArg('cfg-scale', o['cfg-scale'], false, -Infinity);
+  let config = readConfig(o.config as string | undefined);
+  if (o['input-size'] !== undefined) {
+    const size = String(o['input-size']).split(/[,x]/).map(Number);
+    if (size.length !== 3 || !size.every((v) => Number.isInteger(v) && v > 0)) throw new UsageError(`--input-size must be T,H,W (got '${o['input-size']}')`);
+    config = { ...(config ?? {}), input_size: size };
+  }
+  const loadStart = performance.now();
+  const model = await DiT.load({
+    config, preset: o.preset as string | undefined, weights: o.weights as string | undefined,
+    device: deviceArg(o.device), dtype: dtypeArg(o.dtype), seed,
+  });
+  const loadMs = performance.now() - loadStart;
+  const [T, H, W] = model.config.input_size;
+  let state = (seed + 1) >>> 0;
+  const rand = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const gauss = () => Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
+  const x = Tensor.from(Float32Array.from({ length: batch * model.config.in_channels * T * H * W }, gauss), [batch, model.config.in_channels, T, H, W], { device: model.device });
+  const d = model.derived;
+  const y = d.numClasses !== null
+    ? Array.from({ length: batch }, (_, i) => i % d.numClasses!)
+    : Tensor.from(Float32Array.from({ length: batch * model.config.caption_channels }, gauss), [batch, 1, 1, model.config.caption_channels], { device: model.device });
+  const times: number[] = [];
+  let out: Tensor | undefined;
+  for (let s = 0; s < steps; s++) {
+    const t = new Array<number>(batch).fill(Math.round(999 * (1 - s / steps)));
+    const start = performance.now();
+    out?.dispose();
+    out = cfgScale === undefined ? await model.forward({ x, t, y }) : await model.forwardWithCfg({ x, t, y, cfgScale });
+    times.push(performance.now() - start);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const tokens = d.tokens * batch * (cfgScale === undefined ? 1 : 2);
+  process.stdout.write(
+    `${describeModel(model)}${o.weights === undefined ? `, random weights (seed ${seed})` : `, weights ${o.weights}`}\n` +
+      `loaded in ${loadMs.toFixed(0)} ms; ${steps} forward${steps > 1 ? 's' : ''} of batch ${batch}${cfgScale === undefined ? '' : ` with CFG ${cfgScale}`} ` +
+      `(${tokens} tokens each): first ${times[0].toFixed(1)} ms, median ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} ms\n`,
+  );
+  if (o.output !== undefined) {
+    await writeSafetensors(o.output as string, { out: out! });
+    process.stdout.write(`wrote out [${out!.shape}] to ${o.output}\n`);
+  }
+  return 0;
+}
+
+async function cmdBench(argv: string[]): Promise<number> {
+  const o = parse(argv, { suite: { type: 'string' }, device: { type: 'string' }, json: { type: 'string' }, iters: { type: 'string' }, 'no-torch': { type: 'boolean' } });
+  const suite = (o.suite ?? 'all') as string;
+  if (!['kernels', 'model', 'all'].includes(suite)) throw new UsageError(`--suite must be kernels, model or all (got '${suite}')`);
+  const device = deviceArg(o.device);
+  return runBench({
+    suite: suite as 'kernels' | 'model' | 'all',
+    device,
+    jsonPath: o.json as string | undefined,
+    iters: numberArg('iters', o.iters, true, 1),
+    torch: !o['no-torch'],
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'info': return await cmdInfo(rest);
+      case 'forward': return await cmdForward(rest);
+      case 'run': return await cmdRun(rest);
+      case 'bench': return await cmdBench(rest);
+      case undefined: case '-h': case '--help': case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (e) {
+    const userError = e instanceof UsageError || e instanceof TypeError || e instanceof RangeError ||
+      (e instanceof DitError && e.code !== 'ERR_DIT_NATIVE' && e.code !== 'ERR_DIT_BINDING');
+    const message = ((e as Error)?.message ?? String(e)).split('\n')[0];
+    process.stderr.write(`dit-native ${command ?? ''}: ${message}\n`);
+    return userError ? 2 : 1;
+  }
+}
