@@ -1,0 +1,77 @@
+// The command line, as a user runs it: exit codes, one-line errors, complete output files only.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readSafetensors, Tensor, writeSafetensors } from '../lib';
+import { fixturePath } from './helpers/fixtures';
+import { relL2 } from './helpers/tolerance';
+
+const BIN = path.join(__dirname, '..', 'bin', 'dit-native.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-cli-'));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, DIT_DEVICE: 'cpu' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function assertUserError(t: import('ava').ExecutionContext, r: ReturnType<typeof cli>, pattern: RegExp) {
+  t.is(r.code, 2, r.err);
+  t.is(r.err.trim().split('\n').length, 1, `one line on stderr: ${r.err}`);
+  t.regex(r.err, pattern);
+  t.notRegex(r.err, /\n\s+at /, 'no stack trace');
+}
+
+test('info says which backends and why CUDA is or is not used', (t) => {
+  const r = cli('info');
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /dit-native backends: cpu/);
+  t.regex(r.out, /cuda: /);
+  const j = JSON.parse(cli('info', '--json').out);
+  t.true(j.backends.includes('cpu'));
+});
+
+test('run --preset DiT-S/2 uses seeded random weights and reports the timing', (t) => {
+  const out = path.join(dir, 'run.safetensors');
+  const r = cli('run', '--preset', 'DiT-S/2', '--input-size', '2,8,8', '--steps', '2', '--output', out);
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /DiT depth 12, hidden 384, 6 heads.*random weights \(seed 0\)/);
+  t.regex(r.out, /2 forwards of batch 1 .*median [0-9.]+ ms/);
+  t.true(fs.existsSync(out));
+});
+
+test('forward reproduces the PyTorch fixture through files', async (t) => {
+  const file = fixturePath('dit_label_p222.safetensors');
+  const out = path.join(dir, 'out.safetensors');
+  const r = cli('forward', '--weights', file, '--input', file, '--output', out, '--device', 'cpu');
+  t.is(r.code, 0, r.err);
+  const got = await readSafetensors(out);
+  const want = await readSafetensors(file);
+  t.deepEqual(got.out.shape, want.out.shape);
+  t.true(relL2(await got.out.toFloat32Array(), await want.out.toFloat32Array()) <= 1e-5);
+});
+
+test('bad arguments and files: one line on stderr, exit 2, no output file', async (t) => {
+  const out = path.join(dir, 'never.safetensors');
+  assertUserError(t, cli('frobnicate'), /unknown command 'frobnicate'/);
+  assertUserError(t, cli('forward', '--preset', 'DiT-S/2', '--weights', '/no/such.safetensors', '--input', '/no/in.safetensors', '--output', out), /\/no\/such.safetensors/);
+  assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--output', out), /--input is required/);
+  assertUserError(t, cli('run', '--preset', 'DiT-Q/2'), /unknown preset 'DiT-Q\/2'/);
+  assertUserError(t, cli('run', '--preset', 'DiT-S/2', '--batch', 'zero'), /--batch must be an integer >= 1/);
+  assertUserError(t, cli('run', '--preset', 'DiT-S/2', '--device', 'tpu'), /--device must be auto, cpu or cuda/);
+  assertUserError(t, cli('info', '--verbose'), /Unknown option '--verbose'/);
+  // an input file without y, and one whose x has the wrong shape
+  const noY = path.join(dir, 'noy.safetensors');
+  const fx = await readSafetensors(fixturePath('dit_hd72.safetensors'));
+  await writeSafetensors(noY, { x: fx.x, t: fx.t });
+  assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', out), /has no tensor "y"/);
+  const badX = path.join(dir, 'badx.safetensors');
+  await writeSafetensors(badX, { x: Tensor.zeros([1, 4, 3, 4, 6]), t: fx.t, y: fx.y });
+  assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', badX, '--output', out), /Expected x to have shape \[B, 4, 3, 4, 4\]/);
+  const garbage = path.join(dir, 'garbage.safetensors');
+  fs.writeFileSync(garbage, 'not a safetensors file at all');
+  assertUserError(t, cli('forward', '--weights', garbage, '--input', garbage, '--output', out), /invalid safetensors file/);
+  t.false(fs.existsSync(out), 'no partial output');
+  t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
+});
