@@ -34,7 +34,7 @@ export interface NativeAddon {
   download(buf: NativeBuffer, byteOffset: number, srcDtype: number, dst: ArrayBufferView, dstDtype: number, count: number): Promise<void>;
   sync(): Promise<void>;
   info(): { cpu: { isa: string; threads: number }; cuda: NativeCudaInfo };
-  memoryStats(): { cpuBytesInUse: number; cpuBuffers: number };
+  memoryStats(): { cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number };
   linear(a: OpArgs): void;
   layerNormModulate(a: OpArgs): void;
   gatedResidual(a: OpArgs): void;

@@ -18,7 +18,8 @@ export interface BackendInfo {
     architectures: string[];
     devices: { name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
   };
-  memory: { cpu: { bytesInUse: number; buffers: number } };
+  /** bytes held by live tensors; bytes kept by the caching allocator for reuse (DIT_CPU_CACHE_MB caps it) */
+  memory: { cpu: { bytesInUse: number; buffers: number; bytesCached: number } };
 }
 
 export function backendInfo(): BackendInfo {
@@ -39,6 +40,6 @@ export function backendInfo(): BackendInfo {
       architectures: info.cuda.architectures,
       devices: info.cuda.devices,
     },
-    memory: { cpu: { bytesInUse: mem.cpuBytesInUse, buffers: mem.cpuBuffers } },
+    memory: { cpu: { bytesInUse: mem.cpuBytesInUse, buffers: mem.cpuBuffers, bytesCached: mem.cpuBytesCached } },
   };
 }

@@ -7,8 +7,10 @@
 #include <future>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "../common/dtype.h"
+#include "../cpu/allocator.h"
 #include "../cpu/isa/kernels.h"
 #include "../cpu/queue.h"
 #include "../cpu/thread_pool.h"
@@ -69,8 +71,9 @@ NativeBuffer* buffer_arg(Napi::Env env, const Napi::Value& v) {
   return b;
 }
 
-// upload(buffer, byteOffset, src: TypedArray, srcDtype, dstDtype, count): converts on the fly.
-// Synchronous: lib/ only uploads into freshly allocated buffers, which no queued work uses yet.
+// upload(buffer, byteOffset, src: TypedArray, srcDtype, dstDtype, count): the data are copied
+// now (the caller may change its array at once) and converted into the buffer in queue order,
+// since a recycled buffer may still be read by queued work.
 Napi::Value Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativeBuffer* b = buffer_arg(env, info[0]);
@@ -81,7 +84,9 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   if (count < 0 || size_t(count) * dtype_size(sd) > src.bytes || off < 0 ||
       off + count * int64_t(dtype_size(dd)) > b->bytes())
     throw DitError(env, "ERR_DIT_NATIVE", "upload: sizes do not fit the buffers");
-  convert_elements(src.data, sd, b->data() + off, dd, count);
+  auto staged = std::make_shared<std::vector<char>>(src.data, src.data + size_t(count) * dtype_size(sd));
+  char* dst = b->data() + off;
+  cpu::enqueue([staged, sd, dst, dd, count] { convert_elements(staged->data(), sd, dst, dd, count); });
   return env.Undefined();
 }
 
@@ -149,8 +154,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("cpuBytesInUse", double(cpu_memory().bytes_in_use.load()));
-  o.Set("cpuBuffers", double(cpu_memory().buffers.load()));
+  const cpu::AllocatorStats s = cpu::allocator_stats();
+  o.Set("cpuBytesInUse", double(s.bytes_in_use));
+  o.Set("cpuBuffers", double(s.buffers));
+  o.Set("cpuBytesCached", double(s.bytes_cached));
   return o;
 }
 

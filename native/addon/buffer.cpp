@@ -1,8 +1,6 @@
 #include "buffer.h"
 
-#include <cstdlib>
-#include <new>
-
+#include "../cpu/allocator.h"
 #include "../cpu/queue.h"
 #include "errors.h"
 
@@ -10,13 +8,7 @@ namespace dit::addon {
 
 namespace {
 Napi::FunctionReference* constructor = nullptr;
-constexpr size_t kAlignment = 64;
 }  // namespace
-
-MemoryStats& cpu_memory() {
-  static MemoryStats* s = new MemoryStats();
-  return *s;
-}
 
 Napi::Function NativeBuffer::Define(Napi::Env env) {
   Napi::Function fn = DefineClass(env, "NativeBuffer",
@@ -43,14 +35,10 @@ NativeBuffer::NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   }
   device_ = Device::Cpu;
   bytes_ = int64_t(bytes);
-  size_t padded = (size_t(bytes_) + kAlignment - 1) / kAlignment * kAlignment;
-  if (padded == 0) padded = kAlignment;
-  data_ = static_cast<char*>(std::aligned_alloc(kAlignment, padded));
+  data_ = static_cast<char*>(cpu::cached_alloc(size_t(bytes_), &capacity_));
   if (!data_) {
     throw DitError(env, "ERR_DIT_OOM", "out of host memory allocating " + std::to_string(bytes_) + " bytes");
   }
-  cpu_memory().bytes_in_use += bytes_;
-  cpu_memory().buffers += 1;
   Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
 }
 
@@ -59,13 +47,9 @@ NativeBuffer::~NativeBuffer() { release(); }
 void NativeBuffer::release() {
   if (!data_) return;
   char* p = data_;
-  int64_t n = bytes_;
+  size_t n = size_t(bytes_), cap = capacity_;
   data_ = nullptr;
-  cpu::enqueue([p, n] {
-    std::free(p);
-    cpu_memory().bytes_in_use -= n;
-    cpu_memory().buffers -= 1;
-  });
+  cpu::cached_free(p, cap, n);  // stream-ordered reuse: see cpu/allocator.h
 }
 
 Napi::Value NativeBuffer::Free(const Napi::CallbackInfo& info) {

@@ -3,18 +3,11 @@
 #pragma once
 #include <napi.h>
 
-#include <atomic>
 #include <cstdint>
 
 namespace dit::addon {
 
 enum class Device : int32_t { Cpu = 0, Cuda = 1 };
-
-struct MemoryStats {
-  std::atomic<int64_t> bytes_in_use{0};
-  std::atomic<int64_t> buffers{0};
-};
-MemoryStats& cpu_memory();
 
 class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
  public:
@@ -38,6 +31,7 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   Device device_ = Device::Cpu;
   char* data_ = nullptr;
   int64_t bytes_ = 0;
+  size_t capacity_ = 0;
 };
 
 }  // namespace dit::addon
