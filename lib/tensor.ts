@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * Tensor: a contiguous, row-major block of elements on a device. Several Tensor objects may share
  * one storage (reshape, views); the storage is released when the last of them is disposed, or by

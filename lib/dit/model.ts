@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * Open-Sora's DiT forward (SPEC §1) on any Backend. Per forward: patch embedding plus one
  * combined position table; c = t_emb + y_emb; SiLU(c) once; every adaLN linear of every block
