@@ -32,9 +32,13 @@ export interface NativeAddon {
   NativeBuffer: new (device: number, bytes: number) => NativeBuffer;
   upload(buf: NativeBuffer, byteOffset: number, src: ArrayBufferView, srcDtype: number, dstDtype: number, count: number): void;
   download(buf: NativeBuffer, byteOffset: number, srcDtype: number, dst: ArrayBufferView, dstDtype: number, count: number): Promise<void>;
-  sync(): Promise<void>;
+  sync(device: number): Promise<void>;
+  copy(dst: NativeBuffer, dstByteOffset: number, src: NativeBuffer, srcByteOffset: number, bytes: number): void;
   info(): { cpu: { isa: string; threads: number }; cuda: NativeCudaInfo };
-  memoryStats(): { cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number };
+  memoryStats(): {
+    cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number;
+    cudaBytesInUse: number; cudaBuffers: number; cudaBytesCached: number;
+  };
   linear(a: OpArgs): void;
   layerNormModulate(a: OpArgs): void;
   gatedResidual(a: OpArgs): void;

@@ -73,6 +73,8 @@ export interface Backend {
   /** Reads a tensor after the work queued before this call, converting to dstDtype. */
   download(src: Tensor, dst: ArrayBufferView, dstDtype: DType): Promise<void>;
   sync(): Promise<void>;
+  /** Raw copy of src's elements into dst (same dtype and size; the devices may differ). */
+  copy(dst: Tensor, src: Tensor): void;
   linear(c: LinearCall): void;
   layerNormModulate(c: LayerNormModulateCall): void;
   gatedResidual(c: GatedResidualCall): void;
@@ -153,10 +155,15 @@ class NativeBackend implements Backend {
 
   async sync(): Promise<void> {
     try {
-      await this.addon.sync();
+      await this.addon.sync(DEVICE_CODES[this.device]);
     } catch (e) {
       rethrowNative(e);
     }
+  }
+
+  copy(dst: Tensor, src: Tensor): void {
+    const size = dtypeSize(src.dtype);
+    this.invoke(() => this.addon.copy(dst.storageBuffer, dst.offset * size, src.storageBuffer, src.offset * size, src.numel * size));
   }
 
   private invoke(fn: () => void): void {
@@ -198,7 +205,7 @@ export function getBackend(device: Device): Backend {
   return b;
 }
 
-/** Why CUDA cannot be used here, or null when it can. */
+/** Why CUDA cannot be used here, or null when it can (cached: the probe runs once). */
 export function cudaUnavailableReason(): string | null {
   const info = loadAddon().info().cuda;
   if (!info.compiled) return 'this dit-native binary was built without CUDA';
@@ -209,8 +216,22 @@ export function cudaUnavailableReason(): string | null {
   }
   if (info.error) return `${info.errorMessage ?? 'the CUDA runtime failed'} (${info.error})`;
   if (info.deviceCount === 0) return 'no CUDA device was found';
-  // Kernels for the CUDA backend land with the CUDA backend work; until then it cannot run ops.
-  return 'the CUDA kernels are not part of this version yet (CPU backend only)';
+  return null;
+}
+
+/**
+ * Whether device 'auto' may pick CUDA. Off until the CUDA kernels have passed their tests on a real
+ * GPU (issue 3): until then 'auto' stays on the CPU and CUDA is used only when asked for
+ * (device: 'cuda' or DIT_DEVICE=cuda).
+ */
+export const CUDA_AUTO = false;
+
+/** Why 'auto' does not pick CUDA, or null when it does. */
+export function cudaAutoReason(): string | null {
+  const reason = cudaUnavailableReason();
+  if (reason) return reason;
+  if (!CUDA_AUTO) return "the CUDA kernels are not yet verified on a GPU, so 'auto' uses the CPU; ask for device 'cuda' (or DIT_DEVICE=cuda) to use them";
+  return null;
 }
 
 /** 'auto' resolves to CUDA when usable, else CPU; DIT_DEVICE=cpu|cuda overrides 'auto'. */
@@ -219,5 +240,5 @@ export function resolveDevice(requested: Device | 'auto' | undefined): Device {
   if (want === 'cpu' || want === 'cuda') return want;
   const env = process.env.DIT_DEVICE;
   if (env === 'cpu' || env === 'cuda') return env;
-  return cudaUnavailableReason() === null ? 'cuda' : 'cpu';
+  return cudaAutoReason() === null ? 'cuda' : 'cpu';
 }

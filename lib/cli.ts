@@ -107,11 +107,9 @@ async function cmdInfo(argv: string[]): Promise<number> {
     `dit-native backends: ${info.backends.join(', ')} (default device: ${info.defaultDevice})`,
     `cpu: ${info.cpu.isa} kernels, ${info.cpu.threads} threads`,
   ];
-  if (info.cuda.available) {
-    for (const d of info.cuda.devices) lines.push(`cuda: ${d.name}, compute capability ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
-  } else {
-    lines.push(`cuda: not used: ${info.cuda.reason}`);
-  }
+  for (const d of info.cuda.devices) lines.push(`cuda: ${d.name}, compute capability ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
+  if (!info.cuda.available) lines.push(`cuda: not used: ${info.cuda.reason}`);
+  else if (info.cuda.autoReason) lines.push(`cuda: ${info.cuda.autoReason}`);
   if (info.cuda.compiled) lines.push(`cuda binary targets: ${info.cuda.architectures.join(' ')}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -1,6 +1,6 @@
 /** backendInfo(): what this binary contains, what the machine offers, and memory in use. */
 import { loadAddon } from '../binding';
-import { cudaUnavailableReason, resolveDevice, type Device } from './backend';
+import { cudaAutoReason, cudaUnavailableReason, resolveDevice, type Device } from './backend';
 
 export interface BackendInfo {
   /** backends compiled into this binary */
@@ -11,15 +11,17 @@ export interface BackendInfo {
   cuda: {
     compiled: boolean;
     available: boolean;
-    /** why CUDA is not used, or null */
+    /** why CUDA cannot be used at all, or null */
     reason: string | null;
+    /** why device 'auto' does not pick CUDA, or null when it does */
+    autoReason: string | null;
     driverVersion: number;
     runtimeVersion: number;
     architectures: string[];
     devices: { name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
   };
   /** bytes held by live tensors; bytes kept by the caching allocator for reuse (DIT_CPU_CACHE_MB caps it) */
-  memory: { cpu: { bytesInUse: number; buffers: number; bytesCached: number } };
+  memory: { cpu: { bytesInUse: number; buffers: number; bytesCached: number }; cuda: { bytesInUse: number; buffers: number; bytesCached: number } };
 }
 
 export function backendInfo(): BackendInfo {
@@ -35,11 +37,15 @@ export function backendInfo(): BackendInfo {
       compiled: info.cuda.compiled,
       available: reason === null,
       reason,
+      autoReason: cudaAutoReason(),
       driverVersion: info.cuda.driverVersion,
       runtimeVersion: info.cuda.runtimeVersion,
       architectures: info.cuda.architectures,
       devices: info.cuda.devices,
     },
-    memory: { cpu: { bytesInUse: mem.cpuBytesInUse, buffers: mem.cpuBuffers, bytesCached: mem.cpuBytesCached } },
+    memory: {
+      cpu: { bytesInUse: mem.cpuBytesInUse, buffers: mem.cpuBuffers, bytesCached: mem.cpuBytesCached },
+      cuda: { bytesInUse: mem.cudaBytesInUse, buffers: mem.cudaBuffers, bytesCached: mem.cudaBytesCached },
+    },
   };
 }

@@ -195,8 +195,13 @@ export class Tensor {
     if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);
     if (device !== 'cpu' && device !== 'cuda') throw new TypeError(`Expected device 'cpu' or 'cuda' but received ${describe(device)}`);
     if (device !== this.device) {
-      // Only one device kind exists in this version's native backends; getBackend explains why.
-      getBackend(device);
+      // move first (raw bytes), then convert on the target device
+      const moved = Tensor.empty(this.shape, { device, dtype: this.dtype });
+      getBackend(device).copy(moved, this);
+      if (dtype === this.dtype) return moved;
+      const out = moved.to({ dtype });
+      moved.dispose();
+      return out;
     }
     const out = Tensor.empty(this.shape, { device, dtype });
     this.backend.cast({ srcDtype: this.dtype, dstDtype: dtype, count: this.numel, src: this, dst: out });

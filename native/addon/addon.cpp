@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "../cpu/isa/kernels.h"
 #include "../cpu/queue.h"
 #include "../cpu/thread_pool.h"
+#include "../cuda/backend.h"
 #include "../cuda/device.h"
 #include "buffer.h"
 #include "errors.h"
@@ -23,17 +25,31 @@ namespace dit::addon {
 
 namespace {
 
-// Waits (on a libuv worker) for a queue fence, then settles the promise; keeps `keep` alive.
-class FenceWorker : public Napi::AsyncWorker {
+// Runs `wait` on a libuv worker (never the JS thread), then settles the promise: resolved when
+// it returns "", rejected with a DitError carrying the text otherwise. Keeps `keep` alive meanwhile.
+class WaitWorker : public Napi::AsyncWorker {
  public:
-  FenceWorker(Napi::Env env, std::future<std::string> fence, Napi::Value keep)
-      : Napi::AsyncWorker(env, "dit-native:fence"), deferred_(Napi::Promise::Deferred::New(env)), fence_(std::move(fence)) {
+  WaitWorker(Napi::Env env, std::function<std::string()> wait, Napi::Value keep)
+      : Napi::AsyncWorker(env, "dit-native:wait"), deferred_(Napi::Promise::Deferred::New(env)), wait_(std::move(wait)) {
     if (!keep.IsUndefined()) keep_ = Napi::Persistent(keep.As<Napi::Object>());
   }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
+  static Napi::Promise Start(Napi::Env env, std::function<std::string()> wait, Napi::Value keep) {
+    auto* w = new WaitWorker(env, std::move(wait), keep);
+    Napi::Promise p = w->Promise();
+    w->Queue();
+    return p;
+  }
+
  protected:
-  void Execute() override { error_ = fence_.get(); }
+  void Execute() override {
+    try {
+      error_ = wait_();
+    } catch (const std::exception& e) {
+      error_ = e.what();
+    }
+  }
   void OnOK() override {
     if (error_.empty()) deferred_.Resolve(Env().Undefined());
     else deferred_.Reject(DitError(Env(), "ERR_DIT_NATIVE", error_).Value());
@@ -41,10 +57,15 @@ class FenceWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::future<std::string> fence_;
+  std::function<std::string()> wait_;
   std::string error_;
   Napi::ObjectReference keep_;
 };
+
+std::function<std::string()> cpu_fence() {
+  auto f = std::make_shared<std::future<std::string>>(cpu::fence());
+  return [f] { return f->get(); };
+}
 
 struct TypedArrayView {
   char* data;
@@ -72,8 +93,8 @@ NativeBuffer* buffer_arg(Napi::Env env, const Napi::Value& v) {
 }
 
 // upload(buffer, byteOffset, src: TypedArray, srcDtype, dstDtype, count): the data are copied
-// now (the caller may change its array at once) and converted into the buffer in queue order,
-// since a recycled buffer may still be read by queued work.
+// now (the caller may change its array at once) and land in the buffer in stream order, since a
+// recycled buffer may still be read by queued work.
 Napi::Value Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativeBuffer* b = buffer_arg(env, info[0]);
@@ -84,14 +105,24 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   if (count < 0 || size_t(count) * dtype_size(sd) > src.bytes || off < 0 ||
       off + count * int64_t(dtype_size(dd)) > b->bytes())
     throw DitError(env, "ERR_DIT_NATIVE", "upload: sizes do not fit the buffers");
-  auto staged = std::make_shared<std::vector<char>>(src.data, src.data + size_t(count) * dtype_size(sd));
   char* dst = b->data() + off;
-  cpu::enqueue([staged, sd, dst, dd, count] { convert_elements(staged->data(), sd, dst, dd, count); });
+  if (b->device() == Device::Cpu) {
+    auto staged = std::make_shared<std::vector<char>>(src.data, src.data + size_t(count) * dtype_size(sd));
+    cpu::enqueue([staged, sd, dst, dd, count] { convert_elements(staged->data(), sd, dst, dd, count); });
+  } else {
+    std::vector<char> converted(size_t(count) * dtype_size(dd));
+    convert_elements(src.data, sd, converted.data(), dd, count);
+    try {
+      cuda::upload(dst, converted.data(), converted.size());
+    } catch (const std::exception& e) {
+      throw DitError(env, "ERR_DIT_NATIVE", e.what());
+    }
+  }
   return env.Undefined();
 }
 
 // download(buffer, byteOffset, srcDtype, dst: TypedArray, dstDtype, count) -> Promise<void>,
-// ordered after all work queued before it.
+// ordered after all work issued before it; the wait happens on a libuv worker.
 Napi::Value Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativeBuffer* b = buffer_arg(env, info[0]);
@@ -105,18 +136,72 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
     throw DitError(env, "ERR_DIT_NATIVE", "download: sizes do not fit the buffers");
   const char* src = b->data() + off;
   char* out = dst.data;
-  cpu::enqueue([src, sd, out, dd, count] { convert_elements(src, sd, out, dd, count); });
-  auto* w = new FenceWorker(env, cpu::fence(), info[3]);
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  if (b->device() == Device::Cpu) {
+    cpu::enqueue([src, sd, out, dd, count] { convert_elements(src, sd, out, dd, count); });
+    return WaitWorker::Start(env, cpu_fence(), info[3]);
+  }
+  const size_t bytes = size_t(count) * dtype_size(sd);
+  std::function<std::string(void*)> pending;
+  try {
+    pending = cuda::begin_download(src, bytes);
+  } catch (const std::exception& e) {
+    throw DitError(env, "ERR_DIT_NATIVE", e.what());
+  }
+  return WaitWorker::Start(env, [pending, out, sd, dd, count, bytes] {
+    std::vector<char> raw(bytes);
+    std::string err = pending(raw.data());
+    if (err.empty()) convert_elements(raw.data(), sd, out, dd, count);
+    return err;
+  }, info[3]);
 }
 
+// sync(device) -> Promise<void>: resolves when the device has run everything issued before.
 Napi::Value Sync(const Napi::CallbackInfo& info) {
-  auto* w = new FenceWorker(info.Env(), cpu::fence(), info.Env().Undefined());
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  Napi::Env env = info.Env();
+  const bool cuda_device = info.Length() > 0 && info[0].IsNumber() && info[0].As<Napi::Number>().Int32Value() == int32_t(Device::Cuda);
+  if (!cuda_device) return WaitWorker::Start(env, cpu_fence(), env.Undefined());
+  std::function<std::string()> f;
+  try {
+    f = cuda::fence();
+  } catch (const std::exception& e) {
+    throw DitError(env, "ERR_DIT_NATIVE", e.what());
+  }
+  return WaitWorker::Start(env, f, env.Undefined());
+}
+
+// copy(dst, dstOffset, src, srcOffset, bytes): raw copy within or across devices, in the order of
+// both devices' streams. Across devices the host waits for the source device first (a blocking
+// step, like cudaMemcpy).
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NativeBuffer* d = buffer_arg(env, info[0]);
+  int64_t doff = info[1].As<Napi::Number>().Int64Value();
+  NativeBuffer* s = buffer_arg(env, info[2]);
+  int64_t soff = info[3].As<Napi::Number>().Int64Value();
+  int64_t bytes = info[4].As<Napi::Number>().Int64Value();
+  if (bytes < 0 || doff < 0 || soff < 0 || doff + bytes > d->bytes() || soff + bytes > s->bytes())
+    throw DitError(env, "ERR_DIT_NATIVE", "copy: sizes do not fit the buffers");
+  char* dst = d->data() + doff;
+  const char* src = s->data() + soff;
+  try {
+    if (d->device() == Device::Cpu && s->device() == Device::Cpu) {
+      cpu::enqueue([dst, src, bytes] { std::memmove(dst, src, size_t(bytes)); });
+    } else if (d->device() == Device::Cuda && s->device() == Device::Cuda) {
+      cuda::copy_device_to_device(dst, src, size_t(bytes));
+    } else if (d->device() == Device::Cuda) {
+      const std::string err = cpu::fence().get();
+      if (!err.empty()) throw std::runtime_error(err);
+      cuda::upload(dst, src, size_t(bytes));
+    } else {
+      auto staged = std::make_shared<std::vector<char>>(size_t(bytes));
+      const std::string err = cuda::begin_download(src, size_t(bytes))(staged->data());
+      if (!err.empty()) throw std::runtime_error(err);
+      cpu::enqueue([dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
+    }
+  } catch (const std::exception& e) {
+    throw DitError(env, "ERR_DIT_NATIVE", std::string("copy: ") + e.what());
+  }
+  return env.Undefined();
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -158,6 +243,10 @@ Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   o.Set("cpuBytesInUse", double(s.bytes_in_use));
   o.Set("cpuBuffers", double(s.buffers));
   o.Set("cpuBytesCached", double(s.bytes_cached));
+  const cuda::DeviceMemoryStats g = cuda::device_memory_stats();
+  o.Set("cudaBytesInUse", double(g.bytes_in_use));
+  o.Set("cudaBuffers", double(g.buffers));
+  o.Set("cudaBytesCached", double(g.bytes_cached));
   return o;
 }
 
@@ -168,6 +257,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("upload", Napi::Function::New<Upload>(env, "upload"));
   exports.Set("download", Napi::Function::New<Download>(env, "download"));
   exports.Set("sync", Napi::Function::New<Sync>(env, "sync"));
+  exports.Set("copy", Napi::Function::New<Copy>(env, "copy"));
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("memoryStats", Napi::Function::New<MemoryStatsJs>(env, "memoryStats"));
   RegisterOps(env, exports);

@@ -56,6 +56,8 @@ class OpArgs {
   }
 
   Device device() const { return device_; }
+  Napi::Env env() const { return env_; }
+  const char* op() const { return op_; }
 
   [[noreturn]] void fail(const std::string& msg) const {
     throw DitError(env_, "ERR_DIT_NATIVE", std::string(op_) + ": " + msg);

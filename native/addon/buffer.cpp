@@ -2,6 +2,7 @@
 
 #include "../cpu/allocator.h"
 #include "../cpu/queue.h"
+#include "../cuda/backend.h"
 #include "errors.h"
 
 namespace dit::addon {
@@ -30,16 +31,24 @@ NativeBuffer::NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   if (!(bytes >= 0) || bytes > 9.0e15) {
     throw DitError(env, "ERR_DIT_NATIVE", "NativeBuffer: invalid byte size");
   }
-  if (dev != int32_t(Device::Cpu)) {
-    throw DitError(env, "ERR_DIT_CUDA_UNAVAILABLE", "CUDA buffers are not implemented in this build yet");
-  }
-  device_ = Device::Cpu;
+  if (dev != int32_t(Device::Cpu) && dev != int32_t(Device::Cuda)) throw DitError(env, "ERR_DIT_NATIVE", "NativeBuffer: unknown device");
+  device_ = Device(dev);
   bytes_ = int64_t(bytes);
-  data_ = static_cast<char*>(cpu::cached_alloc(size_t(bytes_), &capacity_));
-  if (!data_) {
-    throw DitError(env, "ERR_DIT_OOM", "out of host memory allocating " + std::to_string(bytes_) + " bytes");
+  if (device_ == Device::Cpu) {
+    data_ = static_cast<char*>(cpu::cached_alloc(size_t(bytes_), &capacity_));
+    if (!data_) throw DitError(env, "ERR_DIT_OOM", "out of host memory allocating " + std::to_string(bytes_) + " bytes");
+  } else {
+    try {
+      data_ = static_cast<char*>(cuda::device_alloc(size_t(bytes_), &capacity_));
+    } catch (const std::exception& e) {
+      throw DitError(env, "ERR_DIT_CUDA_UNAVAILABLE", e.what());
+    }
+    if (!data_) {
+      throw DitError(env, "ERR_DIT_OOM", "out of GPU memory allocating " + std::to_string(bytes_) +
+                                             " bytes (cudaErrorMemoryAllocation); the allocator stays usable");
+    }
   }
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);  // lets V8 weigh what JS objects hold
 }
 
 NativeBuffer::~NativeBuffer() { release(); }
@@ -49,7 +58,9 @@ void NativeBuffer::release() {
   char* p = data_;
   size_t n = size_t(bytes_), cap = capacity_;
   data_ = nullptr;
-  cpu::cached_free(p, cap, n);  // stream-ordered reuse: see cpu/allocator.h
+  // stream-ordered reuse: see cpu/allocator.h and cuda/allocator.cu
+  if (device_ == Device::Cpu) cpu::cached_free(p, cap, n);
+  else cuda::device_free(p, cap, n);
 }
 
 Napi::Value NativeBuffer::Free(const Napi::CallbackInfo& info) {

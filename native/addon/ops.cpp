@@ -2,10 +2,11 @@
 // it on the buffers' device (the CPU queue; CUDA arrives with the CUDA backend).
 #include "ops.h"
 
-#include <functional>
+#include <string>
 
 #include "../cpu/ops.h"
 #include "../cpu/queue.h"
+#include "../cuda/backend.h"
 #include "args.h"
 
 namespace dit::addon {
@@ -16,9 +17,21 @@ int64_t span(int64_t rows, int64_t ld, int64_t cols, size_t es) {
   return (rows <= 0 || cols <= 0) ? 0 : ((rows - 1) * ld + cols) * int64_t(es);
 }
 
-void run(const OpArgs& a, std::function<void()> cpu_work) {
-  if (a.device() != Device::Cpu) a.fail("CUDA kernels are not available in this build");
-  cpu::enqueue(std::move(cpu_work));
+// CPU: enqueue on the CPU queue. CUDA: launch on the stream now (asynchronous); launch errors
+// become DitErrors (out of memory: ERR_DIT_OOM), asynchronous faults surface at the next fence.
+template <typename P>
+void run(const OpArgs& a, const P& p, void (*cpu_op)(const P&), void (*cuda_op)(const P&)) {
+  if (a.device() == Device::Cpu) {
+    cpu::enqueue([p, cpu_op] { cpu_op(p); });
+    return;
+  }
+  try {
+    cuda_op(p);
+  } catch (const std::exception& e) {
+    const std::string msg = e.what();
+    const bool oom = msg.find("cudaErrorMemoryAllocation") != std::string::npos;
+    throw DitError(a.env(), oom ? "ERR_DIT_OOM" : "ERR_DIT_NATIVE", std::string(a.op()) + ": " + msg);
+  }
 }
 
 Napi::Value Linear(const Napi::CallbackInfo& info) {
@@ -43,7 +56,7 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
     p.gate = a.ptr("gate", span((p.M - 1) / p.rows_per_gate + 1, p.gate_stride, p.N, es));
     p.residual = a.ptr("residual", span(p.M, p.ldc, p.N, es));
   }
-  run(a, [p] { cpu::linear(p); });
+  run(a, p, cpu::linear, cuda::linear);
   return info.Env().Undefined();
 }
 
@@ -59,7 +72,7 @@ Napi::Value LayerNormModulate(const Napi::CallbackInfo& info) {
   p.out = a.ptr("out", p.B * p.N * p.D * int64_t(es));
   p.shift = a.ptr("shift", span(p.B, p.mod_stride, p.D, es));
   p.scale = a.ptr("scale", span(p.B, p.mod_stride, p.D, es));
-  run(a, [p] { cpu::layer_norm_modulate(p); });
+  run(a, p, cpu::layer_norm_modulate, cuda::layer_norm_modulate);
   return info.Env().Undefined();
 }
 
@@ -75,7 +88,7 @@ Napi::Value GatedResidual(const Napi::CallbackInfo& info) {
   p.y = a.ptr("y", n);
   p.out = a.ptr("out", n);
   p.gate = a.ptr("gate", span(p.B, p.gate_stride, p.D, es));
-  run(a, [p] { cpu::gated_residual(p); });
+  run(a, p, cpu::gated_residual, cuda::gated_residual);
   return info.Env().Undefined();
 }
 
@@ -99,7 +112,9 @@ Napi::Value Attention(const Napi::CallbackInfo& info) {
   p.v = a.ptr("v", extent(p.v_sb, p.v_sh, p.v_sn, p.M));
   p.o = a.ptr("o", extent(p.o_sb, p.o_sh, p.o_sn, p.N));
   if (p.M == 0 && p.N > 0) a.fail("attention needs at least one key");
-  run(a, [p] { cpu::attention(p); });
+  if (a.device() == Device::Cuda && !cuda::attention_supports_head_dim(p.Dh))
+    a.fail("head dim " + std::to_string(p.Dh) + " is not supported on CUDA; supported: " + cuda::attention_head_dims());
+  run(a, p, cpu::attention, cuda::attention);
   return info.Env().Undefined();
 }
 
@@ -120,7 +135,7 @@ Napi::Value Conv3d(const Napi::CallbackInfo& info) {
   p.weight = a.ptr("weight", p.Cout * p.Cin * p.kt * p.kh * p.kw * es);
   p.bias = a.ptr("bias", p.Cout * es, true);
   p.out = a.ptr("out", p.B * p.Cout * p.To * p.Ho * p.Wo * es);
-  run(a, [p] { cpu::conv3d(p); });
+  run(a, p, cpu::conv3d, cuda::conv3d);
   return info.Env().Undefined();
 }
 
@@ -137,7 +152,7 @@ Napi::Value PatchEmbed3d(const Napi::CallbackInfo& info) {
   p.weight = a.ptr("weight", p.D * p.C * p.pt * p.ph * p.pw * es);
   p.bias = a.ptr("bias", p.D * es, true);
   p.out = a.ptr("out", p.B * n * p.D * es);
-  run(a, [p] { cpu::patch_embed3d(p); });
+  run(a, p, cpu::patch_embed3d, cuda::patch_embed3d);
   return info.Env().Undefined();
 }
 
@@ -149,7 +164,7 @@ Napi::Value TimestepEmbedding(const Napi::CallbackInfo& info) {
   p.max_period = a.f32("maxPeriod");
   p.t = static_cast<const float*>(a.ptr("t", p.B * 4));
   p.out = a.ptr("out", p.B * p.dim * int64_t(dtype_size(p.dtype)));
-  run(a, [p] { cpu::timestep_embedding(p); });
+  run(a, p, cpu::timestep_embedding, cuda::timestep_embedding);
   return info.Env().Undefined();
 }
 
@@ -162,7 +177,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   const int64_t n = p.count * int64_t(dtype_size(p.dtype));
   p.x = a.ptr("x", n);
   p.out = a.ptr("out", n);
-  run(a, [p] { cpu::unary(p); });
+  run(a, p, cpu::unary, cuda::unary);
   return info.Env().Undefined();
 }
 
@@ -177,7 +192,7 @@ Napi::Value AddRows(const Napi::CallbackInfo& info) {
   p.x = a.ptr("x", p.rows * p.D * es);
   p.add = a.ptr("add", p.add_rows * p.D * es);
   p.out = a.ptr("out", p.rows * p.D * es);
-  run(a, [p] { cpu::add_rows(p); });
+  run(a, p, cpu::add_rows, cuda::add_rows);
   return info.Env().Undefined();
 }
 
@@ -190,7 +205,7 @@ Napi::Value Unpatchify(const Napi::CallbackInfo& info) {
   const int64_t n = p.B * p.t * p.h * p.w * p.pt * p.ph * p.pw * p.C * int64_t(dtype_size(p.dtype));
   p.x = a.ptr("x", n);
   p.out = a.ptr("out", n);
-  run(a, [p] { cpu::unpatchify(p); });
+  run(a, p, cpu::unpatchify, cuda::unpatchify);
   return info.Env().Undefined();
 }
 
@@ -199,16 +214,12 @@ Napi::Value Embedding(const Napi::CallbackInfo& info) {
   EmbeddingParams p{};
   p.dtype = a.dtype();
   p.B = a.i64("B"); p.D = a.i64("D");
-  const int64_t rows = a.i64("rows");
+  const int64_t rows = p.rows = a.i64("rows");
   const int64_t es = int64_t(dtype_size(p.dtype));
   p.ids = static_cast<const int32_t*>(a.ptr("ids", p.B * 4));
   p.table = a.ptr("table", rows * p.D * es);
   p.out = a.ptr("out", p.B * p.D * es);
-  run(a, [p, rows] {
-    for (int64_t b = 0; b < p.B; b++)
-      if (p.ids[b] < 0 || p.ids[b] >= rows) throw std::out_of_range("embedding: label out of range");
-    cpu::embedding(p);
-  });
+  run(a, p, cpu::embedding, cuda::embedding);
   return info.Env().Undefined();
 }
 
@@ -222,7 +233,7 @@ Napi::Value CfgCombine(const Napi::CallbackInfo& info) {
   p.cond = a.ptr("cond", n);
   p.uncond = a.ptr("uncond", n);
   p.out = a.ptr("out", n);
-  run(a, [p] { cpu::cfg_combine(p); });
+  run(a, p, cpu::cfg_combine, cuda::cfg_combine);
   return info.Env().Undefined();
 }
 
@@ -234,7 +245,7 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   p.count = a.i64("count");
   p.src = a.ptr("src", p.count * int64_t(dtype_size(p.src_dtype)));
   p.dst = a.ptr("dst", p.count * int64_t(dtype_size(p.dst_dtype)));
-  run(a, [p] { cpu::cast(p); });
+  run(a, p, cpu::cast, cuda::cast);
   return info.Env().Undefined();
 }
 

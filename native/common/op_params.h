@@ -97,8 +97,8 @@ struct UnpatchifyParams {
   const void* x; void* out;
 };
 
-struct EmbeddingParams {  // out[b, :] = table[ids[b], :]
-  DType dtype; int64_t B, D; const int32_t* ids; const void* table; void* out;
+struct EmbeddingParams {  // out[b, :] = table[ids[b], :] (ids outside [0, rows) give an error / zero rows)
+  DType dtype; int64_t B, D, rows; const int32_t* ids; const void* table; void* out;
 };
 
 struct CfgCombineParams {  // guided = uncond + s * (cond - uncond) on the first `guided` channels

@@ -1,0 +1,51 @@
+// The CUDA backend as the N-API glue sees it: plain C++ (no CUDA headers), so the glue compiles
+// in CPU-only builds too, where backend_none.cpp throws "CPU-only binary" from every entry.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "../common/op_params.h"
+
+namespace dit::cuda {
+
+// --- memory (stream-ordered caching allocator; nullptr when the device is out of memory)
+void* device_alloc(size_t bytes, size_t* capacity);
+void device_free(void* p, size_t capacity, size_t bytes);
+struct DeviceMemoryStats {
+  int64_t bytes_in_use, buffers, bytes_cached;
+};
+DeviceMemoryStats device_memory_stats();
+
+// --- copies and ordering, all on the backend's stream
+void upload(void* dst, const void* host, size_t bytes);          // host may be reused on return
+void copy_device_to_device(void* dst, const void* src, size_t bytes);
+// Starts a device -> host copy now (stream order); the returned function blocks until it is done
+// (call it off the JS thread), copies into `host` and returns "" or the CUDA error text.
+std::function<std::string(void* host)> begin_download(const void* src, size_t bytes);
+// A marker after everything launched so far; the function blocks until the GPU reaches it.
+std::function<std::string()> fence();
+// Blocks until the stream is idle (for cross-device copies); throws on error.
+void synchronize();
+
+// --- ops (launch on the stream and return; throw std::runtime_error on launch errors)
+void linear(const LinearParams& p);
+void layer_norm_modulate(const LayerNormModulateParams& p);
+void gated_residual(const GatedResidualParams& p);
+void attention(const AttentionParams& p);
+void conv3d(const Conv3dParams& p);
+void patch_embed3d(const PatchEmbedParams& p);
+void timestep_embedding(const TimestepEmbeddingParams& p);
+void unary(const UnaryParams& p);
+void add_rows(const AddRowsParams& p);
+void unpatchify(const UnpatchifyParams& p);
+void embedding(const EmbeddingParams& p);
+void cfg_combine(const CfgCombineParams& p);
+void cast(const CastParams& p);
+
+// Head dims the attention kernel is compiled for (a sentence naming them when one is not).
+bool attention_supports_head_dim(int64_t dh);
+const char* attention_head_dims();
+
+}  // namespace dit::cuda

@@ -1,0 +1,82 @@
+// Shared by the CUDA op files: error checks, the stream, element loads/stores in f32, and the
+// one dtype dispatch of the CUDA backend (f32, f16, bf16 storage; f32 math).
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "../common/dtype.h"
+#include "../common/op_params.h"
+
+namespace dit::cuda {
+
+// Throws std::runtime_error("<what>: <cudaErrorName>: <message>") on failure.
+void check(cudaError_t err, const char* what);
+// After a kernel launch: configuration errors now, and remembers the op for asynchronous faults.
+void check_launch(const char* op);
+
+cudaStream_t stream();
+
+template <typename T> __device__ __forceinline__ float to_f32(T v);
+template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_f32(float v);
+template <> __device__ __forceinline__ float from_f32<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+__device__ __forceinline__ float activate(Activation act, float x) {
+  switch (act) {
+    case Activation::GeluTanh: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case Activation::Silu: return x / (1.0f + expf(-x));
+    case Activation::Gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    default: return x;
+  }
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Calls fn(T{}) with T the CUDA storage type of a float dtype.
+template <typename Fn>
+void dispatch(DType d, Fn&& fn) {
+  switch (d) {
+    case DType::F32: fn(float{}); return;
+    case DType::F16: fn(__half{}); return;
+    case DType::BF16: fn(__nv_bfloat16{}); return;
+    default: throw std::invalid_argument(std::string("CUDA ops take f32, f16 or bf16, not ") + dtype_name(d));
+  }
+}
+
+inline unsigned grid_for(int64_t n, int threads) {
+  int64_t g = (n + threads - 1) / threads;
+  return unsigned(g < 1 ? 1 : (g > 65535LL * 1024 ? 65535LL * 1024 : g));
+}
+
+// Scratch device memory from the caching allocator, released in stream order when it goes.
+class DeviceScratch {
+ public:
+  explicit DeviceScratch(size_t bytes);
+  ~DeviceScratch();
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+  void* get() const { return ptr_; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0, capacity_ = 0;
+};
+
+}  // namespace dit::cuda

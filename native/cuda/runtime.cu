@@ -1,0 +1,100 @@
+// The CUDA backend's stream, error checks, host <-> device copies and fences. One non-blocking
+// stream on device 0 carries every op in launch order, so stream order is the only
+// synchronisation the ops need; the host waits only in fences and reads (off the JS thread).
+#include <cstring>
+#include <memory>
+#include <mutex>
+
+#include "backend.h"
+#include "common.cuh"
+
+namespace dit::cuda {
+
+namespace {
+std::mutex last_op_mu;
+std::string last_op = "none";
+
+std::string error_text(cudaError_t err) {
+  std::lock_guard<std::mutex> lock(last_op_mu);
+  return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err) + " (last op launched: " + last_op + ")";
+}
+}  // namespace
+
+void check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+}
+
+void check_launch(const char* op) {
+  {
+    std::lock_guard<std::mutex> lock(last_op_mu);
+    last_op = op;
+  }
+  check(cudaGetLastError(), op);
+}
+
+cudaStream_t stream() {
+  static cudaStream_t s = [] {
+    check(cudaSetDevice(0), "cudaSetDevice");
+    cudaStream_t st;
+    check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+    return st;
+  }();
+  return s;
+}
+
+void upload(void* dst, const void* host, size_t bytes) {
+  if (bytes == 0) return;
+  // pageable source: the runtime stages it before returning, so the caller may reuse it at once
+  check(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream()), "upload");
+}
+
+void copy_device_to_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream()), "copy");
+}
+
+namespace {
+struct Event {
+  cudaEvent_t e = nullptr;
+  Event() {
+    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventRecord(e, stream()), "cudaEventRecord");
+  }
+  ~Event() { cudaEventDestroy(e); }
+  std::string wait() const {
+    cudaError_t err = cudaEventSynchronize(e);
+    return err == cudaSuccess ? std::string() : error_text(err);
+  }
+};
+
+struct Pinned {
+  void* p = nullptr;
+  explicit Pinned(size_t bytes) { check(cudaMallocHost(&p, bytes ? bytes : 1), "cudaMallocHost"); }
+  ~Pinned() { cudaFreeHost(p); }
+};
+}  // namespace
+
+std::function<std::string(void*)> begin_download(const void* src, size_t bytes) {
+  auto staging = std::make_shared<Pinned>(bytes);
+  if (bytes) check(cudaMemcpyAsync(staging->p, src, bytes, cudaMemcpyDeviceToHost, stream()), "download");
+  auto done = std::make_shared<Event>();
+  return [staging, done, bytes](void* host) {
+    std::string err = done->wait();
+    if (err.empty() && bytes) std::memcpy(host, staging->p, bytes);
+    return err;
+  };
+}
+
+std::function<std::string()> fence() {
+  auto done = std::make_shared<Event>();
+  return [done] { return done->wait(); };
+}
+
+void synchronize() {
+  cudaError_t err = cudaStreamSynchronize(stream());
+  if (err != cudaSuccess) throw std::runtime_error(error_text(err));
+}
+
+}  // namespace dit::cuda

@@ -1,0 +1,54 @@
+// The whole DiT on the GPU against the PyTorch fixtures, CUDA errors, out of memory, memory flatness.
+import test from 'ava';
+import { backendInfo, DiT, readSafetensors, Tensor } from '../../lib';
+import { FIXTURES, fixturePath } from '../helpers/fixtures';
+import { gpuTest } from '../helpers/gpu';
+import { relL2 } from '../helpers/tolerance';
+
+const TOLERANCE = { f32: 1e-4, bf16: 2e-2, f16: 5e-3 } as const;
+
+for (const file of FIXTURES) {
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    gpuTest(`cuda ${file} forward in ${dtype} matches PyTorch`, async (t) => {
+      const data = await readSafetensors(fixturePath(file));
+      const model = await DiT.load({ weights: fixturePath(file), device: 'cuda', dtype });
+      const out = await model.forward({ x: data.x, t: data.t, y: data.y });
+      t.is(out.device, 'cuda');
+      const err = relL2(await out.toFloat32Array(), await data.out.toFloat32Array());
+      t.true(err <= TOLERANCE[dtype], `relative L2 ${err.toExponential(2)} > ${TOLERANCE[dtype]}`);
+      model.dispose();
+    });
+  }
+}
+
+gpuTest('cuda forwardWithCfg matches the fixture', async (t) => {
+  const file = fixturePath('dit_tiny_cfg.safetensors');
+  const data = await readSafetensors(file);
+  const model = await DiT.load({ weights: file, device: 'cuda' });
+  const out = await model.forwardWithCfg({ x: data.x, t: data.t, y: data.y, cfgScale: 4 });
+  t.true(relL2(await out.toFloat32Array(), await data.cfg_out.toFloat32Array()) <= 1e-4);
+});
+
+gpuTest('asking for more memory than the GPU has is ERR_DIT_OOM and the allocator stays usable', async (t) => {
+  const total = backendInfo().cuda.devices[0].totalMemory;
+  t.throws(() => Tensor.empty([Math.ceil((total * 2) / 4)], { device: 'cuda' }), { code: 'ERR_DIT_OOM' });
+  const x = Tensor.from([1, 2, 3], [3], { device: 'cuda' });
+  t.deepEqual(Array.from(await x.toFloat32Array()), [1, 2, 3]);
+});
+
+gpuTest('100 forwards on the GPU keep device memory flat', async (t) => {
+  const model = await DiT.load({ config: { input_size: [2, 8, 8], hidden_size: 64, depth: 2, num_heads: 2, condition: 'label_10' }, device: 'cuda' });
+  const x = Tensor.zeros([2, 4, 2, 8, 8], { device: 'cuda' });
+  for (let i = 0; i < 10; i++) (await model.forward({ x, t: [1, 2], y: [3, 4] })).dispose();
+  const before = backendInfo().memory.cuda;
+  for (let i = 0; i < 100; i++) (await model.forward({ x, t: [1, 2], y: [3, 4] })).dispose();
+  const after = backendInfo().memory.cuda;
+  t.true(after.bytesInUse <= before.bytesInUse, `${before.bytesInUse} -> ${after.bytesInUse}`);
+  t.true(after.bytesCached <= before.bytesCached + (1 << 20), `cache ${before.bytesCached} -> ${after.bytesCached}`);
+});
+
+test('CUDA availability is reported with a reason', (t) => {
+  const info = backendInfo();
+  t.true(info.cuda.available || typeof info.cuda.reason === 'string');
+  t.true(info.cuda.autoReason === null || info.defaultDevice === 'cpu');
+});

@@ -1,0 +1,56 @@
+// Every CUDA op against the CPU op on the same (dtype-rounded) inputs, at shapes that are not tile
+// multiples, in every dtype, with the one tolerance table.
+import { ops, Tensor } from '../../lib';
+import { gpuTest } from '../helpers/gpu';
+import { Rng } from '../helpers/random';
+import { FLOAT_TYPES } from '../helpers/tensors';
+import { assertClose } from '../helpers/tolerance';
+
+type Case = { name: string; inputs: [number[], number][]; run: (xs: Tensor[]) => Tensor };
+
+const CASES: Case[] = [
+  { name: 'linear tiny-M', inputs: [[[3, 75], 1], [[130, 75], 0.1], [[130], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'silu' }) },
+  { name: 'linear', inputs: [[[67, 75], 1], [[130, 75], 0.1], [[130], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'gelu_tanh' }) },
+  { name: 'linear big', inputs: [[[300, 520], 1], [[257, 520], 0.05]], run: ([x, w]) => ops.linear(x, w) },
+  { name: 'layerNormModulate', inputs: [[[2, 37, 72], 3], [[2, 72], 1], [[2, 72], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
+  { name: 'gatedResidual', inputs: [[[2, 37, 33], 1], [[2, 33], 1], [[2, 37, 33], 1]], run: ([x, g, y]) => ops.gatedResidual(x, g, y) },
+  ...[32, 64, 72, 80, 96, 128].map((dh) => ({
+    name: `attention d${dh}`,
+    inputs: [[[2, 3, 70, dh], 1], [[2, 3, 45, dh], 1], [[2, 3, 45, dh], 1]] as [number[], number][],
+    run: ([q, k, v]: Tensor[]) => ops.attention(q, k, v),
+  })),
+  { name: 'conv3d', inputs: [[[2, 3, 5, 7, 6], 1], [[4, 3, 3, 3, 2], 0.3], [[4], 1]], run: ([x, w, b]) => ops.conv3d(x, w, b, { stride: [1, 2, 1], padding: [1, 1, 0], dilation: [2, 1, 1] }) },
+  { name: 'causalConv3d replicate', inputs: [[[1, 4, 5, 6, 7], 1], [[5, 4, 3, 3, 3], 0.3], [[5], 1]], run: ([x, w, b]) => ops.causalConv3d(x, w, b) },
+  { name: 'causalConv3d zeros s2', inputs: [[[1, 4, 5, 6, 7], 1], [[5, 4, 3, 3, 3], 0.3]], run: ([x, w]) => ops.causalConv3d(x, w, null, { stride: [2, 1, 1], padMode: 'zeros', timePad: 1 }) },
+  { name: 'patchEmbed3d', inputs: [[[2, 3, 3, 5, 4], 1], [[7, 3, 2, 2, 2], 0.3], [[7], 1]], run: ([x, w, b]) => ops.patchEmbed3d(x, w, b) },
+  { name: 'gelu', inputs: [[[1001], 3]], run: ([x]) => ops.gelu(x, { approximate: 'tanh' }) },
+  { name: 'silu', inputs: [[[1001], 3]], run: ([x]) => ops.silu(x) },
+  { name: 'unpatchify', inputs: [[[2, 12, 12], 1]], run: ([x]) => ops.unpatchify(x, { gridSize: [2, 3, 2], patchSize: [1, 2, 2], outChannels: 3 }) },
+];
+
+for (const dtype of FLOAT_TYPES) {
+  for (const c of CASES) {
+    gpuTest(`cuda ${c.name} ${dtype} matches the CPU`, async (t) => {
+      const rng = new Rng(c.name.length * 31 + dtype.length);
+      const cpuInputs = c.inputs.map(([shape, scale]) => Tensor.from(rng.normals(shape.reduce((a, b) => a * b, 1), scale), shape, { device: 'cpu', dtype }));
+      const gpuInputs = cpuInputs.map((x) => x.to('cuda'));
+      const expected = await c.run(cpuInputs).toFloat32Array();
+      const got = c.run(gpuInputs);
+      t.is(got.device, 'cuda');
+      assertClose(t, await got.toFloat32Array(), expected, dtype, `cuda ${c.name}`);
+    });
+  }
+}
+
+gpuTest('cuda timestepEmbedding and casts match the CPU', async (t) => {
+  const times = [0, 1, 17.5, 999];
+  const cpu = await ops.timestepEmbedding(Tensor.from(times, [4]), 256).toFloat32Array();
+  const gpu = await ops.timestepEmbedding(Tensor.from(times, [4], { device: 'cuda' }), 256).toFloat32Array();
+  assertClose(t, gpu, cpu, 'f32', 'timestep embedding');
+  const x = Tensor.from(new Float32Array([1.5, -2.25, 3e-3, 65504]), [4], { device: 'cuda' });
+  for (const dtype of FLOAT_TYPES) {
+    t.deepEqual(Array.from(await x.to({ dtype }).toFloat32Array()), Array.from(await x.to('cpu').to({ dtype }).toFloat32Array()), dtype);
+  }
+  const ints = Tensor.from(new BigInt64Array([5n, -7n]), [2], { device: 'cuda' });
+  t.deepEqual(Array.from(await ints.to({ dtype: 'f32' }).toFloat32Array()), [5, -7]);
+});
