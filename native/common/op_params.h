@@ -110,4 +110,23 @@ struct CastParams {
   DType src_dtype, dst_dtype; int64_t count; const void* src; void* dst;
 };
 
+// Every op as X(function, params): each backend declares (and a CPU-only build stubs) the list
+// from here, so adding an op to a backend's header is one line.
+#define DIT_OPS(X)                                  \
+  X(linear, LinearParams)                           \
+  X(layer_norm_modulate, LayerNormModulateParams)   \
+  X(gated_residual, GatedResidualParams)            \
+  X(attention, AttentionParams)                     \
+  X(conv3d, Conv3dParams)                           \
+  X(patch_embed3d, PatchEmbedParams)                \
+  X(timestep_embedding, TimestepEmbeddingParams)    \
+  X(unary, UnaryParams)                             \
+  X(add_rows, AddRowsParams)                        \
+  X(unpatchify, UnpatchifyParams)                   \
+  X(embedding, EmbeddingParams)                     \
+  X(cfg_combine, CfgCombineParams)                  \
+  X(cast, CastParams)
+
+#define DIT_DECLARE_OP(name, Params) void name(const Params& p);
+
 }  // namespace dit

@@ -1,10 +1,8 @@
 #include "allocator.h"
 
 #include <cstdlib>
-#include <map>
-#include <mutex>
-#include <vector>
 
+#include "../common/block_cache.h"
 #include "queue.h"
 
 namespace dit::cpu {
@@ -31,86 +29,41 @@ size_t cache_limit() {
   return limit;
 }
 
-struct State {
-  std::mutex mu;
-  std::map<size_t, std::vector<void*>> free_blocks;
-  int64_t in_use = 0, buffers = 0, cached = 0;
-};
-
-State& state() {
-  static State* s = new State();  // leaked: outlives static destruction (the executor may still free)
-  return *s;
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache();  // leaked: outlives static destruction
+  return *c;
 }
 
 }  // namespace
 
 void* cached_alloc(size_t bytes, size_t* capacity) {
   const size_t cls = size_class(bytes);
-  State& s = state();
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.free_blocks.find(cls);
-    if (it != s.free_blocks.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      s.cached -= int64_t(cls);
-      s.in_use += int64_t(bytes);
-      s.buffers++;
-      *capacity = cls;
-      return p;
-    }
-  }
+  *capacity = cls;
+  if (void* p = cache().reuse(cls, bytes)) return p;
   void* p = std::aligned_alloc(kAlignment, cls);
   if (!p) {
     // out of memory: wait for queued work, give the whole cache back, try once more
     fence().get();
-    {
-      std::lock_guard<std::mutex> lock(s.mu);
-      for (auto& [size, blocks] : s.free_blocks)
-        for (void* b : blocks) std::free(b);
-      s.free_blocks.clear();
-      s.cached = 0;
-    }
+    for (void* b : cache().drain()) std::free(b);
     p = std::aligned_alloc(kAlignment, cls);
     if (!p) return nullptr;
   }
-  std::lock_guard<std::mutex> lock(s.mu);
-  s.in_use += int64_t(bytes);
-  s.buffers++;
-  *capacity = cls;
+  cache().adopt(bytes);
   return p;
 }
 
 void cached_free(void* p, size_t capacity, size_t bytes) {
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mu);
-  s.in_use -= int64_t(bytes);
-  s.buffers--;
-  s.free_blocks[capacity].push_back(p);
-  s.cached += int64_t(capacity);
-  // over the limit: release the largest cached blocks (the costliest to keep) once queued work is done
-  std::vector<void*> release;
-  while (size_t(s.cached) > cache_limit() && !s.free_blocks.empty()) {
-    auto it = std::prev(s.free_blocks.end());
-    if (it->second.empty()) {
-      s.free_blocks.erase(it);
-      continue;
-    }
-    release.push_back(it->second.back());
-    it->second.pop_back();
-    s.cached -= int64_t(it->first);
-  }
+  std::vector<void*> release = cache().give_back(p, capacity, bytes, cache_limit());
   if (!release.empty()) {
-    enqueue([release] {
+    enqueue([release] {  // only once the queued work that may still use them has run
       for (void* b : release) std::free(b);
     });
   }
 }
 
 AllocatorStats allocator_stats() {
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mu);
-  return {s.in_use, s.buffers, s.cached};
+  const BlockCache::Stats s = cache().stats();
+  return {s.bytes_in_use, s.buffers, s.bytes_cached};
 }
 
 }  // namespace dit::cpu

@@ -5,18 +5,6 @@
 
 namespace dit::cpu {
 
-void linear(const LinearParams& p);
-void layer_norm_modulate(const LayerNormModulateParams& p);
-void gated_residual(const GatedResidualParams& p);
-void attention(const AttentionParams& p);
-void conv3d(const Conv3dParams& p);
-void patch_embed3d(const PatchEmbedParams& p);
-void timestep_embedding(const TimestepEmbeddingParams& p);
-void unary(const UnaryParams& p);
-void add_rows(const AddRowsParams& p);
-void unpatchify(const UnpatchifyParams& p);
-void embedding(const EmbeddingParams& p);
-void cfg_combine(const CfgCombineParams& p);
-void cast(const CastParams& p);
+DIT_OPS(DIT_DECLARE_OP)
 
 }  // namespace dit::cpu

@@ -1,11 +1,11 @@
 // Caching device allocator: cudaMalloc / cudaFree are slow and synchronise, so freed blocks are
-// kept by size class and handed out again. Stream-ordered like the CPU allocator
-// (cpu/allocator.h): every op runs on the one stream, so a block freed by JS can be reused at once.
-// When cudaMalloc fails the cache is given back (after the stream drains) and the call retried.
-#include <map>
-#include <mutex>
-#include <vector>
+// kept by size class (common/block_cache.h) and handed out again. Stream-ordered like the CPU
+// allocator (cpu/allocator.h): every op runs on the one stream, so a block freed by JS can be
+// reused at once. When cudaMalloc fails the cache is given back (after the stream drains) and the
+// call retried; only then is it out of memory.
+#include <limits>
 
+#include "../common/block_cache.h"
 #include "backend.h"
 #include "common.cuh"
 
@@ -23,70 +23,43 @@ size_t size_class(size_t bytes) {
   return (bytes + step - 1) / step * step;
 }
 
-struct State {
-  std::mutex mu;
-  std::map<size_t, std::vector<void*>> free_blocks;
-  int64_t in_use = 0, buffers = 0, cached = 0;
-};
-
-State& state() {
-  static State* s = new State();
-  return *s;
-}
-
-void release_cache(State& s) {
-  for (auto& [size, blocks] : s.free_blocks)
-    for (void* b : blocks) cudaFree(b);
-  s.free_blocks.clear();
-  s.cached = 0;
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache();
+  return *c;
 }
 
 }  // namespace
 
 void* device_alloc(size_t bytes, size_t* capacity) {
   const size_t cls = size_class(bytes);
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.free_blocks.find(cls);
-  void* p = nullptr;
-  if (it != s.free_blocks.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-    s.cached -= int64_t(cls);
-  } else {
-    stream();  // selects the device
-    cudaError_t err = cudaMalloc(&p, cls);
-    if (err == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      cudaStreamSynchronize(stream());
-      release_cache(s);
-      err = cudaMalloc(&p, cls);
-    }
-    if (err == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      return nullptr;
-    }
-    check(err, "cudaMalloc");
-  }
-  s.in_use += int64_t(bytes);
-  s.buffers++;
   *capacity = cls;
+  if (void* p = cache().reuse(cls, bytes)) return p;
+  stream();  // selects the device
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, cls);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    cudaStreamSynchronize(stream());
+    for (void* b : cache().drain()) cudaFree(b);
+    err = cudaMalloc(&p, cls);
+  }
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    return nullptr;
+  }
+  check(err, "cudaMalloc");
+  cache().adopt(bytes);
   return p;
 }
 
 void device_free(void* p, size_t capacity, size_t bytes) {
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mu);
-  s.in_use -= int64_t(bytes);
-  s.buffers--;
-  s.free_blocks[capacity].push_back(p);
-  s.cached += int64_t(capacity);
+  // no limit on the device cache (as PyTorch's): it is given back when cudaMalloc fails
+  cache().give_back(p, capacity, bytes, std::numeric_limits<size_t>::max());
 }
 
 DeviceMemoryStats device_memory_stats() {
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mu);
-  return {s.in_use, s.buffers, s.cached};
+  const BlockCache::Stats s = cache().stats();
+  return {s.bytes_in_use, s.buffers, s.bytes_cached};
 }
 
 DeviceScratch::DeviceScratch(size_t bytes) : bytes_(bytes) {

@@ -30,19 +30,7 @@ std::function<std::string()> fence();
 void synchronize();
 
 // --- ops (launch on the stream and return; throw std::runtime_error on launch errors)
-void linear(const LinearParams& p);
-void layer_norm_modulate(const LayerNormModulateParams& p);
-void gated_residual(const GatedResidualParams& p);
-void attention(const AttentionParams& p);
-void conv3d(const Conv3dParams& p);
-void patch_embed3d(const PatchEmbedParams& p);
-void timestep_embedding(const TimestepEmbeddingParams& p);
-void unary(const UnaryParams& p);
-void add_rows(const AddRowsParams& p);
-void unpatchify(const UnpatchifyParams& p);
-void embedding(const EmbeddingParams& p);
-void cfg_combine(const CfgCombineParams& p);
-void cast(const CastParams& p);
+DIT_OPS(DIT_DECLARE_OP)
 
 // Head dims the attention kernel is compiled for (a sentence naming them when one is not).
 bool attention_supports_head_dim(int64_t dh);

@@ -19,19 +19,9 @@ void copy_device_to_device(void*, const void*, size_t) { unavailable(); }
 std::function<std::string(void*)> begin_download(const void*, size_t) { unavailable(); }
 std::function<std::string()> fence() { unavailable(); }
 void synchronize() {}
-void linear(const LinearParams&) { unavailable(); }
-void layer_norm_modulate(const LayerNormModulateParams&) { unavailable(); }
-void gated_residual(const GatedResidualParams&) { unavailable(); }
-void attention(const AttentionParams&) { unavailable(); }
-void conv3d(const Conv3dParams&) { unavailable(); }
-void patch_embed3d(const PatchEmbedParams&) { unavailable(); }
-void timestep_embedding(const TimestepEmbeddingParams&) { unavailable(); }
-void unary(const UnaryParams&) { unavailable(); }
-void add_rows(const AddRowsParams&) { unavailable(); }
-void unpatchify(const UnpatchifyParams&) { unavailable(); }
-void embedding(const EmbeddingParams&) { unavailable(); }
-void cfg_combine(const CfgCombineParams&) { unavailable(); }
-void cast(const CastParams&) { unavailable(); }
+#define DIT_UNAVAILABLE_OP(name, Params) \
+  void name(const Params&) { unavailable(); }
+DIT_OPS(DIT_UNAVAILABLE_OP)
 bool attention_supports_head_dim(int64_t) { return false; }
 const char* attention_head_dims() { return "none (CPU-only build)"; }
 
