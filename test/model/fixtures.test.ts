@@ -58,3 +58,20 @@ test('a text model guides against y_embedding by default', async (t) => {
   const implicit = await model.forwardWithCfg({ x: data.x, t: data.t, y: data.y, cfgScale: 3 });
   t.deepEqual(Array.from(await implicit.toFloat32Array()), Array.from(await explicit.toFloat32Array()));
 });
+
+test('a facebook DiT state_dict (4-D patch weight, pos_embed) loads unchanged', async (t) => {
+  const file = fixturePath('dit_image_t1.safetensors');
+  const { readSafetensorsWithMetadata } = await import('../../lib');
+  const { tensors, metadata } = await readSafetensorsWithMetadata(file);
+  const fb: Record<string, (typeof tensors)[string]> = {};
+  for (const [k, v] of Object.entries(tensors)) {
+    if (['x', 't', 'y', 'out', 'pos_embed_temporal'].includes(k)) continue;
+    if (k === 'pos_embed_spatial') fb.pos_embed = v;
+    else if (k === 'x_embedder.proj.weight') fb[k] = v.reshape([v.shape[0], v.shape[1], v.shape[3], v.shape[4]]);
+    else fb[k] = v;
+  }
+  t.is(fb['x_embedder.proj.weight'].shape.length, 4);
+  const model = await DiT.load({ weights: fb, config: JSON.parse(metadata.config) });
+  const out = await model.forward({ x: tensors.x, t: tensors.t, y: tensors.y });
+  t.true(relL2(await out.toFloat32Array(), await tensors.out.toFloat32Array()) <= 1e-5);
+});
