@@ -110,10 +110,15 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     auto staged = std::make_shared<std::vector<char>>(src.data, src.data + size_t(count) * dtype_size(sd));
     cpu::enqueue([staged, sd, dst, dd, count] { convert_elements(staged->data(), sd, dst, dd, count); });
   } else {
-    std::vector<char> converted(size_t(count) * dtype_size(dd));
-    convert_elements(src.data, sd, converted.data(), dd, count);
+    std::vector<char> converted;
+    const char* host = src.data;
+    if (sd != dd) {  // convert on the host; same dtype goes straight from the JS array
+      converted.resize(size_t(count) * dtype_size(dd));
+      convert_elements(src.data, sd, converted.data(), dd, count);
+      host = converted.data();
+    }
     try {
-      cuda::upload(dst, converted.data(), converted.size());
+      cuda::upload(dst, host, size_t(count) * dtype_size(dd));
     } catch (const std::exception& e) {
       throw DitError(env, "ERR_DIT_NATIVE", e.what());
     }

@@ -33,7 +33,8 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(flo
 
 __device__ __forceinline__ float activate(Activation act, float x) {
   switch (act) {
-    case Activation::GeluTanh: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    // 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation for negative x (as the CPU kernels)
+    case Activation::GeluTanh: return x / (1.0f + expf(-x * (1.5957691216057308f + 0.0713548162726f * x * x)));
     case Activation::Silu: return x / (1.0f + expf(-x));
     case Activation::Gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     default: return x;

@@ -9,7 +9,7 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int64_t kPositionsPerChunk = 16384;
+constexpr int64_t kScratchBytes = int64_t(64) << 20;  // im2col chunk: at most 64 MiB of scratch
 
 template <typename T>
 __global__ void im2col_kernel(const Conv3dParams p, int64_t b, int64_t pos0, int64_t count, T* col) {
@@ -41,7 +41,8 @@ void conv3d(const Conv3dParams& p) {
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
-    const int64_t chunk = P < kPositionsPerChunk ? P : kPositionsPerChunk;
+    const int64_t fit = kScratchBytes / (K * int64_t(sizeof(T))) > 0 ? kScratchBytes / (K * int64_t(sizeof(T))) : 1;
+    const int64_t chunk = P < fit ? P : fit;
     DeviceScratch col(size_t(chunk * K) * sizeof(T));
     for (int64_t b = 0; b < p.B; b++) {
       for (int64_t pos0 = 0; pos0 < P; pos0 += chunk) {

@@ -98,12 +98,12 @@ __global__ void timestep_embedding_kernel(const TimestepEmbeddingParams p) {
 template <typename S, typename D>
 __global__ void cast_kernel(const S* src, D* dst, int64_t n) {
   DIT_GRID_STRIDE(i, n) {
-    if constexpr (std::is_same_v<S, int64_t> || std::is_same_v<S, int32_t> || std::is_same_v<D, int64_t> || std::is_same_v<D, int32_t>) {
-      double v;
-      if constexpr (std::is_same_v<S, int64_t> || std::is_same_v<S, int32_t>) v = double(src[i]);
-      else v = double(to_f32(src[i]));
-      if constexpr (std::is_same_v<D, int64_t> || std::is_same_v<D, int32_t>) dst[i] = D(v);
-      else dst[i] = from_f32<D>(float(v));
+    if constexpr (std::is_integral_v<S> && std::is_integral_v<D>) {
+      dst[i] = D(src[i]);  // exact (i64 -> i32 wraps, as on the CPU)
+    } else if constexpr (std::is_integral_v<S>) {
+      dst[i] = from_f32<D>(float(double(src[i])));
+    } else if constexpr (std::is_integral_v<D>) {
+      dst[i] = D(to_f32(src[i]));
     } else {
       dst[i] = from_f32<D>(to_f32(src[i]));
     }

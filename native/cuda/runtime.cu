@@ -59,8 +59,13 @@ namespace {
 struct Event {
   cudaEvent_t e = nullptr;
   Event() {
-    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaEventRecord(e, stream()), "cudaEventRecord");
+    // blocking sync: a waiting libuv worker sleeps instead of spinning a core for the whole wait
+    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreate");
+    cudaError_t err = cudaEventRecord(e, stream());
+    if (err != cudaSuccess) {
+      cudaEventDestroy(e);
+      check(err, "cudaEventRecord");
+    }
   }
   ~Event() { cudaEventDestroy(e); }
   std::string wait() const {
@@ -80,9 +85,12 @@ std::function<std::string(void*)> begin_download(const void* src, size_t bytes) 
   auto staging = std::make_shared<Pinned>(bytes);
   if (bytes) check(cudaMemcpyAsync(staging->p, src, bytes, cudaMemcpyDeviceToHost, stream()), "download");
   auto done = std::make_shared<Event>();
-  return [staging, done, bytes](void* host) {
+  return [staging, done, bytes](void* host) mutable {
     std::string err = done->wait();
     if (err.empty() && bytes) std::memcpy(host, staging->p, bytes);
+    // released here, on the waiting worker: cudaFreeHost may synchronise, never on the JS thread
+    staging.reset();
+    done.reset();
     return err;
   };
 }
