@@ -13,6 +13,8 @@ const CASES: Case[] = [
   { x: [2, 3, 5, 7, 6], w: [4, 3, 3, 3, 3], stride: [1, 1, 1], dilation: [1, 1, 1], padding: [1, 1, 1] },
   { x: [1, 2, 9, 11, 10], w: [5, 2, 3, 3, 2], stride: [2, 2, 1], dilation: [1, 2, 1], padding: [0, 2, 1] },
   { x: [1, 4, 4, 5, 5], w: [3, 4, 2, 1, 3], stride: [1, 3, 2], dilation: [2, 1, 1], padding: [1, 0, 1] },
+  // more output positions than one im2col chunk (1024)
+  { x: [2, 2, 3, 24, 23], w: [3, 2, 3, 3, 3], stride: [1, 1, 1], dilation: [1, 1, 1], padding: [1, 1, 1] },
 ];
 
 for (const dtype of FLOAT_TYPES) {

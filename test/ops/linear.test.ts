@@ -9,6 +9,7 @@ import { assertClose } from '../helpers/tolerance';
 // 6 x 16 on AVX2), blocks larger than one task (96 x 256), and K = 1.
 const SHAPES: [number, number, number][] = [
   [1, 7, 5], [3, 33, 17], [5, 1, 9], [13, 31, 1], [37, 65, 129], [100, 50, 3], [131, 260, 70],
+  [2, 9, 1100], [25, 20, 1100], // K past the GEMV's 512-element chunks
 ];
 
 for (const dtype of FLOAT_TYPES) {
