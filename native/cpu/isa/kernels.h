@@ -29,7 +29,7 @@ const CpuKernels& kernels_avx512();
 const CpuKernels& kernels_avx2();
 const CpuKernels& kernels_sse2();
 
-constexpr int64_t kAttentionQueryRows = 64;  // query rows per attention task
+constexpr int64_t kAttentionQueryRows = 128;  // query rows per attention task (K/V blocks are converted once per task)
 constexpr int64_t kAttentionKeyBlock = 64;   // keys per online-softmax step
 
 }  // namespace dit::cpu
