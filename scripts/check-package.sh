@@ -76,4 +76,18 @@ check "TypeScript types resolve (tsc --strict)" env PATH="$bin" node "$root/node
 check "npx dit-native info" env PATH="$bin" npx --no-install dit-native info
 check "npx dit-native run --preset DiT-S/2" env PATH="$bin" DIT_DEVICE=cpu npx --no-install dit-native run --preset DiT-S/2 --input-size 2,8,8
 check "a bad argument exits 2" env PATH="$bin" bash -c 'npx --no-install dit-native run --preset nope 2>/dev/null; test $? -eq 2'
+
+# --build-from-source: the install script builds with cmake-js from the tarball's sources (CPU-only
+# here to keep CI short) and the package then loads that build
+src_app="$work/src-app"
+mkdir -p "$src_app"
+cd "$src_app"
+echo '{"name":"src-app","version":"1.0.0","private":true}' > package.json
+check "npm install --build-from-source builds from the tarball" env npm_cmake_DIT_CUDA=OFF npm_config_build_from_source=true \
+  npm install --no-audit --no-fund --foreground-scripts "$work/$tarball"
+check "the source build is what loads" node -e "
+  const fs = require('fs');
+  if (!fs.existsSync('node_modules/dit-native/build/Release/dit_native.node')) throw new Error('no source build');
+  const { backendInfo } = require('dit-native');
+  if (backendInfo().cuda.compiled) throw new Error('expected the CPU-only source build');"
 finish

@@ -67,3 +67,15 @@ test('device cuda without a usable GPU is a clear ERR_DIT_CUDA_UNAVAILABLE', asy
   t.throws(() => Tensor.zeros([2], { device: 'cuda' }), { code: 'ERR_DIT_CUDA_UNAVAILABLE' });
   t.is(backendInfo().defaultDevice, 'cpu');
 });
+
+test('when the addon cannot load, one error says what was tried and how to fix it', (t) => {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const path = require('node:path') as typeof import('node:path');
+  const script = `try { require(${JSON.stringify(path.join(__dirname, '..', '..', 'lib'))}).backendInfo(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+  const r = spawnSync(process.execPath, ['--import=tsx', '-e', script], { encoding: 'utf8', env: { ...process.env, DIT_NATIVE_BINARY: '/nonexistent/dit_native.node' } });
+  const err = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  t.is(err.code, 'ERR_DIT_BINDING');
+  t.regex(err.message, /Could not load the dit-native native addon for linux-x64/);
+  t.regex(err.message, /Tried:\n  - DIT_NATIVE_BINARY=\/nonexistent\/dit_native.node: /);
+  t.regex(err.message, /Possible fixes:/);
+});
