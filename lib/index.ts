@@ -4,7 +4,7 @@ export * as ops from './ops';
 export { DitError, type DitErrorCode } from './errors';
 export type { DType, FloatDType } from './dtype';
 export type { Device } from './backend';
-export { readSafetensors, readSafetensorsWithMetadata, writeSafetensors, type ReadSafetensorsOptions } from './safetensors';
+export { readSafetensors, readSafetensorsHeader, readSafetensorsWithMetadata, writeSafetensors, type ReadSafetensorsOptions, type SafetensorsHeader } from './safetensors';
 export { DiT, type DiTLoadOptions, type ForwardInput, type CfgInput } from './dit/model';
 export { PRESETS, DEFAULT_CONFIG, resolveConfig, type DiTConfig, type DiTConfigInput } from './dit/config';
 export { backendInfo, type BackendInfo } from './info';

@@ -7,13 +7,54 @@ import { promises as fsp } from 'node:fs';
 import type { Device } from './backend';
 import { dtypeSize, isFloatDType, type DType } from './dtype';
 import { DitError } from './errors';
-import { parseSafetensorsLayout, writeSafetensorsFile, type RawTensor, type SafetensorsDType } from './safetensors_format';
+import { parseSafetensorsLayout, writeSafetensorsFile, type RawTensor, type SafetensorsDType, type SafetensorsLayout } from './safetensors_format';
 import { Tensor } from './tensor';
 
 export interface ReadSafetensorsOptions {
   device?: Device | 'auto';
   /** convert floating tensors to this dtype (integer tensors keep theirs) */
   dtype?: 'f32' | 'f16' | 'bf16';
+  /** load only the tensors whose name passes (the header is still validated whole) */
+  filter?: (name: string) => boolean;
+}
+
+export interface SafetensorsHeader {
+  tensors: Map<string, { dtype: SafetensorsDType; shape: number[] }>;
+  metadata: Record<string, string>;
+}
+
+async function openLayout(path: string): Promise<{ fh: fsp.FileHandle; layout: SafetensorsLayout }> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, 'r');
+  } catch (e) {
+    throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const { size } = await fh.stat();
+    const prefix = new Uint8Array(Math.min(size, 8));
+    await fh.read(prefix, 0, prefix.length, 0);
+    let head = prefix;
+    if (size >= 8) {
+      const n = Number(new DataView(prefix.buffer).getBigUint64(0, true));
+      const want = Math.min(size, 8 + Math.min(n, 100_000_001));
+      head = new Uint8Array(want);
+      await fh.read(head, 0, want, 0);
+    }
+    return { fh, layout: parseSafetensorsLayout(head, size, path) };
+  } catch (e) {
+    await fh.close();
+    if (e instanceof DitError) throw e;
+    throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Names, dtypes and shapes of a file's tensors and its metadata, validated, without reading the data. */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  const { fh, layout } = await openLayout(path);
+  await fh.close();
+  return { tensors: new Map(layout.entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }])), metadata: layout.metadata };
 }
 
 const TO_SAFETENSORS: Record<DType, SafetensorsDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32', i64: 'I64' };
@@ -41,30 +82,14 @@ export async function readSafetensorsWithMetadata(
   path: string,
   options: ReadSafetensorsOptions = {},
 ): Promise<{ tensors: Record<string, Tensor>; metadata: Record<string, string> }> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
     throw new TypeError(`Expected options.dtype to be one of 'f32', 'f16', 'bf16' but received ${String(options.dtype)}`);
   }
-  let fh: fsp.FileHandle;
-  try {
-    fh = await fsp.open(path, 'r');
-  } catch (e) {
-    throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
-  }
+  const { fh, layout } = await openLayout(path);
   const tensors: Record<string, Tensor> = {};
   try {
-    const { size } = await fh.stat();
-    const prefix = new Uint8Array(Math.min(size, 8));
-    await fh.read(prefix, 0, prefix.length, 0);
-    let head = prefix;
-    if (size >= 8) {
-      const n = Number(new DataView(prefix.buffer).getBigUint64(0, true));
-      const want = Math.min(size, 8 + Math.min(n, 100_000_001));
-      head = new Uint8Array(want);
-      await fh.read(head, 0, want, 0);
-    }
-    const layout = parseSafetensorsLayout(head, size, path);
     for (const e of layout.entries) {
+      if (options.filter && !options.filter(e.name)) continue;
       const bytes = new Uint8Array(e.end - e.begin);
       if (bytes.length > 0) await fh.read(bytes, 0, bytes.length, layout.dataStart + e.begin);
       const { data, dtype } = decode(e.name, e.dtype, bytes, path);

@@ -10,7 +10,7 @@
 import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
 import { isFloatDType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
-import { readSafetensorsWithMetadata } from '../safetensors';
+import { readSafetensors, readSafetensorsHeader } from '../safetensors';
 import { describe, Tensor } from '../tensor';
 import { finiteNumber, fmtShape, oneOf } from '../validate';
 import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
@@ -109,53 +109,61 @@ export class DiT {
     const device = resolveDevice(options.device);
     getBackend(device); // explains an unusable device before reading any file
     let configInput = options.config;
-    let weights: Map<string, Tensor>;
+    let shapes: Map<string, readonly number[]>;
     let source: string;
-    let owned: Tensor[] = [];
     if (typeof options.weights === 'string') {
+      // the header first: a config that does not fit is refused before any tensor is read
       source = `"${options.weights}"`;
-      const file = await readSafetensorsWithMetadata(options.weights, { device, dtype });
-      owned = Object.values(file.tensors);
-      if (configInput === undefined && options.preset === undefined && file.metadata.config) {
+      const header = await readSafetensorsHeader(options.weights);
+      if (configInput === undefined && options.preset === undefined && header.metadata.config) {
         try {
-          configInput = JSON.parse(file.metadata.config) as DiTConfigInput;
+          configInput = JSON.parse(header.metadata.config) as DiTConfigInput;
         } catch {
           throw new DitError('ERR_DIT_CONFIG', `weights ${source}: the "config" metadata is not valid JSON`);
         }
       }
-      weights = new Map(Object.entries(file.tensors));
+      shapes = new Map([...header.tensors].map(([k, v]) => [k, v.shape]));
     } else if (options.weights !== undefined) {
       if (typeof options.weights !== 'object' || options.weights === null) {
         throw new TypeError(`Expected weights to be a safetensors path or a record of Tensors but received ${describe(options.weights)}`);
       }
       source = '(record)';
-      weights = new Map();
+      shapes = new Map();
       for (const [k, t] of Object.entries(options.weights)) {
         if (!(t instanceof Tensor)) throw new TypeError(`Expected weights["${k}"] to be a Tensor but received ${describe(t)}`);
         t.assertAlive(`weights["${k}"]`);
-        weights.set(k, t);
+        shapes.set(k, t.shape);
       }
     } else {
       source = '(random)';
-      weights = new Map();
+      shapes = new Map();
+    }
+    const config = resolveConfig(configInput ?? {}, options.preset);
+    const specs = expectedParams(config);
+    if (options.weights !== undefined) checkWeights(config, shapes, source);
+
+    // the tensors themselves: read (only the model's), drawn at random, or the caller's record
+    let weights: Record<string, Tensor>;
+    let owned: Tensor[] = [];
+    if (typeof options.weights === 'string') {
+      const wanted = new Set([...specs.map((s) => s.key), 'pos_embed']);
+      weights = await readSafetensors(options.weights, { device, dtype, filter: (name) => wanted.has(name) });
+      owned = Object.values(weights);
+    } else if (options.weights !== undefined) {
+      weights = options.weights;
+    } else {
+      weights = randomWeights(config, options.seed ?? 0, device, dtype);
+      owned = Object.values(weights);
     }
     try {
-      const config = resolveConfig(configInput ?? {}, options.preset);
-      if (options.weights === undefined) {
-        const random = randomWeights(config, options.seed ?? 0, device, dtype);
-        owned = Object.values(random);
-        weights = new Map(Object.entries(random));
-      }
-      checkWeights(config, new Map([...weights].map(([k, t]) => [k, t.shape])), source);
       // the model's own copies: on its device, in its dtype, facebook-style names mapped
       const own = new Map<string, Tensor>();
-      for (const s of expectedParams(config)) {
-        let t = weights.get(s.key);
-        if (t === undefined && s.key === 'pos_embed_spatial') t = weights.get('pos_embed');
+      for (const s of specs) {
+        const t = weights[s.key] ?? (s.key === 'pos_embed_spatial' ? weights.pos_embed : undefined);
         if (t === undefined) continue;
-        const converted = t.device === device && t.dtype === dtype ? t.reshape(s.shape) : t.to({ device, dtype });
-        own.set(s.key, converted.shape.length === s.shape.length ? converted : converted.reshape(s.shape));
-        if (converted !== own.get(s.key)) converted.dispose();
+        const moved = t.device === device && t.dtype === dtype ? t : t.to({ device, dtype });
+        own.set(s.key, moved.reshape(s.shape)); // a view: shares the storage
+        if (moved !== t) moved.dispose();
       }
       return new DiT(config, device, dtype, own);
     } finally {
