@@ -89,11 +89,20 @@ def main():
     results = {}
     with torch.inference_mode():
         for case in cases:
+            dev, iters = case.get("device", "cpu"), case.get("iters", 10)
             try:
                 fn = make(case)
-                results[case["name"]] = {"median_ms": timed(fn, case.get("device", "cpu"), case.get("iters", 10))}
+                results[case["name"]] = {"median_ms": timed(fn, dev, iters)}
             except Exception as e:  # report, keep going
                 results[case["name"]] = {"error": f"{type(e).__name__}: {e}"}
+                continue
+            # the model also through torch.compile, on the GPU, when it works
+            if case["kind"] == "model" and dev == "cuda" and hasattr(torch, "compile"):
+                try:
+                    compiled = torch.compile(fn)
+                    results[case["name"] + ":torch.compile"] = {"median_ms": timed(compiled, dev, iters, warmup=3)}
+                except Exception as e:
+                    results[case["name"] + ":torch.compile"] = {"error": f"{type(e).__name__}: {e}"}
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
 
 
