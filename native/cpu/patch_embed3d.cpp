@@ -1,40 +1,25 @@
-// PatchEmbed3D: the stride = kernel Conv3d is a GEMM over gathered patches. Tokens are T-major
-// (n = (ti * h + hi) * w + wi); input beyond T, H, W (the end padding) reads as zero; out is [B, N, D].
+// PatchEmbed3D: the stride = kernel Conv3d, whose position-major GEMM output (conv_gemm.h) is
+// already the token layout [B, N, D] (T-major tokens n = (ti * h + hi) * w + wi). Input past T, H,
+// W reads as zero: PatchEmbed3D's end padding.
+#include "conv_gemm.h"
 #include "ops.h"
-#include "scratch.h"
-#include "thread_pool.h"
 
 namespace dit::cpu {
 
 namespace {
 template <typename T>
-void patch_embed3d_t(const PatchEmbedParams& p) {
-  const T* x = static_cast<const T*>(p.x);
-  const int64_t t = (p.T + p.pt - 1) / p.pt, h = (p.H + p.ph - 1) / p.ph, w = (p.W + p.pw - 1) / p.pw;
-  const int64_t N = t * h * w, K = p.C * p.pt * p.ph * p.pw;
-  T* patches = reinterpret_cast<T*>(thread_scratch(size_t((p.B * N * K * sizeof(T) + 3) / 4), 3));
-  parallel_for(p.B * N, [&](int64_t row, int) {
-    const int64_t b = row / N, n = row % N;
-    const int64_t ti = n / (h * w), hi = (n / w) % h, wi = n % w;
-    T* dst = patches + row * K;
-    for (int64_t c = 0; c < p.C; c++)
-      for (int64_t a = 0; a < p.pt; a++)
-        for (int64_t e = 0; e < p.ph; e++)
-          for (int64_t f = 0; f < p.pw; f++) {
-            const int64_t tt = ti * p.pt + a, hh = hi * p.ph + e, ww = wi * p.pw + f;
-            const bool in = tt < p.T && hh < p.H && ww < p.W;
-            *dst++ = in ? x[(((b * p.C + c) * p.T + tt) * p.H + hh) * p.W + ww] : from_float<T>(0.0f);
-          }
-  });
-  LinearParams g{};
-  g.dtype = p.dtype;
-  g.M = p.B * N; g.N = p.D; g.K = K;
-  g.a = patches; g.lda = K;
-  g.w = p.weight; g.ldw = K;
-  g.c = p.out; g.ldc = p.D;
-  g.bias = p.bias;
-  g.act = Activation::None;
-  linear(g);
+void patch_embed3d_t(const PatchEmbedParams& pe) {
+  Conv3dParams p{};
+  p.dtype = pe.dtype;
+  p.B = pe.B; p.Cin = pe.C; p.T = pe.T; p.H = pe.H; p.W = pe.W;
+  p.Cout = pe.D; p.kt = pe.pt; p.kh = pe.ph; p.kw = pe.pw;
+  p.st = pe.pt; p.sh = pe.ph; p.sw = pe.pw;
+  p.dt = p.dh = p.dw = 1;
+  p.To = (pe.T + pe.pt - 1) / pe.pt; p.Ho = (pe.H + pe.ph - 1) / pe.ph; p.Wo = (pe.W + pe.pw - 1) / pe.pw;
+  p.x = pe.x; p.weight = pe.weight; p.bias = pe.bias; p.out = pe.out;
+  const float* w_packed = pack_conv_weight<T>(p);
+  const int64_t N = p.To * p.Ho * p.Wo;
+  for (int64_t b = 0; b < p.B; b++) conv_positions_gemm<T>(p, b, w_packed, static_cast<T*>(pe.out) + b * N * pe.D, pe.D);
 }
 }  // namespace
 

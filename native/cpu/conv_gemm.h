@@ -1,0 +1,85 @@
+// The core shared by conv3d and patch_embed3d: C[pos, co] = sum_k col[pos, k] W[co, k] for one
+// batch element, k = (c, a, e, f). The gather writes each task's rows of col straight into the
+// micro-kernel's packed A layout (no im2col matrix, no second packing pass); the bias rides in the
+// GEMM epilogue. It handles stride, dilation, zero space padding (also past the end, which is
+// PatchEmbed3D's padding) and front/back time padding, zeros or replicating the edge frame.
+#pragma once
+#include <algorithm>
+
+#include "isa/kernels.h"
+#include "scratch.h"
+#include "thread_pool.h"
+
+namespace dit::cpu {
+
+// W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch.
+template <typename T>
+const float* pack_conv_weight(const Conv3dParams& p) {
+  const int64_t nr = cpu_kernels().nr;
+  const int64_t K = p.Cin * p.kt * p.kh * p.kw;
+  const int64_t n_panels = (p.Cout + nr - 1) / nr;
+  float* w_packed = thread_scratch(size_t(n_panels * nr * K), 1);
+  const T* w = static_cast<const T*>(p.weight);
+  parallel_for(n_panels, [&](int64_t panel, int) {
+    float* dst = w_packed + panel * nr * K;
+    for (int64_t j = 0; j < nr; j++) {
+      const int64_t co = panel * nr + j;
+      for (int64_t k = 0; k < K; k++) dst[k * nr + j] = co < p.Cout ? to_float(w[co * K + k]) : 0.0f;
+    }
+  });
+  return w_packed;
+}
+
+// Output positions of batch element b into c[pos * ldc + co] (position-major).
+template <typename T>
+void conv_positions_gemm(const Conv3dParams& p, int64_t b, const float* w_packed, T* c, int64_t ldc) {
+  const CpuKernels& kern = cpu_kernels();
+  const int64_t mr = kern.mr;
+  const int64_t K = p.Cin * p.kt * p.kh * p.kw;
+  const int64_t P = p.To * p.Ho * p.Wo;
+  const int64_t in_frame = p.H * p.W;
+  const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * in_frame;
+  LinearParams g{};
+  g.dtype = p.dtype;
+  g.M = P; g.N = p.Cout; g.K = K;
+  g.c = c; g.ldc = ldc;
+  g.bias = p.bias;
+  g.act = Activation::None;
+  const int64_t mc = mr * 8;  // positions per task
+  parallel_for((P + mc - 1) / mc, [&](int64_t task, int) {
+    const int64_t m0 = task * mc, rows = std::min(mc, P - m0);
+    const int64_t panels = (rows + mr - 1) / mr;
+    float* a_packed = thread_scratch(size_t(panels * mr * K), 0);
+    for (int64_t r = 0; r < panels * mr; r++) {
+      float* dst = a_packed + (r / mr) * K * mr + r % mr;  // element k at dst[k * mr]
+      if (r >= rows) {
+        for (int64_t k = 0; k < K; k++) dst[k * mr] = 0.0f;
+        continue;
+      }
+      const int64_t pos = m0 + r;
+      const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
+      int64_t k = 0;
+      for (int64_t ci = 0; ci < p.Cin; ci++)
+        for (int64_t a = 0; a < p.kt; a++) {
+          int64_t ti = to * p.st - p.pad_t_front + a * p.dt;
+          bool t_ok = ti >= 0 && ti < p.T;
+          if (!t_ok && p.replicate_time) {
+            ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
+            t_ok = true;
+          }
+          const T* frame = xb + (ci * p.T + (t_ok ? ti : 0)) * in_frame;
+          for (int64_t e = 0; e < p.kh; e++) {
+            const int64_t hi = ho * p.sh - p.pad_h + e * p.dh;
+            const bool h_ok = t_ok && hi >= 0 && hi < p.H;
+            for (int64_t f = 0; f < p.kw; f++, k++) {
+              const int64_t wi = wo * p.sw - p.pad_w + f * p.dw;
+              dst[k * mr] = (h_ok && wi >= 0 && wi < p.W) ? to_float(frame[hi * p.W + wi]) : 0.0f;
+            }
+          }
+        }
+    }
+    kern.gemm_block(g, a_packed, m0, rows, w_packed, 0, p.Cout);
+  });
+}
+
+}  // namespace dit::cpu
