@@ -89,12 +89,23 @@ __global__ void __launch_bounds__(128) gemm_wmma_kernel(const LinearParams p) {
 #pragma unroll
     for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
   const T zero = from_f32<T>(0.0f);
+  // 16-byte loads (8 elements along K) when rows are 16-byte aligned; element loads at the edges
+  const bool vec_a = (p.lda % 8 == 0) && (reinterpret_cast<uintptr_t>(a) % 16 == 0);
+  const bool vec_w = (p.ldw % 8 == 0) && (reinterpret_cast<uintptr_t>(w) % 16 == 0);
   for (int64_t k0 = 0; k0 < p.K; k0 += kWmmaK) {
-    for (int i = threadIdx.x; i < kTile * kWmmaK; i += 128) {
-      const int r = i / kWmmaK, kk = i % kWmmaK;
+    for (int i = threadIdx.x; i < kTile * (kWmmaK / 8); i += 128) {
+      const int r = i / (kWmmaK / 8), kk = (i % (kWmmaK / 8)) * 8;
       const int64_t m = m0 + r, n = n0 + r, k = k0 + kk;
-      as[r][kk] = (m < p.M && k < p.K) ? a[m * p.lda + k] : zero;
-      ws[r][kk] = (n < p.N && k < p.K) ? w[n * p.ldw + k] : zero;
+      if (vec_a && m < p.M && k + 8 <= p.K) {
+        *reinterpret_cast<uint4*>(&as[r][kk]) = *reinterpret_cast<const uint4*>(a + m * p.lda + k);
+      } else {
+        for (int e = 0; e < 8; e++) as[r][kk + e] = (m < p.M && k + e < p.K) ? a[m * p.lda + k + e] : zero;
+      }
+      if (vec_w && n < p.N && k + 8 <= p.K) {
+        *reinterpret_cast<uint4*>(&ws[r][kk]) = *reinterpret_cast<const uint4*>(w + n * p.ldw + k);
+      } else {
+        for (int e = 0; e < 8; e++) ws[r][kk + e] = (n < p.N && k + e < p.K) ? w[n * p.ldw + k + e] : zero;
+      }
     }
     __syncthreads();
 #pragma unroll
