@@ -104,7 +104,9 @@ template <typename T, int DPL>
 void launch(const AttentionParams& p) {
   const size_t smem = shared_bytes(p.Dh);
   auto kernel = attention_kernel<T, DPL>;
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "attention smem");
+  // the largest this kernel ever needs (Dh = 128), set once per instantiation
+  static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes(kMaxHeadDim))), "attention smem"), true);
+  (void)configured;
   const dim3 grid(unsigned((p.N + kRows - 1) / kRows), unsigned(p.B * p.H));
   kernel<<<grid, kWarps * 32, smem, stream()>>>(p);
 }
@@ -158,7 +160,7 @@ __global__ void __launch_bounds__(128) attention_tc_kernel(const AttentionParams
   for (int i = threadIdx.x; i < kTcRows * DP; i += blockDim.x) {
     const int r = i / DP, d = i % DP;
     const int64_t row = row0 + r;
-    qs[r * L::ldq + d] = (row < p.N && d < Dh) ? from_f32<T>(to_f32(q[row * p.q_sn + d]) * p.scale) : zero;
+    qs[r * L::ldq + d] = (row < p.N && d < Dh) ? q[row * p.q_sn + d] : zero;  // scaled in f32 on S
   }
   for (int i = threadIdx.x; i < kTcRows * DP; i += blockDim.x) os[(i / DP) * L::ldo + i % DP] = 0.0f;
   for (int i = threadIdx.x; i < kTcRows; i += blockDim.x) {
@@ -198,8 +200,8 @@ __global__ void __launch_bounds__(128) attention_tc_kernel(const AttentionParams
     // online softmax, one row at a time across the warp (lane owns keys lane and lane + 32)
     for (int r = wr; r < wr + 16; r++) {
       const bool v0 = lane < kb, v1 = lane + 32 < kb;
-      const float s0 = v0 ? xs[r * L::ldx + lane] : -INFINITY;
-      const float s1 = v1 ? xs[r * L::ldx + lane + 32] : -INFINITY;
+      const float s0 = v0 ? xs[r * L::ldx + lane] * p.scale : -INFINITY;
+      const float s1 = v1 ? xs[r * L::ldx + lane + 32] * p.scale : -INFINITY;
       const float m_old = row_m[r];
       const float m_new = fmaxf(m_old, warp_max(fmaxf(s0, s1)));
       const float p0 = v0 ? expf(s0 - m_new) : 0.0f, p1 = v1 ? expf(s1 - m_new) : 0.0f;
@@ -273,7 +275,8 @@ bool launch_tc(const AttentionParams& p) {
   constexpr size_t smem = TcLayout<DP>::template bytes<T>();
   if (int(smem) > max_shared_optin()) return false;
   auto kernel = attention_tc_kernel<T, DP>;
-  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "attention smem");
+  static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "attention smem"), true);
+  (void)configured;
   const dim3 grid(unsigned((p.N + kTcRows - 1) / kTcRows), unsigned(p.B * p.H));
   kernel<<<grid, 128, smem, stream()>>>(p);
   return true;

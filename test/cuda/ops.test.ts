@@ -14,11 +14,15 @@ const CASES: Case[] = [
   { name: 'linear big', inputs: [[[300, 520], 1], [[257, 520], 0.05]], run: ([x, w]) => ops.linear(x, w) },
   { name: 'layerNormModulate', inputs: [[[2, 37, 72], 3], [[2, 72], 1], [[2, 72], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
   { name: 'gatedResidual', inputs: [[[2, 37, 33], 1], [[2, 33], 1], [[2, 37, 33], 1]], run: ([x, g, y]) => ops.gatedResidual(x, g, y) },
-  ...[32, 64, 72, 80, 96, 128].map((dh) => ({
+  // keys over several 64-key tiles (online rescaling), head dims of DiT and odd ones
+  ...[8, 32, 48, 64, 72, 80, 96, 112, 128].map((dh) => ({
     name: `attention d${dh}`,
-    inputs: [[[2, 3, 70, dh], 1], [[2, 3, 45, dh], 1], [[2, 3, 45, dh], 1]] as [number[], number][],
+    inputs: [[[2, 3, 70, dh], 1], [[2, 3, 150, dh], 1], [[2, 3, 150, dh], 1]] as [number[], number][],
     run: ([q, k, v]: Tensor[]) => ops.attention(q, k, v),
   })),
+  { name: 'attention large logits', inputs: [[[1, 2, 33, 72], 6], [[1, 2, 140, 72], 6], [[1, 2, 140, 72], 1]], run: ([q, k, v]) => ops.attention(q, k, v, { scale: 1 }) },
+  // an input that starts one element into its storage: the GEMM's unaligned (element) load path
+  { name: 'linear unaligned view', inputs: [[[67 * 40 + 1], 1], [[50, 40], 0.1]], run: ([x, w]) => ops.linear(x.view(1, [67, 40]), w) },
   { name: 'conv3d', inputs: [[[2, 3, 5, 7, 6], 1], [[4, 3, 3, 3, 2], 0.3], [[4], 1]], run: ([x, w, b]) => ops.conv3d(x, w, b, { stride: [1, 2, 1], padding: [1, 1, 0], dilation: [2, 1, 1] }) },
   { name: 'causalConv3d replicate', inputs: [[[1, 4, 5, 6, 7], 1], [[5, 4, 3, 3, 3], 0.3], [[5], 1]], run: ([x, w, b]) => ops.causalConv3d(x, w, b) },
   { name: 'causalConv3d zeros s2', inputs: [[[1, 4, 5, 6, 7], 1], [[5, 4, 3, 3, 3], 0.3]], run: ([x, w]) => ops.causalConv3d(x, w, null, { stride: [2, 1, 1], padMode: 'zeros', timePad: 1 }) },
