@@ -96,8 +96,8 @@ def main():
             except Exception as e:  # report, keep going
                 results[case["name"]] = {"error": f"{type(e).__name__}: {e}"}
                 continue
-            # the model also through torch.compile, on the GPU, when it works
-            if case["kind"] == "model" and dev == "cuda" and hasattr(torch, "compile"):
+            # the model also through torch.compile, on the GPU, when it works (DIT_TORCH_COMPILE=0 skips it)
+            if case["kind"] == "model" and dev == "cuda" and hasattr(torch, "compile") and os.environ.get("DIT_TORCH_COMPILE", "1") != "0":
                 try:
                     compiled = torch.compile(fn)
                     results[case["name"] + ":torch.compile"] = {"median_ms": timed(compiled, dev, iters, warmup=3)}

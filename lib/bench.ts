@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getBackend, resolveDevice, type Device } from './backend';
+import { dtypeSize, type FloatDType } from './dtype';
 import { DiT } from './dit/model';
 import { backendInfo } from './info';
 import * as ops from './ops';
@@ -20,6 +21,8 @@ export interface BenchOptions {
   jsonPath?: string;
   iters?: number;
   torch: boolean;
+  /** default: f32 on the CPU, bf16 on CUDA */
+  dtype?: FloatDType;
 }
 
 interface Case {
@@ -30,7 +33,7 @@ interface Case {
   bytes: number;
   /** sizes passed to the PyTorch side */
   torch: Record<string, unknown>;
-  setup(device: Device): Promise<{ run(): Promise<void> | void; dispose(): void }>;
+  setup(on: Target): Promise<{ run(): Promise<void> | void; dispose(): void }>;
 }
 
 export interface BenchRow {
@@ -48,14 +51,16 @@ const randn = (n: number, scale = 1) => {
   }
   return out;
 };
-const rand = (shape: number[], device: Device, scale = 1) => Tensor.from(randn(shape.reduce((a, b) => a * b, 1), scale), shape, { device });
+/** where a case's tensors live and in which dtype */
+interface Target { device: Device; dtype: FloatDType }
+const rand = (shape: number[], on: Target, scale = 1) => Tensor.from(randn(shape.reduce((a, b) => a * b, 1), scale), shape, on);
 
 function linearCase(name: string, M: number, N: number, K: number, activation: 'none' | 'gelu_tanh' = 'none'): Case {
   return {
     name, kind: 'linear', shape: `M${M} N${N} K${K}${activation === 'none' ? '' : ` +${activation}`}`,
     flops: 2 * M * N * K, bytes: 4 * (M * K + N * K + M * N), torch: { M, N, K, activation },
-    async setup(device) {
-      const x = rand([M, K], device), w = rand([N, K], device, K ** -0.5), b = rand([N], device);
+    async setup(on) {
+      const x = rand([M, K], on), w = rand([N, K], on, K ** -0.5), b = rand([N], on);
       return { run: () => ops.linear(x, w, b, { activation }).dispose(), dispose: () => [x, w, b].forEach((t) => t.dispose()) };
     },
   };
@@ -82,9 +87,9 @@ function modelCase(config: DiTConfigInput, batch: number): Case {
   return {
     name: 'dit_forward', kind: 'model', shape: `D${D} depth${config.depth} latent ${T}x${H}x${W} B${batch}`,
     flops: modelFlops({ hidden_size: D, depth: config.depth!, tokens, batch, mlp: 4 * D }), bytes: 0, torch: { config, batch },
-    async setup(device) {
-      const model = await DiT.load({ config, device, seed: 0 });
-      const x = rand([batch, 4, T, H, W], device);
+    async setup(on) {
+      const model = await DiT.load({ config, device: on.device, dtype: on.dtype, seed: 0 });
+      const x = rand([batch, 4, T, H, W], on);
       const t = Array.from({ length: batch }, (_, i) => 100 + 400 * i);
       const y = Array.from({ length: batch }, (_, i) => i);
       return { run: async () => (await model.forward({ x, t, y })).dispose(), dispose: () => { model.dispose(); x.dispose(); } };
@@ -105,24 +110,24 @@ function kernelCases(device: Device): Case[] {
     linearCase('linear_adaln_all_blocks', 2, (6 * depth + 2) * D, D),
     {
       name: 'layer_norm_modulate', kind: 'layer_norm_modulate', shape: `B2 N${N} D${D}`, flops: 0, bytes: lnBytes, torch: { B: 2, N, D },
-      async setup(dev) {
-        const x = rand([2, N, D], dev), s = rand([2, D], dev), c = rand([2, D], dev);
+      async setup(on) {
+        const x = rand([2, N, D], on), s = rand([2, D], on), c = rand([2, D], on);
         return { run: () => ops.layerNormModulate(x, s, c).dispose(), dispose: () => [x, s, c].forEach((t) => t.dispose()) };
       },
     },
     {
       name: 'attention', kind: 'attention', shape: `B2 H${H} N${N} Dh${D / H}`, flops: 4 * 2 * H * N * N * (D / H), bytes: 0,
       torch: { B: 2, H, N, Dh: D / H },
-      async setup(dev) {
-        const q = rand([2, H, N, D / H], dev), k = rand([2, H, N, D / H], dev), v = rand([2, H, N, D / H], dev);
+      async setup(on) {
+        const q = rand([2, H, N, D / H], on), k = rand([2, H, N, D / H], on), v = rand([2, H, N, D / H], on);
         return { run: () => ops.attention(q, k, v).dispose(), dispose: () => [q, k, v].forEach((t) => t.dispose()) };
       },
     },
     {
       name: 'patch_embed3d', kind: 'patch_embed3d', shape: `x[2,4,${big ? '16,32,32' : '4,16,16'}] -> D${D}`,
       flops: 2 * M * D * 16, bytes: 4 * (M * 16 + M * D), torch: { B: 2, C: 4, T: big ? 16 : 4, H: big ? 32 : 16, W: big ? 32 : 16, D, patch: [1, 2, 2] },
-      async setup(dev) {
-        const x = rand([2, 4, big ? 16 : 4, big ? 32 : 16, big ? 32 : 16], dev), w = rand([D, 4, 1, 2, 2], dev), b = rand([D], dev);
+      async setup(on) {
+        const x = rand([2, 4, big ? 16 : 4, big ? 32 : 16, big ? 32 : 16], on), w = rand([D, 4, 1, 2, 2], on), b = rand([D], on);
         return { run: () => ops.patchEmbed3d(x, w, b).dispose(), dispose: () => [x, w, b].forEach((t) => t.dispose()) };
       },
     },
@@ -131,15 +136,15 @@ function kernelCases(device: Device): Case[] {
   cases.push({
     name: 'causal_conv3d', kind: 'causal_conv3d', shape: `${C}->${C} k3 ${T}x${S}x${S} replicate`, flops: 2 * C * C * 27 * T * S * S, bytes: 0,
     torch: { B: 1, Cin: C, Cout: C, T, H: S, W: S, k: 3 },
-    async setup(dev) {
-      const x = rand([1, C, T, S, S], dev), w = rand([C, C, 3, 3, 3], dev, (27 * C) ** -0.5), b = rand([C], dev);
+    async setup(on) {
+      const x = rand([1, C, T, S, S], on), w = rand([C, C, 3, 3, 3], on, (27 * C) ** -0.5), b = rand([C], on);
       return { run: () => ops.causalConv3d(x, w, b).dispose(), dispose: () => [x, w, b].forEach((t) => t.dispose()) };
     },
   });
   cases.push({
     name: 'gelu_tanh', kind: 'gelu', shape: `${M}x${4 * D}`, flops: 0, bytes: 2 * 4 * M * 4 * D, torch: { n: M * 4 * D },
-    async setup(dev) {
-      const x = rand([M, 4 * D], dev);
+    async setup(on) {
+      const x = rand([M, 4 * D], on);
       return { run: () => ops.gelu(x, { approximate: 'tanh' }).dispose(), dispose: () => x.dispose() };
     },
   });
@@ -168,7 +173,8 @@ async function time(fn: () => Promise<void> | void, device: Device, iters: numbe
 }
 
 /** Peak references measured now (best of several): our GEMM on a large square, a large copy. */
-async function measurePeaks(device: Device): Promise<{ gflops: number; gbps: number }> {
+async function measurePeaks(on: Target): Promise<{ gflops: number; gbps: number }> {
+  const device = on.device;
   const be = getBackend(device);
   const best = async (fn: () => void, reps: number) => {
     let min = Infinity;
@@ -182,13 +188,13 @@ async function measurePeaks(device: Device): Promise<{ gflops: number; gbps: num
     return min;
   };
   const n = device === 'cuda' ? 8192 : 1024;
-  const a = rand([n, n], device), b = rand([n, n], device);
+  const a = rand([n, n], on), b = rand([n, n], on);
   const gemmMs = await best(() => ops.linear(a, b).dispose(), device === 'cuda' ? 10 : 1);
   const count = 16 << 20;
-  const src = Tensor.empty([count], { device }), dst = Tensor.empty([count], { device });
-  const copyMs = await best(() => be.cast({ srcDtype: 'f32', dstDtype: 'f32', count, src, dst }), device === 'cuda' ? 20 : 2);
+  const src = Tensor.empty([count], on), dst = Tensor.empty([count], on);
+  const copyMs = await best(() => be.cast({ srcDtype: on.dtype, dstDtype: on.dtype, count, src, dst }), device === 'cuda' ? 20 : 2);
   [a, b, src, dst].forEach((t) => t.dispose());
-  return { gflops: (2 * n * n * n) / gemmMs / 1e6, gbps: (2 * 4 * count) / copyMs / 1e6 };
+  return { gflops: (2 * n * n * n) / gemmMs / 1e6, gbps: (2 * dtypeSize(on.dtype) * count) / copyMs / 1e6 };
 }
 
 function findPython(): string | null {
@@ -199,12 +205,12 @@ function findPython(): string | null {
   return null;
 }
 
-function torchTimes(cases: Case[], device: Device, iters: number): { results: Record<string, { median_ms?: number; error?: string }>; version: string } | null {
+function torchTimes(cases: Case[], on: Target, iters: number): { results: Record<string, { median_ms?: number; error?: string }>; version: string } | null {
   const py = findPython();
   const script = path.join(__dirname, '..', '..', 'bench', 'torch_bench.py');
   const scriptPath = fs.existsSync(script) ? script : path.join(__dirname, '..', 'bench', 'torch_bench.py');
   if (!py || !fs.existsSync(scriptPath)) return null;
-  const input = cases.map((c) => ({ name: c.name, kind: c.kind, device, dtype: 'f32', iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters, ...c.torch }));
+  const input = cases.map((c) => ({ name: c.name, kind: c.kind, device: on.device, dtype: on.dtype, iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters, ...c.torch }));
   const r = spawnSync(py, [scriptPath], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 24, timeout: 30 * 60_000 });
   if (r.status !== 0) {
     process.stderr.write(`bench: PyTorch comparison failed: ${(r.stderr || '').trim().split('\n').pop()}\n`);
@@ -219,33 +225,35 @@ const fmt = (v: number | null, digits = 2) => (v === null ? '-' : v.toFixed(digi
 export async function runBench(o: BenchOptions): Promise<number> {
   const device = resolveDevice(o.device);
   getBackend(device);
+  // the headline work: f32 on the CPU, bf16 on the GPU (issue 4)
+  const on: Target = { device, dtype: o.dtype ?? (device === 'cuda' ? 'bf16' : 'f32') };
   const iters = o.iters ?? (device === 'cuda' ? 50 : 10);
   const cases: Case[] = [];
   if (o.suite !== 'model') cases.push(...kernelCases(device));
   if (o.suite !== 'kernels') cases.push(modelCase(device === 'cuda' ? GPU_MODEL_CONFIG : CPU_MODEL_CONFIG, 2));
   const info = backendInfo();
   const where = device === 'cuda' ? info.cuda.devices[0]?.name ?? 'cuda' : `cpu ${info.cpu.isa} x${info.cpu.threads}`;
-  process.stdout.write(`dit-native bench: ${o.suite} on ${where}, f32, median of ${iters} samples after warm-up\n`);
-  const peaks = await measurePeaks(device);
+  process.stdout.write(`dit-native bench: ${o.suite} on ${where}, ${on.dtype}, median of ${iters} samples after warm-up\n`);
+  const peaks = await measurePeaks(on);
   process.stdout.write(`measured peaks: GEMM ${peaks.gflops.toFixed(1)} GFLOP/s (${device === 'cuda' ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
   const rows: BenchRow[] = [];
   // inputs rotated over several copies on the GPU, so its 50 MB L2 does not flatter the kernels
   const copies = device === 'cuda' ? 4 : 1;
   for (const c of cases) {
     const sets: { run(): Promise<void> | void; dispose(): void }[] = [];
-    for (let i = 0; i < (c.kind === 'model' ? 1 : copies); i++) sets.push(await c.setup(device));
+    for (let i = 0; i < (c.kind === 'model' ? 1 : copies); i++) sets.push(await c.setup(on));
     let next = 0;
     const run = () => sets[next++ % sets.length].run();
     const ms = await time(run, device, c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters);
     for (const set of sets) set.dispose();
     const gflops = c.flops ? c.flops / ms / 1e6 : null;
-    const gbps = !c.flops && c.bytes ? c.bytes / ms / 1e6 : null;
+    const gbps = !c.flops && c.bytes ? (c.bytes * dtypeSize(on.dtype)) / 4 / ms / 1e6 : null; // bytes are counted for f32
     rows.push({
-      name: c.name, shape: c.shape, dtype: 'f32', device, medianMs: ms, gflops, gbps,
+      name: c.name, shape: c.shape, dtype: on.dtype, device, medianMs: ms, gflops, gbps,
       peakFraction: gflops !== null ? gflops / peaks.gflops : gbps !== null ? gbps / peaks.gbps : null, torchMs: null, torchRatio: null,
     });
   }
-  const torch = o.torch ? torchTimes(cases, device, iters) : null;
+  const torch = o.torch ? torchTimes(cases, on, iters) : null;
   if (torch) {
     for (const r of rows) {
       const t = torch.results[r.name];

@@ -20,5 +20,5 @@ tail -3 "$out/memcheck.log"
 timeout 120 compute-sanitizer --tool racecheck --target-processes all --print-limit 20 \
   node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts --match '*attention*' --match '*linear*' > "$out/racecheck.log" 2>&1; echo "exit $?" >> "$out/racecheck.log"
 tail -3 "$out/racecheck.log"
-DIT_PYTHON=$(command -v python3) timeout 180 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
+DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3) timeout 180 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
 cat "$out/bench-cuda.txt"
