@@ -94,6 +94,11 @@ export class DiT {
       this.#copy(this.#param(`${prefix}.weight`), this.#adaW, row * D);
       this.#copy(this.#param(`${prefix}.bias`), this.#adaB, row);
       row += n;
+      // only the concatenation is used from here on (frees are queued after the copies)
+      for (const key of [`${prefix}.weight`, `${prefix}.bias`]) {
+        this.#param(key).dispose();
+        this.#w.delete(key);
+      }
     }
     this.#pos = this.#positionTable();
   }
