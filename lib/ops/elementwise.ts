@@ -1,4 +1,4 @@
-import { Tensor } from '../tensor';
+import { describe, Tensor } from '../tensor';
 import { floatDTypeArg, finiteNumber, oneOf, positiveInt, tensorArg, triple } from '../validate';
 
 /** GELU, tanh approximation (the DiT MLP's) or exact erf form. */
@@ -19,7 +19,12 @@ export function silu(x: Tensor): Tensor {
 }
 
 /** Sinusoidal embedding of timesteps t [B] -> [B, dim] as [cos | sin] (DiT's TimestepEmbedder). */
-export function timestepEmbedding(t: Tensor, dim: number, options: { maxPeriod?: number; dtype?: 'f32' | 'f16' | 'bf16' } = {}): Tensor {
+export function timestepEmbedding(
+  timesteps: Tensor | ArrayLike<number>,
+  dim: number,
+  options: { maxPeriod?: number; dtype?: 'f32' | 'f16' | 'bf16'; device?: 'cpu' | 'cuda' } = {},
+): Tensor {
+  const t = timesteps instanceof Tensor ? timesteps : hostTimesteps(timesteps, options.device);
   tensorArg('t', t, 1, true);
   positiveInt('dim', dim);
   const maxPeriod = finiteNumber('options.maxPeriod', options.maxPeriod ?? 10000);
@@ -30,7 +35,17 @@ export function timestepEmbedding(t: Tensor, dim: number, options: { maxPeriod?:
   const out = Tensor.empty([B, dim], { device: t.device, dtype });
   t.backend.timestepEmbedding({ dtype, B, dim, maxPeriod, t: tf, out });
   if (tf !== t) tf.dispose();
+  if (t !== timesteps) t.dispose();
   return out;
+}
+
+function hostTimesteps(values: unknown, device: 'cpu' | 'cuda' | undefined): Tensor {
+  if (!Array.isArray(values) && !(ArrayBuffer.isView(values) && !(values instanceof DataView))) {
+    throw new TypeError(`Expected t to be a Tensor or an array of numbers but received ${describe(values)}`);
+  }
+  const data = Float32Array.from(values as ArrayLike<number>);
+  if (data.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
+  return Tensor.from(data, [data.length], { device });
 }
 
 /**

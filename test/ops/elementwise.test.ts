@@ -28,6 +28,9 @@ test('timestepEmbedding is [cos | sin] with max_period 10000, fractional and lar
   const odd = await ops.timestepEmbedding(Tensor.from([3], [1]), 7, { maxPeriod: 100 }).toFloat32Array();
   t.is(odd[6], 0, 'odd dims end with a zero column');
   assertClose(t, odd.slice(0, 6), timestepEmbeddingRef([3], 6, 100), 'f32', 'odd dim');
+  const fromArray = await ops.timestepEmbedding([0, 1, 17.5, 999, 500.25], 256).toFloat32Array();
+  assertClose(t, fromArray, timestepEmbeddingRef(times, 256, 10000), 'f32', 'timesteps as an array');
+  t.throws(() => ops.timestepEmbedding('7' as never, 8), { instanceOf: TypeError, message: /Expected t to be a Tensor or an array of numbers/ });
   const fromInt = await ops.timestepEmbedding(Tensor.from(new Int32Array([5, 7]), [2]), 8).toFloat32Array();
   assertClose(t, fromInt, timestepEmbeddingRef([5, 7], 8, 10000), 'f32', 'int timesteps');
 });
