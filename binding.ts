@@ -34,7 +34,7 @@ export interface NativeAddon {
   download(buf: NativeBuffer, byteOffset: number, srcDtype: number, dst: ArrayBufferView, dstDtype: number, count: number): Promise<void>;
   sync(device: number): Promise<void>;
   copy(dst: NativeBuffer, dstByteOffset: number, src: NativeBuffer, srcByteOffset: number, bytes: number): void;
-  info(): { cpu: { isa: string; threads: number }; cuda: NativeCudaInfo };
+  info(): { cpu: { isa: string; threads: number; gemmPanel: number }; cuda: NativeCudaInfo };
   memoryStats(): {
     cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number;
     cudaBytesInUse: number; cudaBuffers: number; cudaBytesCached: number;
@@ -52,6 +52,7 @@ export interface NativeAddon {
   embedding(a: OpArgs): void;
   cfgCombine(a: OpArgs): void;
   cast(a: OpArgs): void;
+  packLinearWeight(a: OpArgs): void;
 }
 
 /** The package root: the nearest directory above this file holding dit-native's package.json. */

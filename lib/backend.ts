@@ -6,7 +6,7 @@
 import { loadAddon, type NativeAddon, type NativeBuffer, type OpArgs } from '../binding';
 import { dtypeCode, dtypeSize, type DType } from './dtype';
 import { DitError } from './errors';
-import type { Tensor } from './tensor';
+import { Tensor } from './tensor';
 
 export type Device = 'cpu' | 'cuda';
 export type Activation = 'none' | 'gelu_tanh' | 'silu' | 'gelu';
@@ -23,6 +23,8 @@ export interface LinearCall {
   /** gated residual epilogue: c = residual + gate[m / rowsPerGate] * (...) */
   gate?: Tensor | null; gateOffset?: number; gateStride?: number; rowsPerGate?: number;
   residual?: Tensor | null;
+  /** W already packed by prepareLinearWeight (CPU); null or absent: W is read as it is */
+  wPacked?: Tensor | null;
 }
 export interface LayerNormModulateCall {
   dtype: DType; B: number; N: number; D: number; eps: number;
@@ -88,6 +90,12 @@ export interface Backend {
   embedding(c: EmbeddingCall): void;
   cfgCombine(c: CfgCombineCall): void;
   cast(c: CastCall): void;
+  /**
+   * A form of a linear weight [N, K] that this backend's GEMM reads faster (the CPU packs it into
+   * its panel layout once instead of on every call), or null when the backend uses W as it is.
+   * Pass it as `wPacked` with the same W.
+   */
+  prepareLinearWeight(w: Tensor): Tensor | null;
 }
 
 const DEVICE_CODES: Record<Device, number> = { cpu: 0, cuda: 1 };
@@ -108,15 +116,15 @@ function marshal(call: object): OpArgs {
   const args: OpArgs = {};
   const entries = Object.entries(call);
   for (const [key, value] of entries) {
-    if (value === null || value === undefined) {
+    if (key.endsWith('Offset')) {
+      // folded into the byte offset of its tensor field
+    } else if (value === null || value === undefined) {
       args[key] = null;
     } else if (typeof value === 'object' && 'storageBuffer' in value) {
       const t = value as Tensor;
       const extra = (call as Record<string, unknown>)[`${key}Offset`];
       args[key] = t.storageBuffer;
       args[`${key}Offset`] = (t.offset + (typeof extra === 'number' ? extra : 0)) * dtypeSize(t.dtype);
-    } else if (key.endsWith('Offset')) {
-      // folded into the tensor's byte offset above
     } else if (key === 'dtype' || key === 'srcDtype' || key === 'dstDtype') {
       args[key] = dtypeCode(value as DType);
     } else if (key === 'activation') {
@@ -187,6 +195,15 @@ class NativeBackend implements Backend {
   embedding(c: EmbeddingCall): void { this.invoke(() => this.addon.embedding(marshal(c))); }
   cfgCombine(c: CfgCombineCall): void { this.invoke(() => this.addon.cfgCombine(marshal(c))); }
   cast(c: CastCall): void { this.invoke(() => this.addon.cast(marshal(c))); }
+
+  prepareLinearWeight(w: Tensor): Tensor | null {
+    if (this.device !== 'cpu') return null;
+    const [N, K] = w.shape;
+    const nr = this.addon.info().cpu.gemmPanel;
+    const packed = Tensor.empty([Math.ceil(N / nr) * nr * K], { device: 'cpu', dtype: 'f32' });
+    this.invoke(() => this.addon.packLinearWeight(marshal({ dtype: w.dtype, N, K, w, out: packed })));
+    return packed;
+  }
 }
 
 const backends = new Map<Device, Backend>();

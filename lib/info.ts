@@ -32,7 +32,7 @@ export function backendInfo(): BackendInfo {
   return {
     backends: info.cuda.compiled ? ['cpu', 'cuda'] : ['cpu'],
     defaultDevice: resolveDevice('auto'),
-    cpu: info.cpu,
+    cpu: { isa: info.cpu.isa, threads: info.cpu.threads },
     cuda: {
       compiled: info.cuda.compiled,
       available: reason === null,

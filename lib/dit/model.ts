@@ -49,9 +49,15 @@ export interface CfgInput extends ForwardInput {
   guidance?: 'eps' | 'first3';
 }
 
+/** A GEMM weight with its bias and the backend's prepared form of it (CPU: packed once). */
+interface LinearWeight {
+  w: Tensor;
+  b: Tensor;
+  packed: Tensor | null;
+}
+
 interface Block {
-  qkvW: Tensor; qkvB: Tensor; projW: Tensor; projB: Tensor;
-  fc1W: Tensor; fc1B: Tensor; fc2W: Tensor; fc2B: Tensor;
+  qkv: LinearWeight; proj: LinearWeight; fc1: LinearWeight; fc2: LinearWeight;
 }
 
 export class DiT {
@@ -62,6 +68,7 @@ export class DiT {
   #backend: Backend;
   #w: Map<string, Tensor>;
   #blocks: Block[];
+  #final: LinearWeight;
   #adaW: Tensor;
   #adaB: Tensor;
   #pos: Tensor;
@@ -75,13 +82,13 @@ export class DiT {
     this.#backend = getBackend(device);
     this.#w = weights;
     const D = config.hidden_size;
-    this.#blocks = Array.from({ length: config.depth }, (_, i) => {
-      const g = (k: string) => this.#param(`blocks.${i}.${k}`);
-      return {
-        qkvW: g('attn.qkv.weight'), qkvB: g('attn.qkv.bias'), projW: g('attn.proj.weight'), projB: g('attn.proj.bias'),
-        fc1W: g('mlp.fc1.weight'), fc1B: g('mlp.fc1.bias'), fc2W: g('mlp.fc2.weight'), fc2B: g('mlp.fc2.bias'),
-      };
-    });
+    this.#blocks = Array.from({ length: config.depth }, (_, i) => ({
+      qkv: this.#linearWeight(`blocks.${i}.attn.qkv`),
+      proj: this.#linearWeight(`blocks.${i}.attn.proj`),
+      fc1: this.#linearWeight(`blocks.${i}.mlp.fc1`),
+      fc2: this.#linearWeight(`blocks.${i}.mlp.fc2`),
+    }));
+    this.#final = this.#linearWeight('final_layer.linear');
     // every adaLN linear (depth x 6D rows, then the final layer's 2D) as one weight and bias
     const rows = this.#modRows;
     this.#adaW = Tensor.empty([rows, D], { device, dtype });
@@ -170,7 +177,9 @@ export class DiT {
         own.set(s.key, moved.reshape(s.shape)); // a view: shares the storage
         if (moved !== t) moved.dispose();
       }
-      return new DiT(config, device, dtype, own);
+      const model = new DiT(config, device, dtype, own);
+      await getBackend(device).sync(); // weights uploaded and prepared: the first forward is a normal one
+      return model;
     } finally {
       for (const t of owned) t.dispose();
     }
@@ -178,6 +187,11 @@ export class DiT {
 
   get #modRows(): number {
     return (6 * this.config.depth + 2) * this.config.hidden_size;
+  }
+
+  #linearWeight(prefix: string): LinearWeight {
+    const w = this.#param(`${prefix}.weight`);
+    return { w, b: this.#param(`${prefix}.bias`), packed: this.#backend.prepareLinearWeight(w) };
   }
 
   #param(key: string): Tensor {
@@ -422,6 +436,15 @@ export class DiT {
       const mods = tmp([B, rows * D]);
       be.linear({ dtype, M: B, N: rows * D, K: D, a: sc, lda: D, w: this.#adaW, ldw: D, c: mods, ldc: rows * D, bias: this.#adaB, activation: 'none' });
       const modStride = rows * D;
+      // a token GEMM: out = act(a W^T + b), or with gateOffset out += gate * (a W^T + b) in place
+      const gemm = (a: Tensor, M: number, lw: LinearWeight, out: Tensor, activation: 'none' | 'gelu_tanh' = 'none', gateOffset?: number) => {
+        const [Nout, K] = lw.w.shape;
+        const gated = gateOffset !== undefined;
+        be.linear({
+          dtype, M, N: Nout, K, a, lda: K, w: lw.w, ldw: K, c: out, ldc: Nout, bias: lw.b, activation, wPacked: lw.packed,
+          gate: gated ? mods : null, gateOffset, gateStride: modStride, rowsPerGate: N, residual: gated ? out : null,
+        });
+      };
 
       const Hh = cfg.num_heads, Dh = d.headDim, F = d.mlpHidden;
       const normed = tmp([B, N, D]);
@@ -432,7 +455,7 @@ export class DiT {
       this.#blocks.forEach((blk, i) => {
         const base = i * 6 * D;
         be.layerNormModulate({ dtype, B, N, D, eps: 1e-6, x: h, out: normed, shift: mods, shiftOffset: base, scale: mods, scaleOffset: base + D, modStride });
-        be.linear({ dtype, M, N: 3 * D, K: D, a: normed, lda: D, w: blk.qkvW, ldw: D, c: qkv, ldc: 3 * D, bias: blk.qkvB, activation: 'none' });
+        gemm(normed, M, blk.qkv, qkv);
         be.attention({
           dtype, B, H: Hh, N, M: N, Dh, scale: Dh ** -0.5,
           q: qkv, qOffset: 0, qSb: N * 3 * D, qSh: Dh, qSn: 3 * D,
@@ -440,16 +463,10 @@ export class DiT {
           v: qkv, vOffset: 2 * D, vSb: N * 3 * D, vSh: Dh, vSn: 3 * D,
           o: attn, oSb: N * D, oSh: Dh, oSn: D,
         });
-        be.linear({
-          dtype, M, N: D, K: D, a: attn, lda: D, w: blk.projW, ldw: D, c: h, ldc: D, bias: blk.projB, activation: 'none',
-          gate: mods, gateOffset: base + 2 * D, gateStride: modStride, rowsPerGate: N, residual: h,
-        });
+        gemm(attn, M, blk.proj, h, 'none', base + 2 * D); // h += gate_msa * proj(attn)
         be.layerNormModulate({ dtype, B, N, D, eps: 1e-6, x: h, out: normed, shift: mods, shiftOffset: base + 3 * D, scale: mods, scaleOffset: base + 4 * D, modStride });
-        be.linear({ dtype, M, N: F, K: D, a: normed, lda: D, w: blk.fc1W, ldw: D, c: mlp, ldc: F, bias: blk.fc1B, activation: 'gelu_tanh' });
-        be.linear({
-          dtype, M, N: D, K: F, a: mlp, lda: F, w: blk.fc2W, ldw: F, c: h, ldc: D, bias: blk.fc2B, activation: 'none',
-          gate: mods, gateOffset: base + 5 * D, gateStride: modStride, rowsPerGate: N, residual: h,
-        });
+        gemm(normed, M, blk.fc1, mlp, 'gelu_tanh');
+        gemm(mlp, M, blk.fc2, h, 'none', base + 5 * D); // h += gate_mlp * fc2(mlp)
       });
 
       // final layer and unpatchify
@@ -457,7 +474,7 @@ export class DiT {
       be.layerNormModulate({ dtype, B, N, D, eps: 1e-6, x: h, out: normed, shift: mods, shiftOffset: fbase, scale: mods, scaleOffset: fbase + D, modStride });
       const P = d.patchVolume * d.outChannels;
       const lin = tmp([B, N, P]);
-      linear(normed, M, D, 'final_layer.linear', lin);
+      gemm(normed, M, this.#final, lin);
       const [tg, hg, wg] = d.grid;
       const video = Tensor.empty([B, d.outChannels, T, H, W], dev);
       be.unpatchify({ dtype, B, t: tg, h: hg, w: wg, pt, ph, pw, C: d.outChannels, x: lin, out: video });
@@ -473,6 +490,7 @@ export class DiT {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const t of this.#w.values()) t.dispose();
+    for (const lw of [...this.#blocks.flatMap((b) => [b.qkv, b.proj, b.fc1, b.fc2]), this.#final]) lw.packed?.dispose();
     this.#adaW.dispose();
     this.#adaB.dispose();
     this.#pos.dispose();

@@ -109,13 +109,8 @@ export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]
 
 /** Seeded random weights (N(0, 1/fan_in) matrices, small biases); the buffers are left to the config. */
 export function randomWeights(c: DiTConfig, seed: number, device: Tensor['device'], dtype: Tensor['dtype']): Record<string, Tensor> {
-  let state = seed >>> 0 || 1;
-  const uniform = () => {
-    let t = (state = (state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  // xorshift32, inlined in the fill loop: DiT-XL/2 draws 675M numbers
+  let x = (seed >>> 0) ^ 0x9e3779b9 || 1;
   const out: Record<string, Tensor> = {};
   for (const s of expectedParams(c)) {
     if (s.optional) continue;
@@ -124,8 +119,14 @@ export function randomWeights(c: DiTConfig, seed: number, device: Tensor['device
     const std = s.shape.length >= 2 ? 1 / Math.sqrt(fanIn) : 0.02;
     const data = new Float32Array(n);
     // uniform with the same variance as N(0, std^2): cheap and enough for a random model
-    const a = std * Math.sqrt(3);
-    for (let i = 0; i < n; i++) data[i] = (2 * uniform() - 1) * a;
+    const scale = (2 * std * Math.sqrt(3)) / 4294967296;
+    const shift = std * Math.sqrt(3);
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      data[i] = (x >>> 0) * scale - shift;
+    }
     out[s.key] = Tensor.from(data, s.shape, { device, dtype });
   }
   return out;

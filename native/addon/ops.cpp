@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "../cpu/isa/kernels.h"
 #include "../cpu/ops.h"
 #include "../cpu/queue.h"
 #include "../cuda/backend.h"
@@ -12,6 +13,12 @@
 namespace dit::addon {
 
 namespace {
+
+// bytes of W [N, K] packed for the CPU GEMM: NR-column panels of f32 (NR of the ISA in use)
+int64_t packed_weight_bytes(int64_t N, int64_t K) {
+  const int64_t nr = cpu::cpu_kernels().nr;
+  return (N + nr - 1) / nr * nr * K * 4;
+}
 
 int64_t span(int64_t rows, int64_t ld, int64_t cols, size_t es) {
   return (rows <= 0 || cols <= 0) ? 0 : ((rows - 1) * ld + cols) * int64_t(es);
@@ -45,6 +52,7 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   p.w = a.ptr("w", span(p.N, p.ldw, p.K, es));
   p.c = a.ptr("c", span(p.M, p.ldc, p.N, es));
   p.bias = a.ptr("bias", p.N * int64_t(es), true);
+  p.w_packed = static_cast<const float*>(a.ptr("wPacked", packed_weight_bytes(p.N, p.K), true));
   p.act = Activation(a.i64("activation"));
   p.rows_per_gate = 1;
   p.gate_stride = 0;
@@ -57,6 +65,17 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
     p.residual = a.ptr("residual", span(p.M, p.ldc, p.N, es));
   }
   run(a, p, cpu::linear, cuda::linear);
+  return info.Env().Undefined();
+}
+
+Napi::Value PackLinearWeight(const Napi::CallbackInfo& info) {
+  OpArgs a(info, "packLinearWeight");
+  PackWeightParams p{};
+  p.dtype = a.dtype();
+  p.N = a.i64("N"); p.K = a.i64("K");
+  p.w = a.ptr("w", p.N * p.K * int64_t(dtype_size(p.dtype)));
+  p.out = static_cast<float*>(a.ptr("out", packed_weight_bytes(p.N, p.K)));
+  run(a, p, cpu::pack_linear_weight, cuda::pack_linear_weight);
   return info.Env().Undefined();
 }
 
@@ -265,6 +284,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   exports.Set("embedding", Napi::Function::New<Embedding>(env, "embedding"));
   exports.Set("cfgCombine", Napi::Function::New<CfgCombine>(env, "cfgCombine"));
   exports.Set("cast", Napi::Function::New<Cast>(env, "cast"));
+  exports.Set("packLinearWeight", Napi::Function::New<PackLinearWeight>(env, "packLinearWeight"));
 }
 
 }  // namespace dit::addon

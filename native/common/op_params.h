@@ -21,6 +21,12 @@ struct LinearParams {
   const void* gate;            // [M / rows_per_gate, gate_stride] or nullptr
   int64_t gate_stride, rows_per_gate;
   const void* residual;        // [M, ldc]; may alias c
+  const float* w_packed;       // CPU: W already in the GEMM's panel layout (pack_linear_weight), or nullptr
+};
+
+// CPU only: W [N, K] into the GEMM's NR-column f32 panels once, so linear skips packing per call.
+struct PackWeightParams {
+  DType dtype; int64_t N, K; const void* w; float* out;
 };
 
 // out = LayerNorm(x) * (1 + scale[b]) + shift[b], over rows of D; x is [B, N, D] contiguous
@@ -125,7 +131,8 @@ struct CastParams {
   X(unpatchify, UnpatchifyParams)                   \
   X(embedding, EmbeddingParams)                     \
   X(cfg_combine, CfgCombineParams)                  \
-  X(cast, CastParams)
+  X(cast, CastParams)                               \
+  X(pack_linear_weight, PackWeightParams)
 
 #define DIT_DECLARE_OP(name, Params) void name(const Params& p);
 

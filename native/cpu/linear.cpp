@@ -51,7 +51,7 @@ void pack_a_block(const LinearParams& p, int mr, int64_t m0, int64_t rows, float
 template <typename T>
 void linear_t(const LinearParams& p) {
   const CpuKernels& kern = cpu_kernels();
-  if (p.M <= kSmallM) {
+  if (p.M <= kSmallM && !p.w_packed) {
     float* a32 = thread_scratch(size_t(p.M * p.K), 1);
     const T* a = static_cast<const T*>(p.a);
     for (int64_t m = 0; m < p.M; m++)
@@ -64,8 +64,12 @@ void linear_t(const LinearParams& p) {
   }
   const int mr = kern.mr, nr = kern.nr;
   const int64_t n_panels = (p.N + nr - 1) / nr;
-  float* w_packed = thread_scratch(size_t(n_panels * nr * p.K), 1);
-  parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, w_packed + panel * nr * p.K); });
+  const float* w_packed = p.w_packed;
+  if (!w_packed) {
+    float* packed = thread_scratch(size_t(n_panels * nr * p.K), 1);
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, packed + panel * nr * p.K); });
+    w_packed = packed;
+  }
 
   const int64_t mc = int64_t(mr) * 8;            // rows of A per task (packed A ~ mc * K floats in L2)
   const int64_t nc = int64_t(nr) * 8;            // columns per task
@@ -85,6 +89,17 @@ void linear_t(const LinearParams& p) {
 void linear(const LinearParams& p) {
   if (p.M == 0 || p.N == 0) return;
   dispatch_float(p.dtype, [&](auto tag) { linear_t<decltype(tag)>(p); });
+}
+
+void pack_linear_weight(const PackWeightParams& pw) {
+  const int nr = cpu_kernels().nr;
+  LinearParams p{};
+  p.N = pw.N; p.K = pw.K; p.w = pw.w; p.ldw = pw.K;
+  dispatch_float(pw.dtype, [&](auto tag) {
+    parallel_for((pw.N + nr - 1) / nr, [&](int64_t panel, int) {
+      pack_w_panel<decltype(tag)>(p, nr, panel, pw.out + panel * nr * pw.K);
+    });
+  });
 }
 
 }  // namespace dit::cpu

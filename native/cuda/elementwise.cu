@@ -171,4 +171,8 @@ void cast(const CastParams& p) {
   check_launch("cast");
 }
 
+void pack_linear_weight(const PackWeightParams&) {
+  throw std::invalid_argument("packLinearWeight is a CPU-only op (the CUDA GEMM reads W as it is)");
+}
+
 }  // namespace dit::cuda
