@@ -233,6 +233,10 @@ export function cudaUnavailableReason(): string | null {
   }
   if (info.error) return `${info.errorMessage ?? 'the CUDA runtime failed'} (${info.error})`;
   if (info.deviceCount === 0) return 'no CUDA device was found';
+  const gpu = info.devices[0];
+  const major = Number(gpu?.computeCapability.split('.')[0] ?? 0);
+  // the kernels are built for sm_80 and newer (bf16 tensor cores); PTX cannot be JIT-compiled down
+  if (major < 8) return `the GPU ${gpu?.name ?? '(unknown)'} has compute capability ${gpu?.computeCapability}; dit-native's CUDA kernels need 8.0 (Ampere) or newer`;
   return null;
 }
 
