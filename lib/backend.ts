@@ -16,7 +16,8 @@ const ACTIVATION_CODES: Record<Activation, number> = { none: 0, gelu_tanh: 1, si
 export interface LinearCall {
   dtype: DType; M: number; N: number; K: number;
   a: Tensor; aOffset?: number; lda: number;
-  w: Tensor; ldw: number;
+  /** may be null when wPacked is given */
+  w: Tensor | null; ldw: number;
   c: Tensor; ldc: number;
   bias?: Tensor | null;
   activation: Activation;
@@ -93,7 +94,7 @@ export interface Backend {
   /**
    * A form of a linear weight [N, K] that this backend's GEMM reads faster (the CPU packs it into
    * its panel layout once instead of on every call), or null when the backend uses W as it is.
-   * Pass it as `wPacked` with the same W.
+   * Pass it as `wPacked`; W itself is then not read and may be released.
    */
   prepareLinearWeight(w: Tensor): Tensor | null;
 }

@@ -49,11 +49,13 @@ export interface CfgInput extends ForwardInput {
   guidance?: 'eps' | 'first3';
 }
 
-/** A GEMM weight with its bias and the backend's prepared form of it (CPU: packed once). */
+/** A GEMM weight [N, K] with its bias: the backend's prepared form (CPU: packed once), else W itself. */
 interface LinearWeight {
-  w: Tensor;
-  b: Tensor;
+  w: Tensor | null;
   packed: Tensor | null;
+  b: Tensor;
+  N: number;
+  K: number;
 }
 
 interface Block {
@@ -190,8 +192,16 @@ export class DiT {
   }
 
   #linearWeight(prefix: string): LinearWeight {
-    const w = this.#param(`${prefix}.weight`);
-    return { w, b: this.#param(`${prefix}.bias`), packed: this.#backend.prepareLinearWeight(w) };
+    const key = `${prefix}.weight`;
+    const w = this.#param(key);
+    const [N, K] = w.shape;
+    const packed = this.#backend.prepareLinearWeight(w);
+    if (packed) {
+      // the prepared form replaces W (the release is queued after the packing)
+      w.dispose();
+      this.#w.delete(key);
+    }
+    return { w: packed ? null : w, packed, b: this.#param(`${prefix}.bias`), N, K };
   }
 
   #param(key: string): Tensor {
@@ -438,7 +448,7 @@ export class DiT {
       const modStride = rows * D;
       // a token GEMM: out = act(a W^T + b), or with gateOffset out += gate * (a W^T + b) in place
       const gemm = (a: Tensor, M: number, lw: LinearWeight, out: Tensor, activation: 'none' | 'gelu_tanh' = 'none', gateOffset?: number) => {
-        const [Nout, K] = lw.w.shape;
+        const { N: Nout, K } = lw;
         const gated = gateOffset !== undefined;
         be.linear({
           dtype, M, N: Nout, K, a, lda: K, w: lw.w, ldw: K, c: out, ldc: Nout, bias: lw.b, activation, wPacked: lw.packed,

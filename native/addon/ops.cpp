@@ -49,10 +49,10 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   p.lda = a.i64("lda"); p.ldw = a.i64("ldw"); p.ldc = a.i64("ldc");
   const size_t es = dtype_size(p.dtype);
   p.a = a.ptr("a", span(p.M, p.lda, p.K, es));
-  p.w = a.ptr("w", span(p.N, p.ldw, p.K, es));
+  p.w_packed = static_cast<const float*>(a.ptr("wPacked", packed_weight_bytes(p.N, p.K), true));
+  p.w = a.ptr("w", span(p.N, p.ldw, p.K, es), p.w_packed != nullptr);  // not read when packed
   p.c = a.ptr("c", span(p.M, p.ldc, p.N, es));
   p.bias = a.ptr("bias", p.N * int64_t(es), true);
-  p.w_packed = static_cast<const float*>(a.ptr("wPacked", packed_weight_bytes(p.N, p.K), true));
   p.act = Activation(a.i64("activation"));
   p.rows_per_gate = 1;
   p.gate_stride = 0;

@@ -23,7 +23,7 @@ size_t size_class(size_t bytes) {
 size_t cache_limit() {
   static const size_t limit = [] {
     const char* env = std::getenv("DIT_CPU_CACHE_MB");
-    long mb = env ? std::atol(env) : 2048;
+    long mb = env ? std::atol(env) : 512;
     return size_t(mb < 0 ? 0 : mb) << 20;
   }();
   return limit;
