@@ -1,9 +1,16 @@
 import test from 'ava';
 import { backendInfo, DiT, Tensor } from '../../lib';
 
+/** Waits for the CPU queue (a read is ordered after everything before it). */
+async function fence(): Promise<void> {
+  const z = Tensor.zeros([1]);
+  await z.toFloat32Array();
+  z.dispose();
+}
+
 const SMALL = { input_size: [4, 16, 16], hidden_size: 384, depth: 12, num_heads: 6, condition: 'label_1000' } as const;
 
-test('a forward runs off the JavaScript thread: timers keep firing meanwhile', async (t) => {
+test.serial('a forward runs off the JavaScript thread: timers keep firing meanwhile', async (t) => {
   const model = await DiT.load({ config: { ...SMALL, input_size: [4, 16, 16] }, seed: 3 });
   const x = Tensor.zeros([2, 4, 4, 16, 16]);
   await (await model.forward({ x, t: [1, 2], y: [3, 4] })).toFloat32Array(); // warm-up
@@ -22,7 +29,7 @@ test('a forward runs off the JavaScript thread: timers keep firing meanwhile', a
   model.dispose();
 });
 
-test('200 forwards keep memory flat (native buffers and RSS)', async (t) => {
+test.serial('200 forwards keep memory flat (native buffers and RSS)', async (t) => {
   const model = await DiT.load({ config: { input_size: [2, 8, 8], hidden_size: 64, depth: 2, num_heads: 2, condition: 'text', caption_channels: 32 }, seed: 1 });
   const x = Tensor.zeros([2, 4, 2, 8, 8]);
   const y = Tensor.zeros([2, 1, 1, 32]);
@@ -34,12 +41,12 @@ test('200 forwards keep memory flat (native buffers and RSS)', async (t) => {
     cfg.dispose();
   };
   for (let i = 0; i < 20; i++) await step();
-  await Tensor.zeros([1]).toFloat32Array(); // a fence: queued frees have run
+  await fence(); // queued frees have run
   const before = backendInfo().memory.cpu;
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
   for (let i = 0; i < 200; i++) await step();
-  await Tensor.zeros([1]).toFloat32Array();
+  await fence();
   global.gc?.();
   const after = backendInfo().memory.cpu;
   const rssGrowth = process.memoryUsage().rss - rssBefore;
@@ -49,10 +56,23 @@ test('200 forwards keep memory flat (native buffers and RSS)', async (t) => {
   model.dispose();
 });
 
-test('backendInfo reports the CPU path and why CUDA is or is not used', (t) => {
+test.serial('backendInfo reports the CPU path and why CUDA is or is not used', (t) => {
   const info = backendInfo();
   t.true(info.backends.includes('cpu'));
   t.regex(info.cpu.isa, /^(avx512|avx2|sse2)$/);
   t.true(info.cpu.threads >= 1);
   if (!info.cuda.available) t.regex(String(info.cuda.reason), /.+/);
+});
+
+test.serial('disposing a model releases all of its native memory', async (t) => {
+  await fence();
+  const before = backendInfo().memory.cpu.bytesInUse;
+  const model = await DiT.load({ config: { input_size: [2, 8, 8], hidden_size: 64, depth: 3, num_heads: 2, condition: 'label_7' }, seed: 2 });
+  const x = Tensor.zeros([1, 4, 2, 8, 8]);
+  (await model.forward({ x, t: [3], y: [1] })).dispose();
+  t.true(backendInfo().memory.cpu.bytesInUse > before);
+  model.dispose();
+  x.dispose();
+  await fence();
+  t.is(backendInfo().memory.cpu.bytesInUse, before);
 });
