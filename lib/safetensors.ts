@@ -50,6 +50,53 @@ async function openLayout(path: string): Promise<{ fh: fsp.FileHandle; layout: S
   }
 }
 
+/**
+ * An open safetensors file whose header has been validated: tensors are read one at a time, on
+ * request (for loading a model tensor by tensor without holding the whole file).
+ */
+export class SafetensorsReader {
+  readonly tensors: Map<string, { dtype: SafetensorsDType; shape: number[] }>;
+  readonly metadata: Record<string, string>;
+  #fh: fsp.FileHandle | null;
+  #layout: SafetensorsLayout;
+  #path: string;
+
+  private constructor(path: string, fh: fsp.FileHandle, layout: SafetensorsLayout) {
+    this.#path = path;
+    this.#fh = fh;
+    this.#layout = layout;
+    this.tensors = new Map(layout.entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }]));
+    this.metadata = layout.metadata;
+  }
+
+  static async open(path: string): Promise<SafetensorsReader> {
+    const { fh, layout } = await openLayout(path);
+    return new SafetensorsReader(path, fh, layout);
+  }
+
+  /** One tensor, on `device`, floats converted to `dtype` when given. */
+  async read(name: string, options: Pick<ReadSafetensorsOptions, 'device' | 'dtype'> = {}): Promise<Tensor> {
+    const e = this.#layout.entries.find((x) => x.name === name);
+    if (!e) throw new DitError('ERR_DIT_WEIGHTS', `safetensors file "${this.#path}" has no tensor "${name}"`);
+    if (!this.#fh) throw new DitError('ERR_DIT_FILE', `safetensors file "${this.#path}" was closed`);
+    const bytes = new Uint8Array(e.end - e.begin);
+    try {
+      if (bytes.length > 0) await this.#fh.read(bytes, 0, bytes.length, this.#layout.dataStart + e.begin);
+    } catch (err) {
+      throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${this.#path}": ${(err as Error).message}`, { cause: err });
+    }
+    const { data, dtype } = decode(e.name, e.dtype, bytes, this.#path);
+    const target = options.dtype && isFloatDType(dtype) ? options.dtype : dtype;
+    return Tensor.from(data as Float32Array, e.shape, { device: options.device, dtype: target });
+  }
+
+  async close(): Promise<void> {
+    const fh = this.#fh;
+    this.#fh = null;
+    await fh?.close();
+  }
+}
+
 /** Names, dtypes and shapes of a file's tensors and its metadata, validated, without reading the data. */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
   const { fh, layout } = await openLayout(path);
@@ -85,24 +132,19 @@ export async function readSafetensorsWithMetadata(
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
     throw new TypeError(`Expected options.dtype to be one of 'f32', 'f16', 'bf16' but received ${String(options.dtype)}`);
   }
-  const { fh, layout } = await openLayout(path);
+  const reader = await SafetensorsReader.open(path);
   const tensors: Record<string, Tensor> = {};
   try {
-    for (const e of layout.entries) {
-      if (options.filter && !options.filter(e.name)) continue;
-      const bytes = new Uint8Array(e.end - e.begin);
-      if (bytes.length > 0) await fh.read(bytes, 0, bytes.length, layout.dataStart + e.begin);
-      const { data, dtype } = decode(e.name, e.dtype, bytes, path);
-      const target = options.dtype && isFloatDType(dtype) ? options.dtype : dtype;
-      tensors[e.name] = Tensor.from(data as Float32Array, e.shape, { device: options.device, dtype: target });
+    for (const name of reader.tensors.keys()) {
+      if (options.filter && !options.filter(name)) continue;
+      tensors[name] = await reader.read(name, options);
     }
-    return { tensors, metadata: layout.metadata };
+    return { tensors, metadata: reader.metadata };
   } catch (e) {
     for (const t of Object.values(tensors)) t.dispose();
-    if (e instanceof DitError || e instanceof TypeError || e instanceof RangeError) throw e;
-    throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+    throw e;
   } finally {
-    await fh.close();
+    await reader.close();
   }
 }
 

@@ -10,12 +10,12 @@
 import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
 import { isFloatDType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
-import { readSafetensors, readSafetensorsHeader } from '../safetensors';
+import { readSafetensorsHeader, SafetensorsReader } from '../safetensors';
 import { describe, Tensor } from '../tensor';
 import { finiteNumber, fmtShape, oneOf } from '../validate';
 import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
 import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
-import { checkWeights, expectedParams, randomWeights } from './weights';
+import { checkWeights, expectedParams, RandomWeights, tokenGemmWeightKeys, type ParamSpec } from './weights';
 
 export interface DiTLoadOptions {
   /** Open-Sora constructor arguments; missing fields come from `preset`, then Open-Sora's defaults */
@@ -69,6 +69,7 @@ export class DiT {
   readonly dtype: FloatDType;
   #backend: Backend;
   #w: Map<string, Tensor>;
+  #prepared: Map<string, Tensor>;
   #blocks: Block[];
   #final: LinearWeight;
   #adaW: Tensor;
@@ -76,21 +77,29 @@ export class DiT {
   #pos: Tensor;
   #disposed = false;
 
-  private constructor(config: DiTConfig, device: Device, dtype: FloatDType, weights: Map<string, Tensor>) {
+  private constructor(config: DiTConfig, device: Device, dtype: FloatDType, weights: Map<string, Tensor>, prepared: Map<string, Tensor>) {
     this.config = config;
     this.derived = derive(config);
     this.device = device;
     this.dtype = dtype;
     this.#backend = getBackend(device);
     this.#w = weights;
+    this.#prepared = prepared;
     const D = config.hidden_size;
+    const shapes = new Map(expectedParams(config).map((s) => [s.key, s.shape]));
+    const linearWeight = (prefix: string): LinearWeight => {
+      const key = `${prefix}.weight`;
+      const [N, K] = shapes.get(key)!;
+      const packed = prepared.get(key) ?? null; // the prepared form from load, or W as it is
+      return { w: packed ? null : this.#param(key), packed, b: this.#param(`${prefix}.bias`), N, K };
+    };
     this.#blocks = Array.from({ length: config.depth }, (_, i) => ({
-      qkv: this.#linearWeight(`blocks.${i}.attn.qkv`),
-      proj: this.#linearWeight(`blocks.${i}.attn.proj`),
-      fc1: this.#linearWeight(`blocks.${i}.mlp.fc1`),
-      fc2: this.#linearWeight(`blocks.${i}.mlp.fc2`),
+      qkv: linearWeight(`blocks.${i}.attn.qkv`),
+      proj: linearWeight(`blocks.${i}.attn.proj`),
+      fc1: linearWeight(`blocks.${i}.mlp.fc1`),
+      fc2: linearWeight(`blocks.${i}.mlp.fc2`),
     }));
-    this.#final = this.#linearWeight('final_layer.linear');
+    this.#final = linearWeight('final_layer.linear');
     // every adaLN linear (depth x 6D rows, then the final layer's 2D) as one weight and bias
     const rows = this.#modRows;
     this.#adaW = Tensor.empty([rows, D], { device, dtype });
@@ -156,52 +165,57 @@ export class DiT {
     const specs = expectedParams(config);
     if (options.weights !== undefined) checkWeights(config, shapes, source);
 
-    // the tensors themselves: read (only the model's), drawn at random, or the caller's record
-    let weights: Record<string, Tensor>;
-    let owned: Tensor[] = [];
-    if (typeof options.weights === 'string') {
-      const wanted = new Set([...specs.map((s) => s.key), 'pos_embed']);
-      weights = await readSafetensors(options.weights, { device, dtype, filter: (name) => wanted.has(name) });
-      owned = Object.values(weights);
-    } else if (options.weights !== undefined) {
-      weights = options.weights;
-    } else {
-      weights = randomWeights(config, options.seed ?? 0, device, dtype);
-      owned = Object.values(weights);
-    }
-    try {
-      // the model's own copies: on its device, in its dtype, facebook-style names mapped
-      const own = new Map<string, Tensor>();
-      for (const s of specs) {
-        const t = weights[s.key] ?? (s.key === 'pos_embed_spatial' ? weights.pos_embed : undefined);
-        if (t === undefined) continue;
-        const moved = t.device === device && t.dtype === dtype ? t : t.to({ device, dtype });
-        own.set(s.key, moved.reshape(s.shape)); // a view: shares the storage
-        if (moved !== t) moved.dispose();
+    // Tensor by tensor, so a checkpoint is never held twice: read (or take from the record, or
+    // draw at random), move to the device and dtype, and hand each token-GEMM weight to the
+    // backend to prepare at once (CPU: packed; W is then released and its memory recycled).
+    const backend = getBackend(device);
+    const gemmKeys = tokenGemmWeightKeys(config);
+    const own = new Map<string, Tensor>();
+    const prepared = new Map<string, Tensor>();
+    const reader = typeof options.weights === 'string' ? await SafetensorsReader.open(options.weights) : null;
+    const record = typeof options.weights === 'object' ? options.weights : null;
+    const random = options.weights === undefined ? new RandomWeights(options.seed ?? 0) : null;
+    const fetch = async (s: ParamSpec): Promise<Tensor | undefined> => {
+      // facebook DiT: `pos_embed` for pos_embed_spatial, a 4-D patch weight
+      const name = (n: string) => (n === 'pos_embed_spatial' && !has(n) && has('pos_embed') ? 'pos_embed' : n);
+      const has = (n: string) => (reader ? reader.tensors.has(n) : record ? n in record : !s.optional);
+      if (!has(name(s.key))) return undefined;
+      let t: Tensor;
+      if (random) return random.next(s, device, dtype);
+      if (reader) t = await reader.read(name(s.key), { device, dtype });
+      else {
+        const src = record![name(s.key)];
+        t = src.device === device && src.dtype === dtype ? src.reshape(src.shape) : src.to({ device, dtype });
       }
-      const model = new DiT(config, device, dtype, own);
-      await getBackend(device).sync(); // weights uploaded and prepared: the first forward is a normal one
+      const shaped = t.reshape(s.shape); // a view: shares the storage
+      t.dispose();
+      return shaped;
+    };
+    try {
+      for (const s of specs) {
+        const t = await fetch(s);
+        if (!t) continue;
+        const packed = gemmKeys.has(s.key) ? backend.prepareLinearWeight(t) : null;
+        if (packed) {
+          prepared.set(s.key, packed);
+          t.dispose(); // freed after the packing that reads it (stream order)
+        } else {
+          own.set(s.key, t);
+        }
+      }
+      const model = new DiT(config, device, dtype, own, prepared);
+      await backend.sync(); // weights uploaded and prepared: the first forward is a normal one
       return model;
+    } catch (e) {
+      for (const t of [...own.values(), ...prepared.values()]) t.dispose();
+      throw e;
     } finally {
-      for (const t of owned) t.dispose();
+      await reader?.close();
     }
   }
 
   get #modRows(): number {
     return (6 * this.config.depth + 2) * this.config.hidden_size;
-  }
-
-  #linearWeight(prefix: string): LinearWeight {
-    const key = `${prefix}.weight`;
-    const w = this.#param(key);
-    const [N, K] = w.shape;
-    const packed = this.#backend.prepareLinearWeight(w);
-    if (packed) {
-      // the prepared form replaces W (the release is queued after the packing)
-      w.dispose();
-      this.#w.delete(key);
-    }
-    return { w: packed ? null : w, packed, b: this.#param(`${prefix}.bias`), N, K };
   }
 
   #param(key: string): Tensor {
@@ -500,7 +514,7 @@ export class DiT {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const t of this.#w.values()) t.dispose();
-    for (const lw of [...this.#blocks.flatMap((b) => [b.qkv, b.proj, b.fc1, b.fc2]), this.#final]) lw.packed?.dispose();
+    for (const t of this.#prepared.values()) t.dispose();
     this.#adaW.dispose();
     this.#adaB.dispose();
     this.#pos.dispose();

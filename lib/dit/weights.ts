@@ -107,27 +107,41 @@ export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]
   }
 }
 
-/** Seeded random weights (N(0, 1/fan_in) matrices, small biases); the buffers are left to the config. */
-export function randomWeights(c: DiTConfig, seed: number, device: Tensor['device'], dtype: Tensor['dtype']): Record<string, Tensor> {
-  // xorshift32, inlined in the fill loop: DiT-XL/2 draws 675M numbers
-  let x = (seed >>> 0) ^ 0x9e3779b9 || 1;
-  const out: Record<string, Tensor> = {};
-  for (const s of expectedParams(c)) {
-    if (s.optional) continue;
-    const n = s.shape.reduce((a, b) => a * b, 1);
-    const fanIn = s.shape.length >= 2 ? n / s.shape[0] : 1;
-    const std = s.shape.length >= 2 ? 1 / Math.sqrt(fanIn) : 0.02;
+/** The weights of the token GEMMs (qkv, proj, fc1, fc2 of every block, the final linear). */
+export function tokenGemmWeightKeys(c: DiTConfig): Set<string> {
+  const keys = new Set(['final_layer.linear.weight']);
+  for (let i = 0; i < c.depth; i++) {
+    for (const k of ['attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2']) keys.add(`blocks.${i}.${k}.weight`);
+  }
+  return keys;
+}
+
+/**
+ * Seeded random weights, one tensor at a time (N(0, 1/fan_in)-like matrices, small biases), for
+ * trying a preset without a checkpoint. xorshift32, inlined in the fill loop: DiT-XL/2 draws 675M.
+ */
+export class RandomWeights {
+  #x: number;
+  constructor(seed: number) {
+    this.#x = (seed >>> 0) ^ 0x9e3779b9 || 1;
+  }
+
+  next(spec: ParamSpec, device: Tensor['device'], dtype: Tensor['dtype']): Tensor {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    const matrix = spec.shape.length >= 2;
+    const std = matrix ? 1 / Math.sqrt(n / spec.shape[0]) : 0.02;
     const data = new Float32Array(n);
     // uniform with the same variance as N(0, std^2): cheap and enough for a random model
     const scale = (2 * std * Math.sqrt(3)) / 4294967296;
     const shift = std * Math.sqrt(3);
+    let x = this.#x;
     for (let i = 0; i < n; i++) {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
       data[i] = (x >>> 0) * scale - shift;
     }
-    out[s.key] = Tensor.from(data, s.shape, { device, dtype });
+    this.#x = x;
+    return Tensor.from(data, spec.shape, { device, dtype });
   }
-  return out;
 }
