@@ -61,9 +61,14 @@ function inferDType(data: TensorData): DType {
 function hostView(data: TensorData, dtype: DType): { view: ArrayBufferView; srcDtype: DType } {
   if (Array.isArray(data)) {
     for (const v of data) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
-    return dtype === 'i32' || dtype === 'i64'
-      ? { view: Int32Array.from(data), srcDtype: 'i32' }
-      : { view: Float32Array.from(data), srcDtype: 'f32' };
+    if (dtype === 'i32' || dtype === 'i64') {
+      const limit = dtype === 'i32' ? 2 ** 31 : Number.MAX_SAFE_INTEGER;
+      for (const v of data) {
+        if (!Number.isInteger(v) || Math.abs(v) > limit) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
+      }
+      return dtype === 'i32' ? { view: Int32Array.from(data), srcDtype: 'i32' } : { view: BigInt64Array.from(data, (v) => BigInt(v)), srcDtype: 'i64' };
+    }
+    return { view: Float32Array.from(data), srcDtype: 'f32' };
   }
   if (data instanceof Float64Array) return { view: Float32Array.from(data), srcDtype: 'f32' };
   if (data instanceof Float32Array) return { view: data, srcDtype: 'f32' };

@@ -65,6 +65,9 @@ test('tensors convert between dtypes and reject bad data', async (t) => {
     t.is(y.dtype, dtype);
     assertClose(t, await y.toFloat32Array(), x.values, dtype, `cast to ${dtype}`);
   }
+  const big = Tensor.from([3000000000, -5], [2], { dtype: 'i64' });
+  t.deepEqual(Array.from(await big.toFloat32Array()), [3000000000, -5]);
+  t.throws(() => Tensor.from([1.5], [1], { dtype: 'i32' }), { instanceOf: RangeError, message: /Expected integers that fit i32/ });
   const ints = Tensor.from(new BigInt64Array([1n, -2n, 3000000000n]), [3]);
   t.is(ints.dtype, 'i64');
   t.deepEqual(Array.from(await ints.toFloat32Array()), [1, -2, 3000000000]);
