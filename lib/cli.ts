@@ -225,3 +225,10 @@ export async function main(argv: string[]): Promise<number> {
     return userError ? 2 : 1;
   }
 }
+
+// `node dist/lib/cli.js ...` works like the bin script
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -75,3 +75,16 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   t.false(fs.existsSync(out), 'no partial output');
   t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
 });
+
+test('bench runs the kernel suite and writes its JSON (also as node dist/lib/cli.js)', (t) => {
+  const json = path.join(dir, 'bench.json');
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'lib', 'cli.js'), 'bench', '--suite', 'kernels', '--no-torch', '--iters', '1', '--json', json], {
+    encoding: 'utf8', env: { ...process.env, DIT_DEVICE: 'cpu' },
+  });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /measured peaks: GEMM [0-9.]+ GFLOP\/s/);
+  const doc = JSON.parse(fs.readFileSync(json, 'utf8'));
+  const names = doc.rows.map((row: { name: string }) => row.name);
+  for (const name of ['linear_qkv', 'attention', 'layer_norm_modulate', 'causal_conv3d', 'patch_embed3d']) t.true(names.includes(name), name);
+  t.true(doc.rows.every((row: { medianMs: number }) => row.medianMs > 0));
+});
