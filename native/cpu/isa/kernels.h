@@ -16,8 +16,13 @@ struct CpuKernels {
                      const float* w_packed, int64_t n0, int64_t n_count);
   // Rows of C for small M: a_f32 holds A as f32 [M, K]; columns [n_begin, n_end).
   void (*gemv)(const LinearParams& p, const float* a_f32, int64_t n_begin, int64_t n_end);
-  // One (b, h) pair and query rows [i0, i0 + rows); scratch holds attention_scratch_floats floats.
-  void (*attention)(const AttentionParams& p, int64_t b, int64_t h, int64_t i0, int64_t rows, float* scratch);
+  // Key block [j0, j0 + kAttentionKeyBlock) of one (b, h) converted to f32 (K transposed, then V):
+  // attention_kv_block_floats(Dh) floats at out.
+  void (*attention_prepare_kv)(const AttentionParams& p, int64_t b, int64_t h, int64_t j0, float* out);
+  int64_t (*attention_kv_block_floats)(int64_t Dh);
+  // One (b, h) pair and query rows [i0, i0 + rows), reading that pair's converted key blocks (kv);
+  // scratch holds attention_scratch_floats floats.
+  void (*attention)(const AttentionParams& p, int64_t b, int64_t h, int64_t i0, int64_t rows, float* scratch, const float* kv);
   int64_t (*attention_scratch_floats)(int64_t Dh);
   // y[i] = act(x[i]) in f32, vectorised (used by the elementwise ops)
   void (*activation_f32)(Activation act, const float* x, float* y, int64_t n);
@@ -29,7 +34,7 @@ const CpuKernels& kernels_avx512();
 const CpuKernels& kernels_avx2();
 const CpuKernels& kernels_sse2();
 
-constexpr int64_t kAttentionQueryRows = 128;  // query rows per attention task (K/V blocks are converted once per task)
+constexpr int64_t kAttentionQueryRows = 128;  // query rows per attention task
 constexpr int64_t kAttentionKeyBlock = 64;   // keys per online-softmax step
 
 }  // namespace dit::cpu
