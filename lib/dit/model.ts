@@ -8,7 +8,7 @@
  * place); final layer, unpatchify, f32 output.
  */
 import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
-import { isFloatDType, type FloatDType } from '../dtype';
+import { isFloatDType, type DType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
 import { readSafetensorsHeader, SafetensorsReader } from '../safetensors';
 import { describe, Tensor } from '../tensor';
@@ -252,6 +252,11 @@ export class DiT {
     if (this.#disposed) throw new DitError('ERR_DIT_DISPOSED', 'Expected a live DiT but it was disposed');
   }
 
+  /** t on the model's device in `dtype`: a view when it already is (no copy), else a converted copy; the caller disposes it */
+  #onDevice(t: Tensor, dtype: DType): Tensor {
+    return t.device === this.device && t.dtype === dtype ? t.reshape(t.shape) : t.to({ device: this.device, dtype });
+  }
+
   /** x on the model's device and dtype (a new tensor the caller disposes) */
   #prepareX(x: unknown): Tensor {
     if (!(x instanceof Tensor)) throw new TypeError(`Expected x to be a Tensor but received ${describe(x)}`);
@@ -261,7 +266,7 @@ export class DiT {
     if (x.shape.length !== 5 || x.shape[1] !== C || x.shape[2] !== T || x.shape[3] !== H || x.shape[4] !== W || x.shape[0] < 1) {
       throw new RangeError(`Expected x to have shape [B, ${C}, ${T}, ${H}, ${W}] (in_channels, input_size) but received ${fmtShape(x.shape)}`);
     }
-    return x.to({ device: this.device, dtype: this.dtype });
+    return this.#onDevice(x, this.dtype);
   }
 
   #prepareT(t: unknown, B: number): Tensor {
@@ -269,7 +274,7 @@ export class DiT {
     if (t instanceof Tensor) {
       t.assertAlive('t');
       if (t.shape.length !== 1 || t.shape[0] !== B) throw new RangeError(`Expected t to have shape [${B}] but received ${fmtShape(t.shape)}`);
-      return t.to({ device: this.device, dtype: 'f32' });
+      return this.#onDevice(t, 'f32');
     }
     if (Array.isArray(t) || ArrayBuffer.isView(t)) values = t as ArrayLike<number>;
     if (!values) throw new TypeError(`Expected t to be a Tensor or an array of ${B} numbers but received ${describe(t)}`);
@@ -310,7 +315,7 @@ export class DiT {
     y.assertAlive(name);
     const ok = y.shape[0] === B && y.shape[y.shape.length - 1] === Cc && y.numel === B * Cc && (y.shape.length === 4 || y.shape.length === 2);
     if (!ok) throw new RangeError(`Expected ${name} to have shape [${B}, 1, 1, ${Cc}] but received ${fmtShape(y.shape)}`);
-    return y.to({ device: this.device, dtype: this.dtype });
+    return this.#onDevice(y, this.dtype);
   }
 
   /** The null condition for classifier-free guidance, for B samples. */
