@@ -59,12 +59,14 @@ export class SafetensorsReader {
   readonly metadata: Record<string, string>;
   #fh: fsp.FileHandle | null;
   #layout: SafetensorsLayout;
+  #entries: Map<string, SafetensorsLayout['entries'][number]>;
   #path: string;
 
   private constructor(path: string, fh: fsp.FileHandle, layout: SafetensorsLayout) {
     this.#path = path;
     this.#fh = fh;
     this.#layout = layout;
+    this.#entries = new Map(layout.entries.map((e) => [e.name, e]));
     this.tensors = new Map(layout.entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }]));
     this.metadata = layout.metadata;
   }
@@ -76,7 +78,7 @@ export class SafetensorsReader {
 
   /** One tensor, on `device`, floats converted to `dtype` when given. */
   async read(name: string, options: Pick<ReadSafetensorsOptions, 'device' | 'dtype'> = {}): Promise<Tensor> {
-    const e = this.#layout.entries.find((x) => x.name === name);
+    const e = this.#entries.get(name);
     if (!e) throw new DitError('ERR_DIT_WEIGHTS', `safetensors file "${this.#path}" has no tensor "${name}"`);
     if (!this.#fh) throw new DitError('ERR_DIT_FILE', `safetensors file "${this.#path}" was closed`);
     const bytes = new Uint8Array(e.end - e.begin);
@@ -108,7 +110,8 @@ const TO_SAFETENSORS: Record<DType, SafetensorsDType> = { f32: 'F32', f16: 'F16'
 
 /** Host typed array and our dtype for the bytes of one safetensors tensor (copied: aligned). */
 function decode(name: string, dtype: SafetensorsDType, bytes: Uint8Array, path: string): { data: ArrayBufferView; dtype: DType } {
-  const copy = bytes.slice().buffer; // fresh ArrayBuffer: aligned for any element size
+  // a whole ArrayBuffer of its own is aligned for any element size; a view into a larger one is copied
+  const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
   switch (dtype) {
     case 'F32': return { data: new Float32Array(copy), dtype: 'f32' };
     case 'F16': return { data: new Uint16Array(copy), dtype: 'f16' };

@@ -10,7 +10,7 @@
 import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
 import { isFloatDType, type DType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
-import { readSafetensorsHeader, SafetensorsReader } from '../safetensors';
+import { SafetensorsReader } from '../safetensors';
 import { describe, Tensor } from '../tensor';
 import { finiteNumber, fmtShape, oneOf } from '../validate';
 import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
@@ -131,21 +131,30 @@ export class DiT {
     }
     const device = resolveDevice(options.device);
     getBackend(device); // explains an unusable device before reading any file
+    // one open file for the header check and then the tensors
+    const reader = typeof options.weights === 'string' ? await SafetensorsReader.open(options.weights) : null;
+    try {
+      return await DiT.#loadFrom(options, device, dtype, reader);
+    } finally {
+      await reader?.close();
+    }
+  }
+
+  static async #loadFrom(options: DiTLoadOptions, device: Device, dtype: FloatDType, reader: SafetensorsReader | null): Promise<DiT> {
     let configInput = options.config;
     let shapes: Map<string, readonly number[]>;
     let source: string;
-    if (typeof options.weights === 'string') {
+    if (reader) {
       // the header first: a config that does not fit is refused before any tensor is read
       source = `"${options.weights}"`;
-      const header = await readSafetensorsHeader(options.weights);
-      if (configInput === undefined && options.preset === undefined && header.metadata.config) {
+      if (configInput === undefined && options.preset === undefined && reader.metadata.config) {
         try {
-          configInput = JSON.parse(header.metadata.config) as DiTConfigInput;
+          configInput = JSON.parse(reader.metadata.config) as DiTConfigInput;
         } catch {
           throw new DitError('ERR_DIT_CONFIG', `weights ${source}: the "config" metadata is not valid JSON`);
         }
       }
-      shapes = new Map([...header.tensors].map(([k, v]) => [k, v.shape]));
+      shapes = new Map([...reader.tensors].map(([k, v]) => [k, v.shape]));
     } else if (options.weights !== undefined) {
       if (typeof options.weights !== 'object' || options.weights === null) {
         throw new TypeError(`Expected weights to be a safetensors path or a record of Tensors but received ${describe(options.weights)}`);
@@ -172,7 +181,6 @@ export class DiT {
     const gemmKeys = tokenGemmWeightKeys(config);
     const own = new Map<string, Tensor>();
     const prepared = new Map<string, Tensor>();
-    const reader = typeof options.weights === 'string' ? await SafetensorsReader.open(options.weights) : null;
     const record = typeof options.weights === 'object' ? options.weights : null;
     const random = options.weights === undefined ? new RandomWeights(options.seed ?? 0) : null;
     const fetch = async (s: ParamSpec): Promise<Tensor | undefined> => {
@@ -209,8 +217,6 @@ export class DiT {
     } catch (e) {
       for (const t of [...own.values(), ...prepared.values()]) t.dispose();
       throw e;
-    } finally {
-      await reader?.close();
     }
   }
 
