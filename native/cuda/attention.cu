@@ -4,12 +4,12 @@
 // (max/sum by shuffles), and each lane accumulates the output dims d = lane + 32 i in registers.
 // The head dim is a run-time value up to 128 (72 is computed as 72, not padded); the per-lane
 // register count is the one compile-time switch below. This SIMT kernel is the f32 path and the
-// reference; f16/bf16 take the tensor-core kernel further down (DIT_CUDA_ATTENTION=simt forces SIMT).
+// reference. f16/bf16 take the mma.sync kernel of attention_mma.cu when the head dim is a multiple
+// of 8 and the rows are 16-byte aligned, else the WMMA kernel further down; DIT_CUDA_ATTENTION=wmma
+// or =simt forces those (for comparisons and tests).
 #include <mma.h>
 
-#include <cstdlib>
-#include <cstring>
-
+#include "attention_kernels.h"
 #include "backend.h"
 #include "common.cuh"
 
@@ -248,27 +248,6 @@ __global__ void __launch_bounds__(128) attention_tc_kernel(const AttentionParams
   }
 }
 
-int max_shared_optin() {
-  static const int bytes = [] {
-    int dev = 0, v = 0;
-    cudaGetDevice(&dev);
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-      cudaGetLastError();
-      v = 48 * 1024;
-    }
-    return v;
-  }();
-  return bytes;
-}
-
-bool simt_forced() {
-  static const bool forced = [] {
-    const char* env = std::getenv("DIT_CUDA_ATTENTION");
-    return env && std::strcmp(env, "simt") == 0;
-  }();
-  return forced;
-}
-
 // false when this device cannot give the kernel its shared memory (then SIMT runs)
 template <typename T, int DP>
 bool launch_tc(const AttentionParams& p) {
@@ -308,7 +287,10 @@ void attention(const AttentionParams& p) {
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (sizeof(T) == 2) {
-      if (!simt_forced() && launch_tensor_cores<T>(p)) return;
+      static const bool simt = env_equals("DIT_CUDA_ATTENTION", "simt");
+      static const bool wmma = env_equals("DIT_CUDA_ATTENTION", "wmma");
+      if (!simt && !wmma && attention_mma<T>(p)) return;
+      if (!simt && launch_tensor_cores<T>(p)) return;
     }
     // head-dim dispatch: output dims per lane, the only compile-time shape
     switch ((p.Dh + 31) / 32) {

@@ -21,6 +21,13 @@ void check_launch(const char* op);
 
 cudaStream_t stream();
 
+// True when environment variable `name` is set to `value`: the switches that force a fallback
+// kernel (DIT_CUDA_GEMM=wmma, DIT_CUDA_ATTENTION=wmma|simt) for comparisons and tests.
+bool env_equals(const char* name, const char* value);
+
+// The most dynamic shared memory one block of this device may opt in to (48 KiB if unknown).
+int max_shared_optin();
+
 template <typename T> __device__ __forceinline__ float to_f32(T v);
 template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
 template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return __half2float(v); }

@@ -1,6 +1,7 @@
 // linear / GEMM: C[m, n] = epilogue(sum_k A[m, k] W[n, k]), W in PyTorch's [N, K] layout.
-// f16 / bf16: tensor cores through WMMA (16x16x16, f32 accumulation); a 128-thread block computes
-// a 64 x 64 tile, each warp 32 x 32, K in steps of 32 staged in shared memory. f32: exact SIMT
+// f16 / bf16: the pipelined mma.sync kernel of linear_mma.cu; when its alignment needs are not met
+// (or DIT_CUDA_GEMM=wmma) a simple WMMA kernel (16x16x16, f32 accumulation): a 128-thread block
+// computes a 64 x 64 tile, each warp 32 x 32, K in steps of 32 staged in shared memory. f32: exact SIMT
 // FMAs (64 x 64 tile, 4 x 4 per thread), so the f32 path matches the CPU to ~1e-6.
 // M <= 8 (adaLN and embedder linears, M = batch): one warp per output column streams W once.
 // The epilogue (bias, activation, gated residual x + gate * y, conversion) is shared.
@@ -8,23 +9,14 @@
 
 #include "backend.h"
 #include "common.cuh"
+#include "linear_epilogue.cuh"
+#include "linear_kernels.h"
 
 namespace dit::cuda {
 
 namespace {
 
 constexpr int kTile = 64;
-
-template <typename T>
-__device__ __forceinline__ void store_out(const LinearParams& p, int64_t m, int64_t n, float v) {
-  if (p.bias) v += to_f32(static_cast<const T*>(p.bias)[n]);
-  v = activate(p.act, v);
-  if (p.gate) {
-    v = to_f32(static_cast<const T*>(p.residual)[m * p.ldc + n]) +
-        to_f32(static_cast<const T*>(p.gate)[(m / p.rows_per_gate) * p.gate_stride + n]) * v;
-  }
-  static_cast<T*>(p.c)[m * p.ldc + n] = from_f32<T>(v);
-}
 
 // ---- f32: SIMT tiles
 constexpr int kSimtK = 16;
@@ -173,7 +165,8 @@ void linear(const LinearParams& p) {
       if constexpr (sizeof(T) == 4) {
         gemm_f32_kernel<<<grid, 256, 0, stream()>>>(p);
       } else {
-        gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
+        static const bool wmma_forced = env_equals("DIT_CUDA_GEMM", "wmma");
+        if (wmma_forced || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
       }
     }
   });

@@ -1,6 +1,7 @@
 // The CUDA backend's stream, error checks, host <-> device copies and fences. One non-blocking
 // stream on device 0 carries every op in launch order, so stream order is the only
 // synchronisation the ops need; the host waits only in fences and reads (off the JS thread).
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,23 @@ void check_launch(const char* op) {
     last_op = op;
   }
   check(cudaGetLastError(), op);
+}
+
+bool env_equals(const char* name, const char* value) {
+  const char* env = std::getenv(name);
+  return env && std::strcmp(env, value) == 0;
+}
+
+int max_shared_optin() {
+  static const int bytes = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
+      cudaGetLastError();
+      v = 48 * 1024;
+    }
+    return v;
+  }();
+  return bytes;
 }
 
 cudaStream_t stream() {

@@ -12,10 +12,14 @@ const CASES: Case[] = [
   { name: 'linear tiny-M', inputs: [[[3, 75], 1], [[130, 75], 0.1], [[130], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'silu' }) },
   { name: 'linear', inputs: [[[67, 75], 1], [[130, 75], 0.1], [[130], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'gelu_tanh' }) },
   { name: 'linear big', inputs: [[[300, 520], 1], [[257, 520], 0.05]], run: ([x, w]) => ops.linear(x, w) },
+  // K a multiple of 8 but not of the 32-deep k-tile, M and N off the 128 x 128 block: the mma.sync
+  // kernel's zero-filled edges, with the bias + GELU epilogue on its register accumulators
+  { name: 'linear mma edges', inputs: [[[133, 72], 1], [[201, 72], 0.1], [[201], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'gelu_tanh' }) },
   { name: 'layerNormModulate', inputs: [[[2, 37, 72], 3], [[2, 72], 1], [[2, 72], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
   { name: 'gatedResidual', inputs: [[[2, 37, 33], 1], [[2, 33], 1], [[2, 37, 33], 1]], run: ([x, g, y]) => ops.gatedResidual(x, g, y) },
-  // keys over several 64-key tiles (online rescaling), head dims of DiT and odd ones
-  ...[8, 32, 48, 64, 72, 80, 96, 112, 128].map((dh) => ({
+  // keys over several 64-key tiles (online rescaling), head dims of DiT and odd ones (20: not a
+  // multiple of 8, so the WMMA fallback; the rest take the mma.sync kernel)
+  ...[8, 20, 32, 48, 64, 72, 80, 96, 112, 128].map((dh) => ({
     name: `attention d${dh}`,
     inputs: [[[2, 3, 70, dh], 1], [[2, 3, 150, dh], 1], [[2, 3, 150, dh], 1]] as [number[], number][],
     run: ([q, k, v]: Tensor[]) => ops.attention(q, k, v),

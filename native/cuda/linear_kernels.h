@@ -1,0 +1,12 @@
+// GEMM kernels of the linear op besides the ones in linear.cu (which picks among them).
+#pragma once
+#include "common.cuh"
+
+namespace dit::cuda {
+
+// mma.sync tensor-core GEMM for T = __half / __nv_bfloat16; false (nothing launched) when the
+// operands do not meet its alignment needs.
+template <typename T>
+bool linear_mma(const LinearParams& p);
+
+}  // namespace dit::cuda
