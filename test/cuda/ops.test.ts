@@ -15,7 +15,10 @@ const CASES: Case[] = [
   // K a multiple of 8 but not of the 32-deep k-tile, M and N off the 128 x 128 block: the mma.sync
   // kernel's zero-filled edges, with the bias + GELU epilogue on its register accumulators
   { name: 'linear mma edges', inputs: [[[133, 72], 1], [[201, 72], 0.1], [[201], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'gelu_tanh' }) },
+  // D = 72 and 1152: the register-resident 16-byte-vector kernel; D = 33: the generic one
   { name: 'layerNormModulate', inputs: [[[2, 37, 72], 3], [[2, 72], 1], [[2, 72], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
+  { name: 'layerNormModulate wide', inputs: [[[2, 9, 1152], 3], [[2, 1152], 1], [[2, 1152], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
+  { name: 'layerNormModulate odd D', inputs: [[[2, 5, 33], 3], [[2, 33], 1], [[2, 33], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
   { name: 'gatedResidual', inputs: [[[2, 37, 33], 1], [[2, 33], 1], [[2, 37, 33], 1]], run: ([x, g, y]) => ops.gatedResidual(x, g, y) },
   // keys over several 64-key tiles (online rescaling), head dims of DiT and odd ones (20: not a
   // multiple of 8, so the WMMA fallback; the rest take the mma.sync kernel)
