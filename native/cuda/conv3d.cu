@@ -1,9 +1,11 @@
-// 3-D convolution as an im2col GEMM on the GEMM kernels (tensor cores for f16/bf16): per chunk of
-// output positions a gather kernel builds col[pos, (c, kt, kh, kw)] (stride, dilation, zero space
-// padding, front/back time padding, replicate or zeros), then out[b, :, chunk] = W [Cout, K] x col^T.
-// The gather is the first thing to fuse into the GEMM's loads (an implicit GEMM) once measured.
+// 3-D convolution. f16/bf16 with Cin a multiple of 8 (every VAE layer past the first): the
+// implicit GEMM of conv3d_mma.cu. Everything else (f32, odd channel counts, DIT_CUDA_CONV=im2col):
+// an im2col GEMM on the GEMM kernels: per chunk of output positions a gather kernel builds
+// col[pos, (c, kt, kh, kw)] (stride, dilation, zero space padding, front/back time padding,
+// replicate or zeros), then out[b, :, chunk] = W [Cout, K] x col^T.
 #include "backend.h"
 #include "common.cuh"
+#include "conv3d_kernels.h"
 
 namespace dit::cuda {
 
@@ -41,6 +43,10 @@ void conv3d(const Conv3dParams& p) {
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
+    if constexpr (sizeof(T) == 2) {
+      static const bool im2col_forced = env_equals("DIT_CUDA_CONV", "im2col");
+      if (!im2col_forced && conv3d_mma<T>(p)) return;
+    }
     const int64_t fit = kScratchBytes / (K * int64_t(sizeof(T))) > 0 ? kScratchBytes / (K * int64_t(sizeof(T))) : 1;
     const int64_t chunk = P < fit ? P : fit;
     DeviceScratch col(size_t(chunk * K) * sizeof(T));

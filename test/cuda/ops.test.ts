@@ -31,6 +31,11 @@ const CASES: Case[] = [
   // an input that starts one element into its storage: the GEMM's unaligned (element) load path
   { name: 'linear unaligned view', inputs: [[[67 * 40 + 1], 1], [[50, 40], 0.1]], run: ([x, w]) => ops.linear(x.view(1, [67, 40]), w) },
   { name: 'conv3d', inputs: [[[2, 3, 5, 7, 6], 1], [[4, 3, 3, 3, 2], 0.3], [[4], 1]], run: ([x, w, b]) => ops.conv3d(x, w, b, { stride: [1, 2, 1], padding: [1, 1, 0], dilation: [2, 1, 1] }) },
+  // Cin a multiple of 8: the implicit GEMM (channels-last gather), with stride, dilation and both
+  // time-padding conventions; the cases above (Cin 3, 4) take the im2col path
+  { name: 'conv3d implicit gemm', inputs: [[[2, 16, 5, 9, 7], 1], [[20, 16, 3, 3, 2], 0.1], [[20], 1]], run: ([x, w, b]) => ops.conv3d(x, w, b, { stride: [1, 2, 1], padding: [1, 1, 0], dilation: [2, 1, 1] }) },
+  { name: 'causalConv3d implicit gemm replicate', inputs: [[[1, 8, 6, 7, 9], 1], [[9, 8, 3, 3, 3], 0.1], [[9], 1]], run: ([x, w, b]) => ops.causalConv3d(x, w, b, { padding: [1, 1] }) },
+  { name: 'causalConv3d implicit gemm zeros s2', inputs: [[[1, 24, 7, 6, 5], 1], [[130, 24, 3, 3, 3], 0.1]], run: ([x, w]) => ops.causalConv3d(x, w, null, { stride: [2, 1, 1], padding: [1, 1], padMode: 'zeros', timePad: 1 }) },
   { name: 'causalConv3d replicate', inputs: [[[1, 4, 5, 6, 7], 1], [[5, 4, 3, 3, 3], 0.3], [[5], 1]], run: ([x, w, b]) => ops.causalConv3d(x, w, b) },
   { name: 'causalConv3d zeros s2', inputs: [[[1, 4, 5, 6, 7], 1], [[5, 4, 3, 3, 3], 0.3]], run: ([x, w]) => ops.causalConv3d(x, w, null, { stride: [2, 1, 1], padMode: 'zeros', timePad: 1 }) },
   { name: 'patchEmbed3d', inputs: [[[2, 3, 3, 5, 4], 1], [[7, 3, 2, 2, 2], 0.3], [[7], 1]], run: ([x, w, b]) => ops.patchEmbed3d(x, w, b) },

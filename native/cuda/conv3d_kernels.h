@@ -1,0 +1,12 @@
+// Convolution kernels besides conv3d.cu's im2col path (conv3d.cu picks among them).
+#pragma once
+#include "common.cuh"
+
+namespace dit::cuda {
+
+// Implicit-GEMM mma.sync convolution for T = __half / __nv_bfloat16; false (nothing launched)
+// when Cin is not a multiple of 8 or a size does not fit its 32-bit coordinates.
+template <typename T>
+bool conv3d_mma(const Conv3dParams& p);
+
+}  // namespace dit::cuda
