@@ -39,6 +39,12 @@ export interface NativeAddon {
     cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number;
     cudaBytesInUse: number; cudaBuffers: number; cudaBytesCached: number;
   };
+  /** CUDA benchmark timing: an event recorded on the stream now (an id) */
+  cudaTimer(): number;
+  /** GPU milliseconds between two recorded timers (waits for `end`; releases both) */
+  cudaElapsed(start: number, end: number): number;
+  /** occupies the CUDA stream for this long, so the host can queue a sample behind it */
+  cudaBusyWait(microseconds: number): void;
   linear(a: OpArgs): void;
   layerNormModulate(a: OpArgs): void;
   gatedResidual(a: OpArgs): void;

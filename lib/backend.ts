@@ -68,8 +68,20 @@ export interface CfgCombineCall {
 }
 export interface CastCall { srcDtype: DType; dstDtype: DType; count: number; src: Tensor; dst: Tensor }
 
+/** GPU-side timing for the bench: CUDA events on the backend's stream. */
+export interface GpuTimer {
+  /** an event recorded on the stream now */
+  record(): number;
+  /** GPU milliseconds between two recorded events (waits for `end`; releases both) */
+  elapsedMs(start: number, end: number): number;
+  /** occupies the stream for this long, so the host can queue a sample behind it */
+  busyWait(microseconds: number): void;
+}
+
 export interface Backend {
   readonly device: Device;
+  /** CUDA only */
+  readonly gpuTimer?: GpuTimer;
   alloc(bytes: number): NativeBuffer;
   /** Copies host data into a freshly allocated tensor, converting srcDtype -> dst.dtype. */
   upload(dst: Tensor, src: ArrayBufferView, srcDtype: DType): void;
@@ -138,7 +150,22 @@ function marshal(call: object): OpArgs {
 }
 
 class NativeBackend implements Backend {
-  constructor(readonly device: Device, private readonly addon: NativeAddon) {}
+  readonly gpuTimer?: GpuTimer;
+
+  constructor(readonly device: Device, private readonly addon: NativeAddon) {
+    if (device === 'cuda') {
+      let id = 0;
+      this.gpuTimer = {
+        record: () => (this.invoke(() => { id = addon.cudaTimer(); }), id),
+        elapsedMs: (start, end) => {
+          let ms = 0;
+          this.invoke(() => { ms = addon.cudaElapsed(start, end); });
+          return ms;
+        },
+        busyWait: (microseconds) => this.invoke(() => addon.cudaBusyWait(microseconds)),
+      };
+    }
+  }
 
   alloc(bytes: number): NativeBuffer {
     try {

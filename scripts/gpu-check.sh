@@ -2,23 +2,51 @@
 # One GPU session's worth of checks, run ON the lent GPU machine (see DEVELOPERS.md):
 #   here:   npx cmake-js rebuild --CDCMAKE_CUDA_ARCHITECTURES=90 && npm run build:ts && bash ../shared/device/prepare.sh
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
-# Logs go to $OUT (or ./gpu-out): the CUDA tests with DIT_REQUIRE_GPU=1, the same under
-# compute-sanitizer memcheck and racecheck, and the bench suite on the GPU (PyTorch side by side).
+# Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt:
+#   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
+#   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv) and with
+#      one query tile per warp in the mma attention
+#   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels
+#   4. the bench suite on the GPU, PyTorch side by side (then the attention variants)
+# GPU_CHECK_STEPS="1 4" runs a subset.
 set -u
 out=${OUT:-gpu-out}
+steps=${GPU_CHECK_STEPS:-"1 2 3 4"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1
+summary() { echo "$*" | tee -a "$out/summary.txt"; }
+ava() { node node_modules/ava/entrypoints/cli.mjs --serial "$@"; }
+ava_result() { grep -E "tests? (passed|failed)|✘|uncaught|Error" "$1" | head -8 | tr '\n' ' '; }
+has() { [[ " $steps " == *" $1 "* ]]; }
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$out/nvidia-smi.txt" 2>&1
+summary "gpu: $(tail -1 "$out/nvidia-smi.txt")"
 node dist/lib/cli.js info > "$out/info.txt" 2>&1
 export DIT_REQUIRE_GPU=1
-timeout 240 node node_modules/ava/entrypoints/cli.mjs --serial test/cuda > "$out/ava-cuda.log" 2>&1; echo "ava exit $?" >> "$out/ava-cuda.log"
-tail -5 "$out/ava-cuda.log"
-# sanitizers on the op tests only (the model tests are slow under them)
-timeout 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
-  node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts > "$out/memcheck.log" 2>&1; echo "exit $?" >> "$out/memcheck.log"
-tail -3 "$out/memcheck.log"
-timeout 120 compute-sanitizer --tool racecheck --target-processes all --print-limit 20 \
-  node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts --match '*attention*' --match '*linear*' > "$out/racecheck.log" 2>&1; echo "exit $?" >> "$out/racecheck.log"
-tail -3 "$out/racecheck.log"
-DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3) timeout 180 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
-cat "$out/bench-cuda.txt"
+
+if has 1; then
+  timeout 200 ava test/cuda > "$out/ava-cuda.log" 2>&1
+  summary "1 cuda tests (exit $?): $(ava_result "$out/ava-cuda.log")"
+fi
+if has 2; then
+  DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col timeout 90 ava test/cuda/ops.test.ts > "$out/ava-fallback.log" 2>&1
+  summary "2 fallback kernels (exit $?): $(ava_result "$out/ava-fallback.log")"
+  DIT_CUDA_ATTENTION=mma16 timeout 60 ava test/cuda/ops.test.ts --match '*attention*' > "$out/ava-mma16.log" 2>&1
+  summary "2 attention one tile per warp (exit $?): $(ava_result "$out/ava-mma16.log")"
+fi
+if has 3; then
+  timeout 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
+    node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts > "$out/memcheck.log" 2>&1
+  summary "3 memcheck (exit $?): $(grep -E "ERROR SUMMARY|tests? (passed|failed)" "$out/memcheck.log" | tr '\n' ' ')"
+  timeout 120 compute-sanitizer --tool racecheck --target-processes all --print-limit 20 \
+    node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts --match '*attention*' --match '*linear*' \
+    --match '*onv3d*' --match '*layerNorm*' > "$out/racecheck.log" 2>&1
+  summary "3 racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|tests? (passed|failed)" "$out/racecheck.log" | tr '\n' ' ')"
+fi
+if has 4; then
+  export DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3)
+  timeout 180 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
+  summary "4 bench (exit $?)"
+  cat "$out/bench-cuda.txt"
+  DIT_BENCH_TORCH=0 DIT_CUDA_ATTENTION=mma16 timeout 60 node dist/lib/cli.js bench --device cuda --suite kernels > "$out/bench-mma16.txt" 2>&1
+  summary "4 attention one tile per warp: $(grep -E "^ *attention" "$out/bench-mma16.txt")"
+fi

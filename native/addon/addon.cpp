@@ -243,6 +243,39 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// CUDA benchmark timing (lib/bench.ts): cudaTimer() -> id; cudaElapsed(start, end) -> ms;
+// cudaBusyWait(microseconds)
+Napi::Value CudaTimer(const Napi::CallbackInfo& info) {
+  try {
+    return Napi::Number::New(info.Env(), double(cuda::timer_record()));
+  } catch (const std::exception& e) {
+    throw DitError(info.Env(), "ERR_DIT_NATIVE", e.what());
+  }
+}
+
+Napi::Value CudaElapsed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "cudaElapsed(start, end): two timer ids");
+  try {
+    return Napi::Number::New(env, cuda::timer_elapsed_ms(info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::Number>().Int64Value()));
+  } catch (const std::exception& e) {
+    throw DitError(env, "ERR_DIT_NATIVE", e.what());
+  }
+}
+
+Napi::Value CudaBusyWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "cudaBusyWait(microseconds)");
+  const double us = info[0].As<Napi::Number>().DoubleValue();
+  if (!(us >= 0 && us <= 10e6)) throw Napi::RangeError::New(env, "cudaBusyWait: microseconds must be in [0, 1e7]");
+  try {
+    cuda::busy_wait(us);
+  } catch (const std::exception& e) {
+    throw DitError(env, "ERR_DIT_NATIVE", e.what());
+  }
+  return env.Undefined();
+}
+
 Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   const cpu::AllocatorStats s = cpu::allocator_stats();
@@ -266,6 +299,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("copy", Napi::Function::New<Copy>(env, "copy"));
   exports.Set("info", Napi::Function::New<Info>(env, "info"));
   exports.Set("memoryStats", Napi::Function::New<MemoryStatsJs>(env, "memoryStats"));
+  exports.Set("cudaTimer", Napi::Function::New<CudaTimer>(env, "cudaTimer"));
+  exports.Set("cudaElapsed", Napi::Function::New<CudaElapsed>(env, "cudaElapsed"));
+  exports.Set("cudaBusyWait", Napi::Function::New<CudaBusyWait>(env, "cudaBusyWait"));
   RegisterOps(env, exports);
   return exports;
 }

@@ -1,5 +1,6 @@
 // Flash attention forward for f16 / bf16 on tensor cores through mma.sync (sm_80+), in the manner
-// of FlashAttention-2: a block of 4 warps owns 64 query rows of one (b, h), 16 per warp, and walks
+// of FlashAttention-2: a block of 4 warps owns 64 or 128 query rows of one (b, h), 16 or 32 per
+// warp (FlashLayout says which), and walks
 // the keys in tiles of 64 that cp.async brings into a two-stage shared ring (the next tile loads
 // while this one is used). Per tile each warp computes S = Q K^T (16 x 64) into registers, runs
 // the online softmax there (row max / sum over the 4 lanes that share a row, exp2 with the scale
@@ -20,38 +21,46 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int kWarps = 4, kRows = 16 * kWarps, kKeys = 64;
+constexpr int kWarps = 4;
 
-template <int D>
+// D: the head dim; kMTiles: 16-row query tiles per warp. Two tiles per warp halve the shared
+// memory read per MMA (each K / V fragment feeds both), which is what bounds the one-tile kernel;
+// they cost registers, so they come with key tiles of 32 instead of 64 (half the S registers)
+// and only for head dims up to 80.
+template <int D, int kMTiles>
 struct FlashLayout {
+  static constexpr int kKeys = kMTiles == 1 ? 64 : 32;   // keys per tile
+  static constexpr int kKeyTiles8 = kKeys / 8;           // n8 tiles of S
   static_assert(D % 8 == 0 && D >= 8 && D <= 128, "head dim: a multiple of 8 up to 128");
   static constexpr int kChunks = D / 8;                   // 16-byte chunks of one row
   static constexpr int kStride = kChunks | 1;             // odd: conflict-free ldmatrix
-  static constexpr int kTile = kKeys * kStride;           // chunks of one K or V tile (and of Q)
+  static constexpr int kRows = 16 * kWarps * kMTiles;     // query rows per block
+  static constexpr int kTile = kKeys * kStride;           // chunks of one K or V tile
   static constexpr bool kTail = kChunks % 2 == 1;         // an m16n8k8 step for the last 8 of D
-  static constexpr size_t kSharedBytes = size_t(5) * kTile * 16;  // Q, K x 2, V x 2
+  static constexpr int kQFrags = kChunks / 2 > 0 ? kChunks / 2 : 1;  // (D = 8 has only the tail)
+  static constexpr size_t kSharedBytes = size_t(kRows * kStride + 4 * kTile) * 16;  // Q, K x 2, V x 2
 };
-static_assert(kRows == kKeys, "Q and K/V tiles share one row loader");
 
-template <typename T, int D>
+template <typename T, int D, int kMTiles>
 __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const AttentionParams p, const float scale_log2) {
-  using L = FlashLayout<D>;
+  using L = FlashLayout<D, kMTiles>;
+  constexpr int kKeys = L::kKeys;
   extern __shared__ __align__(128) uint4 flash_smem[];
   uint4* q_tile = flash_smem;
-  uint4* k_tiles = q_tile + L::kTile;      // stage s at + s * kTile
+  uint4* k_tiles = q_tile + L::kRows * L::kStride;  // stage s at + s * kTile
   uint4* v_tiles = k_tiles + 2 * L::kTile;
 
   const int64_t bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-  const int64_t row0 = int64_t(blockIdx.x) * kRows;
+  const int64_t row0 = int64_t(blockIdx.x) * L::kRows;
   const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   const T* k = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
   const T* v = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
   T* o = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
-  // rows [first, first + 64) of src into a tile; rows at or past `limit` are zero-filled
-  auto load_rows = [&](uint4* dst, const T* src, int64_t stride, int64_t first, int64_t limit) {
-    for (int i = tid; i < kRows * L::kChunks; i += kWarps * 32) {
+  // rows [first, first + rows) of src into a tile; rows at or past `limit` are zero-filled
+  auto load_rows = [&](uint4* dst, const T* src, int64_t stride, int64_t first, int64_t limit, int rows) {
+    for (int i = tid; i < rows * L::kChunks; i += kWarps * 32) {
       const int r = i / L::kChunks, c = i % L::kChunks;
       const bool ok = first + r < limit;
       mma::copy16_async(dst + r * L::kStride + c, ok ? src + (first + r) * stride + c * 8 : src, ok);
@@ -59,120 +68,153 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const AttentionP
   };
 
   const int key_tiles = int((p.M + kKeys - 1) / kKeys);
-  load_rows(q_tile, q, p.q_sn, row0, p.N);
-  load_rows(k_tiles, k, p.k_sn, 0, p.M);
-  load_rows(v_tiles, v, p.v_sn, 0, p.M);
+  load_rows(q_tile, q, p.q_sn, row0, p.N, L::kRows);
+  load_rows(k_tiles, k, p.k_sn, 0, p.M, kKeys);
+  load_rows(v_tiles, v, p.v_sn, 0, p.M, kKeys);
   mma::commit_async();
 
-  uint32_t q_frag[L::kChunks / 2 > 0 ? L::kChunks / 2 : 1][4];  // (D = 8 has only the tail)
-  uint32_t q_tail[2];
-  float out[L::kChunks][4];
+  uint32_t q_frag[kMTiles][L::kQFrags][4];
+  uint32_t q_tail[kMTiles][2];
+  float out[kMTiles][L::kChunks][4];
+  // per m tile, this lane's two rows (lane / 4 and lane / 4 + 8): running max (log2 domain) and
+  // this lane's part of the running sum
+  float row_max[kMTiles][2], row_sum[kMTiles][2];
 #pragma unroll
-  for (int c = 0; c < L::kChunks; c++)
+  for (int mt = 0; mt < kMTiles; mt++) {
 #pragma unroll
-    for (int e = 0; e < 4; e++) out[c][e] = 0.0f;
-  // this lane's two rows (lane / 4 and lane / 4 + 8): running max (log2 domain) and partial sum
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+    for (int c = 0; c < L::kChunks; c++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) out[mt][c][e] = 0.0f;
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+      row_max[mt][hr] = -INFINITY;
+      row_sum[mt][hr] = 0.0f;
+    }
+  }
   const int matrix = lane >> 3;
 
   for (int j = 0; j < key_tiles; j++) {
     const int stage = j & 1;
     if (j + 1 < key_tiles) {
-      load_rows(k_tiles + (stage ^ 1) * L::kTile, k, p.k_sn, int64_t(j + 1) * kKeys, p.M);
-      load_rows(v_tiles + (stage ^ 1) * L::kTile, v, p.v_sn, int64_t(j + 1) * kKeys, p.M);
+      load_rows(k_tiles + (stage ^ 1) * L::kTile, k, p.k_sn, int64_t(j + 1) * kKeys, p.M, kKeys);
+      load_rows(v_tiles + (stage ^ 1) * L::kTile, v, p.v_sn, int64_t(j + 1) * kKeys, p.M, kKeys);
     }
     mma::commit_async();
     mma::wait_async<1>();  // everything but the tile just requested has landed
     __syncthreads();
 
     if (j == 0) {
-      const uint4* q_rows = q_tile + (warp * 16 + (lane & 15)) * L::kStride;
 #pragma unroll
-      for (int c2 = 0; c2 < L::kChunks / 2; c2++) mma::ldmatrix_x4(q_frag[c2], q_rows + c2 * 2 + (lane >> 4));
-      if constexpr (L::kTail) mma::ldmatrix_x2(q_tail, q_rows + L::kChunks - 1);
+      for (int mt = 0; mt < kMTiles; mt++) {
+        const uint4* q_rows = q_tile + ((warp * kMTiles + mt) * 16 + (lane & 15)) * L::kStride;
+#pragma unroll
+        for (int c2 = 0; c2 < L::kChunks / 2; c2++) mma::ldmatrix_x4(q_frag[mt][c2], q_rows + c2 * 2 + (lane >> 4));
+        if constexpr (L::kTail) mma::ldmatrix_x2(q_tail[mt], q_rows + L::kChunks - 1);
+      }
     }
 
-    // S = Q K^T: 8 tiles of 8 keys; key tiles 2 np and 2 np + 1 come from one ldmatrix
+    // S = Q K^T in tiles of 8 keys; key tiles 2 np and 2 np + 1 come from one ldmatrix
     const uint4* kt = k_tiles + stage * L::kTile;
-    float s[8][4];
+    float s[kMTiles][L::kKeyTiles8][4];
 #pragma unroll
-    for (int n = 0; n < 8; n++)
+    for (int mt = 0; mt < kMTiles; mt++)
 #pragma unroll
-      for (int e = 0; e < 4; e++) s[n][e] = 0.0f;
+      for (int n = 0; n < L::kKeyTiles8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[mt][n][e] = 0.0f;
 #pragma unroll
     for (int c2 = 0; c2 < L::kChunks / 2; c2++)
 #pragma unroll
-      for (int np = 0; np < 4; np++) {
+      for (int np = 0; np < kKeys / 16; np++) {
         uint32_t r[4];
         mma::ldmatrix_x4(r, kt + (np * 16 + (matrix >> 1) * 8 + (lane & 7)) * L::kStride + c2 * 2 + (matrix & 1));
-        mma::mma_16x8x16<T>(s[2 * np], q_frag[c2], r[0], r[1]);
-        mma::mma_16x8x16<T>(s[2 * np + 1], q_frag[c2], r[2], r[3]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; mt++) {
+          mma::mma_16x8x16<T>(s[mt][2 * np], q_frag[mt][c2], r[0], r[1]);
+          mma::mma_16x8x16<T>(s[mt][2 * np + 1], q_frag[mt][c2], r[2], r[3]);
+        }
       }
     if constexpr (L::kTail) {
 #pragma unroll
-      for (int np = 0; np < 4; np++) {
+      for (int np = 0; np < kKeys / 16; np++) {
         uint32_t r[2];
         mma::ldmatrix_x2(r, kt + (np * 16 + (lane & 15)) * L::kStride + L::kChunks - 1);
-        mma::mma_16x8x8<T>(s[2 * np], q_tail, r[0]);
-        mma::mma_16x8x8<T>(s[2 * np + 1], q_tail, r[1]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; mt++) {
+          mma::mma_16x8x8<T>(s[mt][2 * np], q_tail[mt], r[0]);
+          mma::mma_16x8x8<T>(s[mt][2 * np + 1], q_tail[mt], r[1]);
+        }
       }
     }
 
     // scale (before masking: a negative scale must not turn -inf into +inf), mask keys past M
     const int64_t keys_left = p.M - int64_t(j) * kKeys;
 #pragma unroll
-    for (int n = 0; n < 8; n++)
+    for (int mt = 0; mt < kMTiles; mt++)
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int key = n * 8 + (lane & 3) * 2 + (e & 1);
-        s[n][e] = key < keys_left ? s[n][e] * scale_log2 : -INFINITY;
-      }
-
-    // online softmax for the lane's two rows; every tile holds at least one valid key
+      for (int n = 0; n < L::kKeyTiles8; n++)
 #pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-      float tile_max = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < 8; n++) tile_max = fmaxf(tile_max, fmaxf(s[n][2 * hr], s[n][2 * hr + 1]));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float new_max = fmaxf(row_max[hr], tile_max);
-      const float alpha = exp2f(row_max[hr] - new_max);  // 0 on the first tile (-inf - finite)
-      row_max[hr] = new_max;
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int e = 2 * hr; e < 2 * hr + 2; e++) {
-          s[n][e] = exp2f(s[n][e] - new_max);
-          sum += s[n][e];
+        for (int e = 0; e < 4; e++) {
+          const int key = n * 8 + (lane & 3) * 2 + (e & 1);
+          s[mt][n][e] = key < keys_left ? s[mt][n][e] * scale_log2 : -INFINITY;
         }
-      row_sum[hr] = row_sum[hr] * alpha + sum;
+
+    // online softmax for the lane's rows; every tile holds at least one valid key
 #pragma unroll
-      for (int c = 0; c < L::kChunks; c++) {
-        out[c][2 * hr] *= alpha;
-        out[c][2 * hr + 1] *= alpha;
+    for (int mt = 0; mt < kMTiles; mt++)
+#pragma unroll
+      for (int hr = 0; hr < 2; hr++) {
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < L::kKeyTiles8; n++) tile_max = fmaxf(tile_max, fmaxf(s[mt][n][2 * hr], s[mt][n][2 * hr + 1]));
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+        const float new_max = fmaxf(row_max[mt][hr], tile_max);
+        const float alpha = exp2f(row_max[mt][hr] - new_max);  // 0 on the first tile (-inf - finite)
+        row_max[mt][hr] = new_max;
+        float sum = 0.0f;
+#pragma unroll
+        for (int n = 0; n < L::kKeyTiles8; n++)
+#pragma unroll
+          for (int e = 2 * hr; e < 2 * hr + 2; e++) {
+            s[mt][n][e] = exp2f(s[mt][n][e] - new_max);
+            sum += s[mt][n][e];
+          }
+        row_sum[mt][hr] = row_sum[mt][hr] * alpha + sum;
+#pragma unroll
+        for (int c = 0; c < L::kChunks; c++) {
+          out[mt][c][2 * hr] *= alpha;
+          out[mt][c][2 * hr + 1] *= alpha;
+        }
       }
-    }
 
     // O += P V: the S accumulators of key tiles 2 kk, 2 kk + 1 are the A fragment of keys 16 kk..
     const uint4* vt = v_tiles + stage * L::kTile;
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) {
-      const uint32_t pa[4] = {mma::pack2<T>(s[2 * kk][0], s[2 * kk][1]), mma::pack2<T>(s[2 * kk][2], s[2 * kk][3]),
-                              mma::pack2<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              mma::pack2<T>(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t pa[kMTiles][4];
+#pragma unroll
+      for (int mt = 0; mt < kMTiles; mt++) {
+        pa[mt][0] = mma::pack2<T>(s[mt][2 * kk][0], s[mt][2 * kk][1]);
+        pa[mt][1] = mma::pack2<T>(s[mt][2 * kk][2], s[mt][2 * kk][3]);
+        pa[mt][2] = mma::pack2<T>(s[mt][2 * kk + 1][0], s[mt][2 * kk + 1][1]);
+        pa[mt][3] = mma::pack2<T>(s[mt][2 * kk + 1][2], s[mt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int cp = 0; cp < L::kChunks / 2; cp++) {
         uint32_t r[4];
         mma::ldmatrix_x4_trans(r, vt + (kk * 16 + (matrix & 1) * 8 + (lane & 7)) * L::kStride + cp * 2 + (matrix >> 1));
-        mma::mma_16x8x16<T>(out[2 * cp], pa, r[0], r[1]);
-        mma::mma_16x8x16<T>(out[2 * cp + 1], pa, r[2], r[3]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; mt++) {
+          mma::mma_16x8x16<T>(out[mt][2 * cp], pa[mt], r[0], r[1]);
+          mma::mma_16x8x16<T>(out[mt][2 * cp + 1], pa[mt], r[2], r[3]);
+        }
       }
       if constexpr (L::kTail) {
         uint32_t r[2];
         mma::ldmatrix_x2_trans(r, vt + (kk * 16 + (lane & 15)) * L::kStride + L::kChunks - 1);
-        mma::mma_16x8x16<T>(out[L::kChunks - 1], pa, r[0], r[1]);
+#pragma unroll
+        for (int mt = 0; mt < kMTiles; mt++) mma::mma_16x8x16<T>(out[mt][L::kChunks - 1], pa[mt], r[0], r[1]);
       }
     }
     __syncthreads();  // this stage is free for the load issued at the top of the next iteration
@@ -180,31 +222,44 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const AttentionP
   mma::wait_async<0>();
 
 #pragma unroll
-  for (int hr = 0; hr < 2; hr++) {
-    float total = row_sum[hr];
-    total += __shfl_xor_sync(0xffffffffu, total, 1);
-    total += __shfl_xor_sync(0xffffffffu, total, 2);
-    const float inv = 1.0f / total;
-    const int64_t row = row0 + warp * 16 + (lane >> 2) + 8 * hr;
-    if (row >= p.N) continue;
-    T* orow = o + row * p.o_sn + (lane & 3) * 2;
+  for (int mt = 0; mt < kMTiles; mt++)
 #pragma unroll
-    for (int c = 0; c < L::kChunks; c++)
-      *reinterpret_cast<uint32_t*>(orow + c * 8) = mma::pack2<T>(out[c][2 * hr] * inv, out[c][2 * hr + 1] * inv);
-  }
+    for (int hr = 0; hr < 2; hr++) {
+      float total = row_sum[mt][hr];
+      total += __shfl_xor_sync(0xffffffffu, total, 1);
+      total += __shfl_xor_sync(0xffffffffu, total, 2);
+      const float inv = 1.0f / total;
+      const int64_t row = row0 + (warp * kMTiles + mt) * 16 + (lane >> 2) + 8 * hr;
+      if (row >= p.N) continue;
+      T* orow = o + row * p.o_sn + (lane & 3) * 2;
+#pragma unroll
+      for (int c = 0; c < L::kChunks; c++)
+        *reinterpret_cast<uint32_t*>(orow + c * 8) = mma::pack2<T>(out[mt][c][2 * hr] * inv, out[mt][c][2 * hr + 1] * inv);
+    }
 }
 
-template <typename T, int D>
-bool launch(const AttentionParams& p) {
-  using L = FlashLayout<D>;
+template <typename T, int D, int kMTiles>
+bool launch_tiles(const AttentionParams& p) {
+  using L = FlashLayout<D, kMTiles>;
   if (int(L::kSharedBytes) > max_shared_optin()) return false;
-  auto kernel = flash_mma_kernel<T, D>;
+  auto kernel = flash_mma_kernel<T, D, kMTiles>;
   static const bool configured =
       (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kSharedBytes)), "attention smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((p.N + kRows - 1) / kRows), unsigned(p.B * p.H));
+  const dim3 grid(unsigned((p.N + L::kRows - 1) / L::kRows), unsigned(p.B * p.H));
   kernel<<<grid, kWarps * 32, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
   return true;
+}
+
+// two query tiles per warp up to D = 80 (register budget), unless DIT_CUDA_ATTENTION=mma16 asks
+// for one (to compare the two)
+template <typename T, int D>
+bool launch(const AttentionParams& p) {
+  static const bool one_tile = env_equals("DIT_CUDA_ATTENTION", "mma16");
+  if constexpr (D <= 80) {
+    if (!one_tile) return launch_tiles<T, D, 2>(p);
+  }
+  return launch_tiles<T, D, 1>(p);
 }
 
 }  // namespace

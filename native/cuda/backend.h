@@ -29,6 +29,13 @@ std::function<std::string()> fence();
 // Blocks until the stream is idle (for cross-device copies); throws on error.
 void synchronize();
 
+// --- benchmark timing: an event recorded on the stream now (an id); the GPU milliseconds between
+// two of them, waiting for the second and releasing both; a kernel that occupies the stream for
+// `microseconds`, so the host can queue work ahead of a start event
+int64_t timer_record();
+double timer_elapsed_ms(int64_t start, int64_t end);
+void busy_wait(double microseconds);
+
 // --- ops (launch on the stream and return; throw std::runtime_error on launch errors)
 DIT_OPS(DIT_DECLARE_OP)
 

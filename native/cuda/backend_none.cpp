@@ -19,6 +19,9 @@ void copy_device_to_device(void*, const void*, size_t) { unavailable(); }
 std::function<std::string(void*)> begin_download(const void*, size_t) { unavailable(); }
 std::function<std::string()> fence() { unavailable(); }
 void synchronize() {}
+int64_t timer_record() { unavailable(); }
+double timer_elapsed_ms(int64_t, int64_t) { unavailable(); }
+void busy_wait(double) { unavailable(); }
 #define DIT_UNAVAILABLE_OP(name, Params) \
   void name(const Params&) { unavailable(); }
 DIT_OPS(DIT_UNAVAILABLE_OP)
