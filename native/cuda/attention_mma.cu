@@ -1,8 +1,8 @@
 // Flash attention forward for f16 / bf16 on tensor cores through mma.sync (sm_80+), in the manner
 // of FlashAttention-2: a block of 4 warps owns 64 or 128 query rows of one (b, h), 16 or 32 per
-// warp (FlashLayout says which), and walks
-// the keys in tiles of 64 that cp.async brings into a two-stage shared ring (the next tile loads
-// while this one is used). Per tile each warp computes S = Q K^T (16 x 64) into registers, runs
+// warp (FlashLayout says which), and walks the keys in tiles of 64 or 32 that cp.async brings into
+// a two-stage shared ring (the next tile loads while this one is used). Per tile each warp
+// computes S = Q K^T (16 or 32 rows x the tile's keys) into registers, runs
 // the online softmax there (row max / sum over the 4 lanes that share a row, exp2 with the scale
 // folded in), turns the S accumulators straight into the A fragments of P (rounded to the storage
 // type, as flash attention does) and adds P V into the f32 output accumulators. Nothing N x M and

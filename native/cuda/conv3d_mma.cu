@@ -2,9 +2,9 @@
 // shared mma.sync main loop (gemm_mma.cuh) with out[b, co, pos] = sum_k W'[co, k] col[pos, k],
 // where col is never stored: the B loader gathers each 16-byte chunk of it straight from the input
 // into shared memory. For those chunks to be 16 contiguous bytes, K runs (kt, kh, kw, Cin) with
-// Cin fastest over a channels-last copy of the input: two small passes first, x NCTHW -> NTHWC
-// (one read and one write of x, through shared memory so both sides are coalesced) and the
-// weight [Cout, Cin, kt, kh, kw] -> [Cout, kt, kh, kw, Cin]. Padding (zeros in space; zeros or
+// Cin fastest over a channels-last copy of the input: small passes first, the weight
+// [Cout, Cin, kt, kh, kw] -> [Cout, kt, kh, kw, Cin] once, and per batch element x CTHW -> THWC
+// (one read and one write of it, through shared memory so both sides are coalesced). Padding (zeros in space; zeros or
 // the replicated edge frame in time, front and back) is decided per chunk as it is gathered.
 // Needs Cin a multiple of 8 (a chunk is 8 channels of one tap); conv3d.cu's im2col path takes the
 // rest.
@@ -15,13 +15,11 @@ namespace dit::cuda {
 
 namespace {
 
-// in [B][C][S] -> out [B][S][C], in 32 x 32 tiles through shared memory
+// in [C][S] -> out [S][C], in 32 x 32 tiles through shared memory
 template <typename T>
-__global__ void channels_last_kernel(const T* in, T* out, int64_t C, int64_t S) {
+__global__ void channels_last_kernel(const T* src, T* dst, int64_t C, int64_t S) {
   __shared__ T tile[32][33];
-  const int64_t b = blockIdx.z, c0 = int64_t(blockIdx.y) * 32, s0 = int64_t(blockIdx.x) * 32;
-  const T* src = in + b * C * S;
-  T* dst = out + b * C * S;
+  const int64_t c0 = int64_t(blockIdx.y) * 32, s0 = int64_t(blockIdx.x) * 32;
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     const int64_t c = c0 + i, s = s0 + threadIdx.x;
     if (c < C && s < S) tile[i][threadIdx.x] = src[c * S + s];
@@ -86,13 +84,13 @@ struct ConvGatherLoader {
 };
 
 template <typename T>
-__global__ void __launch_bounds__(gemm::kThreads, 2) conv3d_mma_kernel(const Conv3dParams p, const T* x_cl, const T* w_taps) {
+__global__ void __launch_bounds__(gemm::kThreads, 2) conv3d_mma_kernel(const Conv3dParams p, const int64_t b, const T* x_cl,
+                                                                       const T* w_taps) {
   extern __shared__ __align__(128) uint4 conv_smem[];
-  const int64_t b = blockIdx.z;
   const int64_t positions = p.To * p.Ho * p.Wo, K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t m0 = int64_t(blockIdx.y) * gemm::kBlockM, n0 = int64_t(blockIdx.x) * gemm::kBlockN;
   const gemm::RowLoader<T> load_w{w_taps, K, p.Cout, K, m0};
-  const ConvGatherLoader<T> load_x(p, x_cl + b * p.T * p.H * p.W * p.Cin, n0, threadIdx.x);
+  const ConvGatherLoader<T> load_x(p, x_cl, n0, threadIdx.x);
   float acc[4][4][4];
   gemm::mainloop<T>(acc, load_w, load_x, int((K + gemm::kBlockK - 1) / gemm::kBlockK), conv_smem);
   T* out = static_cast<T*>(p.out) + b * p.Cout * positions;
@@ -111,16 +109,12 @@ template <typename T>
 bool conv3d_mma(const Conv3dParams& p) {
   const int64_t positions = p.To * p.Ho * p.Wo, S = p.T * p.H * p.W, taps = p.kt * p.kh * p.kw;
   constexpr int64_t kInt = 0x7fffffff;  // the gather loader's coordinates are 32-bit
-  if (p.Cin % 8 != 0 || p.B > 65535 || (p.Cout + gemm::kBlockM - 1) / gemm::kBlockM > 65535 || (p.Cin + 31) / 32 > 65535 ||
+  if (p.Cin == 0 || S == 0 || p.Cin % 8 != 0 || (p.Cout + gemm::kBlockM - 1) / gemm::kBlockM > 65535 || (p.Cin + 31) / 32 > 65535 ||
       (positions + gemm::kBlockN - 1) / gemm::kBlockN > kInt || p.Cin * taps + gemm::kBlockK > kInt ||
       p.T + p.kt * p.dt > kInt || p.H + p.kh * p.dh + p.pad_h > kInt || p.W + p.kw * p.dw + p.pad_w > kInt ||
       p.To * p.st + p.pad_t_front > kInt || p.Ho * p.sh > kInt || p.Wo * p.sw > kInt)
     return false;
-  DeviceScratch x_cl(size_t(p.B * S * p.Cin) * sizeof(T));
   DeviceScratch w_taps(size_t(p.Cout * p.Cin * taps) * sizeof(T));
-  channels_last_kernel<T><<<dim3(unsigned((S + 31) / 32), unsigned((p.Cin + 31) / 32), unsigned(p.B)), dim3(32, 8), 0, stream()>>>(
-      static_cast<const T*>(p.x), static_cast<T*>(x_cl.get()), p.Cin, S);
-  check_launch("conv3d channels-last");
   weight_taps_first_kernel<T><<<grid_for(p.Cout * p.Cin * taps, 256), 256, 0, stream()>>>(
       static_cast<const T*>(p.weight), static_cast<T*>(w_taps.get()), p.Cout, p.Cin, taps);
   check_launch("conv3d weight layout");
@@ -128,10 +122,17 @@ bool conv3d_mma(const Conv3dParams& p) {
   static const bool configured =
       (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm::kSharedBytes)), "conv3d smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((positions + gemm::kBlockN - 1) / gemm::kBlockN), unsigned((p.Cout + gemm::kBlockM - 1) / gemm::kBlockM),
-                  unsigned(p.B));
-  kernel<<<grid, gemm::kThreads, gemm::kSharedBytes, stream()>>>(p, static_cast<const T*>(x_cl.get()), static_cast<const T*>(w_taps.get()));
-  check_launch("conv3d");
+  // one batch element at a time: the channels-last copy is the size of one input, not of the batch
+  DeviceScratch x_cl(size_t(S * p.Cin) * sizeof(T));
+  for (int64_t b = 0; b < p.B; b++) {
+    channels_last_kernel<T><<<dim3(unsigned((S + 31) / 32), unsigned((p.Cin + 31) / 32), 1), dim3(32, 8), 0, stream()>>>(
+        static_cast<const T*>(p.x) + b * p.Cin * S, static_cast<T*>(x_cl.get()), p.Cin, S);
+    check_launch("conv3d channels-last");
+    const dim3 grid(unsigned((positions + gemm::kBlockN - 1) / gemm::kBlockN), unsigned((p.Cout + gemm::kBlockM - 1) / gemm::kBlockM));
+    kernel<<<grid, gemm::kThreads, gemm::kSharedBytes, stream()>>>(p, b, static_cast<const T*>(x_cl.get()),
+                                                                   static_cast<const T*>(w_taps.get()));
+    check_launch("conv3d");
+  }
   return true;
 }
 
