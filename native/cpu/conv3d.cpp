@@ -12,7 +12,7 @@ void conv3d_t(const Conv3dParams& p) {
   const float* w_packed = pack_conv_weight<T>(p);
   T* c = reinterpret_cast<T*>(thread_scratch(size_t((P * p.Cout * int64_t(sizeof(T)) + 3) / 4), 3));
   for (int64_t b = 0; b < p.B; b++) {
-    conv_positions_gemm<T>(p, b, w_packed, c, p.Cout);
+    conv_positions_gemm<T>(p, b, b + 1, w_packed, c, p.Cout);
     T* out = static_cast<T*>(p.out) + b * p.Cout * P;
     parallel_for(p.Cout, [&](int64_t co, int) {
       for (int64_t pos = 0; pos < P; pos++) out[co * P + pos] = c[pos * p.Cout + co];

@@ -30,24 +30,29 @@ const float* pack_conv_weight(const Conv3dParams& p) {
   return w_packed;
 }
 
-// Output positions of batch element b into c[pos * ldc + co] (position-major).
+// Output positions of batch elements [b0, b1) into c[((b - b0) * P + pos) * ldc + co]
+// (position-major), as one parallel loop over (batch element, block of positions).
 template <typename T>
-void conv_positions_gemm(const Conv3dParams& p, int64_t b, const float* w_packed, T* c, int64_t ldc) {
+void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const float* w_packed, T* c, int64_t ldc) {
   const CpuKernels& kern = cpu_kernels();
   const int64_t mr = kern.mr;
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t P = p.To * p.Ho * p.Wo;
   const int64_t in_frame = p.H * p.W;
-  const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * in_frame;
-  LinearParams g{};
-  g.dtype = p.dtype;
-  g.M = P; g.N = p.Cout; g.K = K;
-  g.c = c; g.ldc = ldc;
-  g.bias = p.bias;
-  g.act = Activation::None;
-  const int64_t mc = mr * 8;  // positions per task
-  parallel_for((P + mc - 1) / mc, [&](int64_t task, int) {
-    const int64_t m0 = task * mc, rows = std::min(mc, P - m0);
+  // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
+  const int64_t nb = b1 - b0, min_tasks = 4 * int64_t(thread_count());
+  const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * 8, (P * nb / min_tasks) / mr * mr));
+  const int64_t tasks_per_b = (P + mc - 1) / mc;
+  parallel_for(nb * tasks_per_b, [&](int64_t task, int) {
+    const int64_t b = b0 + task / tasks_per_b;
+    const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * in_frame;
+    LinearParams g{};
+    g.dtype = p.dtype;
+    g.M = P; g.N = p.Cout; g.K = K;
+    g.c = c + (b - b0) * P * ldc; g.ldc = ldc;
+    g.bias = p.bias;
+    g.act = Activation::None;
+    const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
     const int64_t panels = (rows + mr - 1) / mr;
     float* a_packed = thread_scratch(size_t(panels * mr * K), 0);
     for (int64_t r = 0; r < panels * mr; r++) {

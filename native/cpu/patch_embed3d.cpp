@@ -18,8 +18,7 @@ void patch_embed3d_t(const PatchEmbedParams& pe) {
   p.To = (pe.T + pe.pt - 1) / pe.pt; p.Ho = (pe.H + pe.ph - 1) / pe.ph; p.Wo = (pe.W + pe.pw - 1) / pe.pw;
   p.x = pe.x; p.weight = pe.weight; p.bias = pe.bias; p.out = pe.out;
   const float* w_packed = pack_conv_weight<T>(p);
-  const int64_t N = p.To * p.Ho * p.Wo;
-  for (int64_t b = 0; b < p.B; b++) conv_positions_gemm<T>(p, b, w_packed, static_cast<T*>(pe.out) + b * N * pe.D, pe.D);
+  conv_positions_gemm<T>(p, 0, p.B, w_packed, static_cast<T*>(pe.out), pe.D);
 }
 }  // namespace
 
