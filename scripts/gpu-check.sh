@@ -4,10 +4,10 @@
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
 # Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt:
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
-#   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv) and with
-#      one query tile per warp in the mma attention
+#   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
+#      one query tile per warp in the mma attention, and the CUDA tests on the opt-in wgmma GEMM
 #   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels
-#   4. the bench suite on the GPU, PyTorch side by side (then the attention variants)
+#   4. the bench suite on the GPU, PyTorch side by side (then the attention and GEMM variants)
 # GPU_CHECK_STEPS="1 4" runs a subset.
 set -u
 out=${OUT:-gpu-out}
@@ -32,6 +32,8 @@ if has 2; then
   summary "2 fallback kernels (exit $?): $(ava_result "$out/ava-fallback.log")"
   DIT_CUDA_ATTENTION=mma16 timeout 60 ava test/cuda/ops.test.ts --match '*attention*' > "$out/ava-mma16.log" 2>&1
   summary "2 attention one tile per warp (exit $?): $(ava_result "$out/ava-mma16.log")"
+  DIT_CUDA_GEMM=wgmma timeout 120 ava test/cuda > "$out/ava-wgmma.log" 2>&1
+  summary "2 wgmma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-wgmma.log")"
 fi
 if has 3; then
   timeout 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
@@ -49,4 +51,6 @@ if has 4; then
   cat "$out/bench-cuda.txt"
   DIT_BENCH_TORCH=0 DIT_CUDA_ATTENTION=mma16 timeout 60 node dist/lib/cli.js bench --device cuda --suite kernels > "$out/bench-mma16.txt" 2>&1
   summary "4 attention one tile per warp: $(grep -E "^ *attention" "$out/bench-mma16.txt")"
+  DIT_BENCH_TORCH=0 DIT_CUDA_GEMM=wgmma timeout 120 node dist/lib/cli.js bench --device cuda --suite all > "$out/bench-wgmma.txt" 2>&1
+  summary "4 wgmma GEMM: $(grep -E "^ *(linear|dit_forward|measured)" "$out/bench-wgmma.txt" | tr -s ' ' | tr '\n' ';')"
 fi

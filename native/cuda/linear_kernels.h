@@ -9,4 +9,9 @@ namespace dit::cuda {
 template <typename T>
 bool linear_mma(const LinearParams& p);
 
+// wgmma (Hopper) GEMM for T = __half / __nv_bfloat16: false (nothing launched) when the device is
+// not compute capability 9.0 or the operands do not meet its alignment needs.
+template <typename T>
+bool linear_wgmma(const LinearParams& p);
+
 }  // namespace dit::cuda
