@@ -129,10 +129,10 @@ __global__ void __launch_bounds__(128) gemm_wmma_kernel(const LinearParams p) {
   }
 }
 
-// ---- small M: one warp per output column
+// ---- small M: one warp per output column; W streamed once (16-byte loads when rows allow)
 constexpr int kSmallM = 8;
 
-template <typename T>
+template <typename T, bool kVector>
 __global__ void gemv_kernel(const LinearParams p) {
   const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
@@ -140,11 +140,27 @@ __global__ void gemv_kernel(const LinearParams p) {
   const T* a = static_cast<const T*>(p.a);
   const T* w = static_cast<const T*>(p.w) + n * p.ldw;
   float acc[kSmallM] = {};
-  for (int64_t k = lane; k < p.K; k += 32) {
-    const float wk = to_f32(w[k]);
+  if constexpr (kVector) {
+    constexpr int E = 16 / int(sizeof(T));  // elements per 16-byte load
+    for (int64_t k = int64_t(lane) * E; k < p.K; k += 32 * E) {
+      const uint4 w_raw = *reinterpret_cast<const uint4*>(w + k);
+      const T* wv = reinterpret_cast<const T*>(&w_raw);
 #pragma unroll
-    for (int m = 0; m < kSmallM; m++)
-      if (m < p.M) acc[m] = fmaf(to_f32(a[m * p.lda + k]), wk, acc[m]);
+      for (int m = 0; m < kSmallM; m++) {
+        if (m >= p.M) break;
+        const uint4 a_raw = *reinterpret_cast<const uint4*>(a + m * p.lda + k);
+        const T* av = reinterpret_cast<const T*>(&a_raw);
+#pragma unroll
+        for (int e = 0; e < E; e++) acc[m] = fmaf(to_f32(av[e]), to_f32(wv[e]), acc[m]);
+      }
+    }
+  } else {
+    for (int64_t k = lane; k < p.K; k += 32) {
+      const float wk = to_f32(w[k]);
+#pragma unroll
+      for (int m = 0; m < kSmallM; m++)
+        if (m < p.M) acc[m] = fmaf(to_f32(a[m * p.lda + k]), wk, acc[m]);
+    }
   }
 #pragma unroll
   for (int m = 0; m < kSmallM; m++) {
@@ -160,7 +176,14 @@ void linear(const LinearParams& p) {
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (p.M <= kSmallM) {
-      gemv_kernel<T><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
+      constexpr int64_t E = 16 / int64_t(sizeof(T));
+      const bool vector = p.K % E == 0 && p.lda % E == 0 && p.ldw % E == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0 &&
+                          reinterpret_cast<uintptr_t>(p.w) % 16 == 0;
+      if (vector) {
+        gemv_kernel<T, true><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
+      } else {
+        gemv_kernel<T, false><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
+      }
     } else {
       const dim3 grid(unsigned((p.N + kTile - 1) / kTile), unsigned((p.M + kTile - 1) / kTile));
       if constexpr (sizeof(T) == 4) {
