@@ -1,5 +1,9 @@
 // The whole DiT on the GPU against the PyTorch fixtures, CUDA errors, out of memory, memory flatness.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { backendInfo, DiT, readSafetensors, Tensor } from '../../lib';
 import { FIXTURES, fixturePath } from '../helpers/fixtures';
 import { gpuTest } from '../helpers/gpu';
@@ -27,6 +31,20 @@ gpuTest('cuda forwardWithCfg matches the fixture', async (t) => {
   const model = await DiT.load({ weights: file, device: 'cuda' });
   const out = await model.forwardWithCfg({ x: data.x, t: data.t, y: data.y, cfgScale: 4 });
   t.true(relL2(await out.toFloat32Array(), await data.cfg_out.toFloat32Array()) <= 1e-4);
+});
+
+gpuTest('the CLI forward --device cuda --dtype bf16 reproduces the PyTorch fixture', async (t) => {
+  const file = fixturePath('dit_hd72.safetensors');
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dit-cuda-cli-')), 'out.safetensors');
+  const bin = path.join(__dirname, '..', '..', 'bin', 'dit-native.js');
+  const r = spawnSync(process.execPath, [bin, 'forward', '--weights', file, '--input', file, '--output', out, '--device', 'cuda', '--dtype', 'bf16'], {
+    encoding: 'utf8',
+  });
+  t.is(r.status, 0, r.stderr);
+  const got = (await readSafetensors(out)).out;
+  t.is(got.dtype, 'f32');
+  const err = relL2(await got.toFloat32Array(), await (await readSafetensors(file)).out.toFloat32Array());
+  t.true(err <= TOLERANCE.bf16, `relative L2 ${err.toExponential(2)}`);
 });
 
 gpuTest('asking for more memory than the GPU has is ERR_DIT_OOM and the allocator stays usable', async (t) => {
