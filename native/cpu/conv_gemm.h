@@ -5,12 +5,15 @@
 // PatchEmbed3D's padding) and front/back time padding, zeros or replicating the edge frame.
 #pragma once
 #include <algorithm>
+#include <stdexcept>
 
 #include "isa/kernels.h"
 #include "scratch.h"
 #include "thread_pool.h"
 
 namespace dit::cpu {
+
+constexpr int64_t kMaxMr = 16;  // the largest micro-kernel row count of any ISA (AVX-512: 14)
 
 // W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch.
 template <typename T>
@@ -36,6 +39,7 @@ template <typename T>
 void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const float* w_packed, T* c, int64_t ldc) {
   const CpuKernels& kern = cpu_kernels();
   const int64_t mr = kern.mr;
+  if (mr > kMaxMr) throw std::logic_error("conv gather: micro-kernel rows exceed kMaxMr");
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t P = p.To * p.Ho * p.Wo;
   const int64_t in_frame = p.H * p.W;
@@ -55,30 +59,40 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const fl
     const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
     const int64_t panels = (rows + mr - 1) / mr;
     float* a_packed = thread_scratch(size_t(panels * mr * K), 0);
-    for (int64_t r = 0; r < panels * mr; r++) {
-      float* dst = a_packed + (r / mr) * K * mr + r % mr;  // element k at dst[k * mr]
-      if (r >= rows) {
-        for (int64_t k = 0; k < K; k++) dst[k * mr] = 0.0f;
-        continue;
+    for (int64_t panel = 0; panel < panels; panel++) {
+      // one micro-panel: mr positions; element (r, k) at dst[k * mr + r], so each k is a run of
+      // mr contiguous floats (positions of one output row read consecutive inputs when stride 1)
+      float* dst = a_packed + panel * K * mr;
+      const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+      int64_t t_base[kMaxMr], h_base[kMaxMr], w_base[kMaxMr];
+      for (int64_t r = 0; r < mr; r++) {
+        const int64_t pos = first + std::min(r, count - 1);  // rows past the end: zeroed below
+        const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
+        t_base[r] = to * p.st - p.pad_t_front;
+        h_base[r] = ho * p.sh - p.pad_h;
+        w_base[r] = wo * p.sw - p.pad_w;
       }
-      const int64_t pos = m0 + r;
-      const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
+      const T* frame[kMaxMr];
+      const T* row[kMaxMr];
       int64_t k = 0;
       for (int64_t ci = 0; ci < p.Cin; ci++)
         for (int64_t a = 0; a < p.kt; a++) {
-          int64_t ti = to * p.st - p.pad_t_front + a * p.dt;
-          bool t_ok = ti >= 0 && ti < p.T;
-          if (!t_ok && p.replicate_time) {
-            ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
-            t_ok = true;
+          for (int64_t r = 0; r < mr; r++) {
+            int64_t ti = t_base[r] + a * p.dt;
+            if (p.replicate_time) ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
+            frame[r] = (r < count && ti >= 0 && ti < p.T) ? xb + (ci * p.T + ti) * in_frame : nullptr;
           }
-          const T* frame = xb + (ci * p.T + (t_ok ? ti : 0)) * in_frame;
           for (int64_t e = 0; e < p.kh; e++) {
-            const int64_t hi = ho * p.sh - p.pad_h + e * p.dh;
-            const bool h_ok = t_ok && hi >= 0 && hi < p.H;
+            for (int64_t r = 0; r < mr; r++) {
+              const int64_t hi = h_base[r] + e * p.dh;
+              row[r] = (frame[r] && hi >= 0 && hi < p.H) ? frame[r] + hi * p.W : nullptr;
+            }
             for (int64_t f = 0; f < p.kw; f++, k++) {
-              const int64_t wi = wo * p.sw - p.pad_w + f * p.dw;
-              dst[k * mr] = (h_ok && wi >= 0 && wi < p.W) ? to_float(frame[hi * p.W + wi]) : 0.0f;
+              float* d = dst + k * mr;
+              for (int64_t r = 0; r < mr; r++) {
+                const int64_t wi = w_base[r] + f * p.dw;
+                d[r] = (row[r] && wi >= 0 && wi < p.W) ? to_float(row[r][wi]) : 0.0f;
+              }
             }
           }
         }
