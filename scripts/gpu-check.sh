@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # One GPU session's worth of checks, run ON the lent GPU machine (see DEVELOPERS.md):
-#   here:   npx cmake-js rebuild --CDCMAKE_CUDA_ARCHITECTURES=90 && npm run build:ts && bash ../shared/device/prepare.sh
+#   here:   bash scripts/gpu-prepare.sh   (sm_90 addon + TS + .device pack + the native check binary)
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
 # Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt:
+#   0. the native check (no Node): every CUDA op vs the CPU op, default kernels and each fallback,
+#      then memcheck and racecheck on it, then its kernel timings
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
 #   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
 #      one query tile per warp in the mma attention, and the CUDA tests on the opt-in wgmma GEMM
 #   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels
 #   4. the bench suite on the GPU, PyTorch side by side (then the attention and GEMM variants)
-# GPU_CHECK_STEPS="1 4" runs a subset.
+# GPU_CHECK_STEPS="0 4" runs a subset.
 set -u
 out=${OUT:-gpu-out}
-steps=${GPU_CHECK_STEPS:-"1 2 3 4"}
+steps=${GPU_CHECK_STEPS:-"0 1 2 3 4"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -23,6 +25,29 @@ summary "gpu: $(tail -1 "$out/nvidia-smi.txt")"
 node dist/lib/cli.js info > "$out/info.txt" 2>&1
 export DIT_REQUIRE_GPU=1
 
+if has 0 && [ -x .device/dit_cuda_check ]; then
+  check=.device/dit_cuda_check
+  native() {  # native <log> [VAR=value ...]: the check with those switches, one summary line
+    local log=$1; shift
+    env "$@" timeout 120 $check --no-timing > "$out/$log" 2>&1
+    summary "0 native $* (exit $?): $(grep -E "checks failed" "$out/$log") $(grep -E "^FAIL" "$out/$log" | head -4 | tr '\n' ' ')"
+  }
+  native native-default.log
+  native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
+  native native-simt.log DIT_CUDA_ATTENTION=simt
+  native native-mma16.log DIT_CUDA_ATTENTION=mma16
+  native native-wgmma.log DIT_CUDA_GEMM=wgmma
+  timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
+  summary "0 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
+  timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing > "$out/native-racecheck.log" 2>&1
+  summary "0 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
+  timeout 120 $check > "$out/native-timing.log" 2>&1
+  grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
+  DIT_CUDA_GEMM=wgmma timeout 60 $check > "$out/native-timing-wgmma.log" 2>&1
+  grep -E "^time  linear" "$out/native-timing-wgmma.log" | sed 's/^time /time wgmma/' | tee -a "$out/summary.txt"
+  DIT_CUDA_ATTENTION=mma16 timeout 60 $check > "$out/native-timing-mma16.log" 2>&1
+  grep -E "^time  attention" "$out/native-timing-mma16.log" | sed 's/^time /time mma16/' | tee -a "$out/summary.txt"
+fi
 if has 1; then
   timeout 200 ava test/cuda > "$out/ava-cuda.log" 2>&1
   summary "1 cuda tests (exit $?): $(ava_result "$out/ava-cuda.log")"

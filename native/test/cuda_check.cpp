@@ -1,0 +1,466 @@
+// Native check of the CUDA backend, no Node needed: every CUDA op against the CPU op (the tested
+// reference) on random inputs of odd sizes in f32, f16 and bf16, with the tolerance table of
+// test/helpers/tolerance.ts, the device output poisoned with NaN first so an unwritten element
+// fails; then event timings of the DiT-XL/2 bench shapes in bf16. Kernel variants are picked by the
+// same environment switches as the addon (DIT_CUDA_GEMM, DIT_CUDA_ATTENTION, DIT_CUDA_CONV), so
+// one binary checks them all (scripts/gpu-check.sh, ctest). Exit code 1 when a check fails.
+// Build: cmake -DDIT_BUILD_CUDA_CHECK=ON (see CMakeLists.txt); `dit_cuda_check [--no-timing]`;
+// `--cpu-only` runs the references alone (the harness itself, where there is no GPU). Exit code 2:
+// no CUDA device.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../common/dtype.h"
+#include "../common/op_params.h"
+#include "../cpu/ops.h"
+#include "../cuda/backend.h"
+#include "../cuda/device.h"
+
+namespace {
+
+using dit::DType;
+
+// ---- host arrays in a storage dtype
+struct HostArray {
+  DType dtype = DType::F32;
+  size_t count = 0;
+  std::vector<unsigned char> bytes;
+  HostArray() = default;
+  HostArray(DType d, size_t n) : dtype(d), count(n), bytes(n * dit::dtype_size(d)) {}
+  void* data() { return bytes.data(); }
+  float get(size_t i) const {
+    switch (dtype) {
+      case DType::F16: { dit::f16 h; std::memcpy(&h, &bytes[2 * i], 2); return dit::to_float(h); }
+      case DType::BF16: { dit::bf16 h; std::memcpy(&h, &bytes[2 * i], 2); return dit::to_float(h); }
+      default: { float f; std::memcpy(&f, &bytes[4 * i], 4); return f; }
+    }
+  }
+  void set(size_t i, float v) {
+    switch (dtype) {
+      case DType::F16: { const dit::f16 h = dit::f16_from(v); std::memcpy(&bytes[2 * i], &h, 2); break; }
+      case DType::BF16: { const dit::bf16 h = dit::bf16_from(v); std::memcpy(&bytes[2 * i], &h, 2); break; }
+      default: std::memcpy(&bytes[4 * i], &v, 4);
+    }
+  }
+};
+
+std::mt19937& rng() {
+  static std::mt19937 r(1234);
+  return r;
+}
+
+HostArray random_array(DType d, size_t n, float scale) {
+  HostArray a(d, n);
+  std::normal_distribution<float> normal(0.0f, scale);
+  for (size_t i = 0; i < n; i++) a.set(i, normal(rng()));
+  return a;
+}
+
+// ---- device arrays
+struct DeviceArray {
+  void* ptr = nullptr;
+  size_t capacity = 0, bytes = 0;
+  explicit DeviceArray(size_t n_bytes) : bytes(n_bytes) {
+    ptr = dit::cuda::device_alloc(n_bytes ? n_bytes : 1, &capacity);
+    if (!ptr) throw std::runtime_error("out of device memory");
+  }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  ~DeviceArray() { dit::cuda::device_free(ptr, capacity, bytes); }
+};
+
+std::unique_ptr<DeviceArray> to_device(const HostArray& a) {
+  auto d = std::make_unique<DeviceArray>(a.bytes.size());
+  dit::cuda::upload(d->ptr, a.bytes.data(), a.bytes.size());
+  return d;
+}
+
+void poison(DeviceArray& d) {
+  const std::vector<unsigned char> nan_bytes(d.bytes, 0xff);  // NaN in every float dtype
+  dit::cuda::upload(d.ptr, nan_bytes.data(), nan_bytes.size());
+}
+
+HostArray from_device(const DeviceArray& d, DType dtype, size_t count) {
+  HostArray a(dtype, count);
+  const std::string err = dit::cuda::begin_download(d.ptr, a.bytes.size())(a.data());
+  if (!err.empty()) throw std::runtime_error(err);
+  return a;
+}
+
+double tolerance(DType d) { return d == DType::F32 ? 1e-5 : d == DType::F16 ? 2e-3 : 1.6e-2; }
+
+// relative L2 of got against ref; NaN anywhere gives NaN (a failure)
+double rel_l2(const HostArray& got, const HostArray& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.count; i++) {
+    const double g = got.get(i), r = ref.get(i);
+    if (std::isnan(g)) return NAN;
+    num += (g - r) * (g - r);
+    den += r * r;
+  }
+  return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+int failures = 0, checks = 0;
+bool cpu_only = false;  // --cpu-only: the CPU references alone (checks the harness on a machine without a GPU)
+
+// Runs `op` on the CPU over the host inputs and on the GPU over device copies; `make` builds the
+// params from the input pointers and the output pointer.
+template <typename Params>
+void check(const std::string& name, DType dtype, std::vector<HostArray> inputs, size_t out_count,
+           const std::function<Params(const std::vector<void*>&, void*)>& make, void (*cpu_op)(const Params&),
+           void (*cuda_op)(const Params&)) {
+  const DType out_dtype = dtype;
+  checks++;
+  std::string what = name + " " + dit::dtype_name(dtype);
+  try {
+    std::vector<void*> host_ptrs;
+    for (auto& a : inputs) host_ptrs.push_back(a.data());
+    HostArray expected(out_dtype, out_count);
+    for (size_t i = 0; i < out_count; i++) expected.set(i, NAN);
+    cpu_op(make(host_ptrs, expected.data()));
+    if (cpu_only) {
+      size_t unwritten = 0;
+      for (size_t i = 0; i < out_count; i++) unwritten += std::isnan(expected.get(i)) ? 1 : 0;
+      if (unwritten) failures++;
+      std::printf("%s  %-48s cpu reference, %zu elements, %zu unwritten\n", unwritten ? "FAIL" : "ok  ", what.c_str(), out_count, unwritten);
+      return;
+    }
+
+    std::vector<std::unique_ptr<DeviceArray>> dev;
+    std::vector<void*> dev_ptrs;
+    for (auto& a : inputs) {
+      dev.push_back(to_device(a));
+      dev_ptrs.push_back(dev.back()->ptr);
+    }
+    DeviceArray out(out_count * dit::dtype_size(out_dtype));
+    poison(out);
+    cuda_op(make(dev_ptrs, out.ptr));
+    const HostArray got = from_device(out, out_dtype, out_count);
+    const double err = rel_l2(got, expected);
+    const bool ok = err <= tolerance(dtype);
+    if (!ok) failures++;
+    std::printf("%s  %-48s rel L2 %.2e (tolerance %.1e)\n", ok ? "ok  " : "FAIL", what.c_str(), err, tolerance(dtype));
+  } catch (const std::exception& e) {
+    failures++;
+    std::printf("FAIL  %-48s %s\n", what.c_str(), e.what());
+  }
+}
+
+// ---- the op cases
+dit::LinearParams linear_params(DType dt, int64_t M, int64_t N, int64_t K) {
+  dit::LinearParams p{};
+  p.dtype = dt;
+  p.M = M; p.N = N; p.K = K;
+  p.lda = K; p.ldw = K; p.ldc = N;
+  p.act = dit::Activation::None;
+  p.rows_per_gate = 1;
+  return p;
+}
+
+void check_linear(DType dt) {
+  struct Shape { const char* name; int64_t M, N, K; bool bias; dit::Activation act; };
+  const Shape shapes[] = {
+      {"linear gemv scalar", 3, 130, 75, true, dit::Activation::Silu},
+      {"linear gemv 16-byte", 2, 131, 72, true, dit::Activation::None},
+      {"linear wmma fallback (K 75)", 67, 130, 75, true, dit::Activation::GeluTanh},
+      {"linear mma edges", 133, 201, 72, true, dit::Activation::GeluTanh},
+      {"linear big", 300, 257, 520, false, dit::Activation::None},
+  };
+  for (const Shape& s : shapes) {
+    std::vector<HostArray> in = {random_array(dt, size_t(s.M * s.K), 1.0f), random_array(dt, size_t(s.N * s.K), 0.1f),
+                                 random_array(dt, size_t(s.N), 1.0f)};
+    check<dit::LinearParams>(
+        std::string(s.name) + " " + std::to_string(s.M) + "x" + std::to_string(s.N) + "x" + std::to_string(s.K), dt, in,
+        size_t(s.M * s.N),
+        [&](const std::vector<void*>& ptr, void* out) {
+          dit::LinearParams p = linear_params(dt, s.M, s.N, s.K);
+          p.a = ptr[0]; p.w = ptr[1]; p.c = out;
+          p.bias = s.bias ? ptr[2] : nullptr;
+          p.act = s.act;
+          return p;
+        },
+        dit::cpu::linear, dit::cuda::linear);
+  }
+  // the adaLN-Zero epilogue: out = residual + gate[m / rows_per_gate] * (a W^T + b), two "batches"
+  const int64_t M = 130, N = 96, K = 64;
+  std::vector<HostArray> in = {random_array(dt, size_t(M * K), 1.0f), random_array(dt, size_t(N * K), 0.1f), random_array(dt, size_t(N), 1.0f),
+                               random_array(dt, size_t(2 * N), 1.0f), random_array(dt, size_t(M * N), 1.0f)};
+  check<dit::LinearParams>(
+      "linear gated residual epilogue", dt, in, size_t(M * N),
+      [&](const std::vector<void*>& ptr, void* out) {
+        dit::LinearParams p = linear_params(dt, M, N, K);
+        p.a = ptr[0]; p.w = ptr[1]; p.bias = ptr[2]; p.c = out;
+        p.gate = ptr[3]; p.gate_stride = N; p.rows_per_gate = M / 2; p.residual = ptr[4];
+        return p;
+      },
+      dit::cpu::linear, dit::cuda::linear);
+}
+
+void check_layer_norm_modulate(DType dt) {
+  const int64_t shapes[][3] = {{2, 37, 72}, {2, 9, 1152}, {2, 5, 33}};
+  for (const auto& s : shapes) {
+    const int64_t B = s[0], N = s[1], D = s[2];
+    std::vector<HostArray> in = {random_array(dt, size_t(B * N * D), 3.0f), random_array(dt, size_t(B * D), 1.0f), random_array(dt, size_t(B * D), 1.0f)};
+    check<dit::LayerNormModulateParams>(
+        "layerNormModulate D" + std::to_string(D), dt, in, size_t(B * N * D),
+        [&](const std::vector<void*>& ptr, void* out) {
+          dit::LayerNormModulateParams p{};
+          p.dtype = dt; p.B = B; p.N = N; p.D = D;
+          p.x = ptr[0]; p.shift = ptr[1]; p.scale = ptr[2]; p.mod_stride = D; p.out = out; p.eps = 1e-6f;
+          return p;
+        },
+        dit::cpu::layer_norm_modulate, dit::cuda::layer_norm_modulate);
+  }
+}
+
+void check_attention(DType dt) {
+  const int64_t B = 2, H = 3, N = 70, M = 150;
+  for (int64_t D : {8, 16, 20, 32, 64, 72, 80, 96, 128}) {
+    std::vector<HostArray> in = {random_array(dt, size_t(B * H * N * D), 1.0f), random_array(dt, size_t(B * H * M * D), 1.0f),
+                                 random_array(dt, size_t(B * H * M * D), 1.0f)};
+    check<dit::AttentionParams>(
+        "attention d" + std::to_string(D), dt, in, size_t(B * H * N * D),
+        [&](const std::vector<void*>& ptr, void* out) {
+          dit::AttentionParams p{};
+          p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = M; p.Dh = D;
+          p.q = ptr[0]; p.q_sb = H * N * D; p.q_sh = N * D; p.q_sn = D;
+          p.k = ptr[1]; p.k_sb = H * M * D; p.k_sh = M * D; p.k_sn = D;
+          p.v = ptr[2]; p.v_sb = H * M * D; p.v_sh = M * D; p.v_sn = D;
+          p.o = out; p.o_sb = H * N * D; p.o_sh = N * D; p.o_sn = D;
+          p.scale = 1.0f / std::sqrt(float(D));
+          return p;
+        },
+        dit::cpu::attention, dit::cuda::attention);
+  }
+  // the model's layout: q, k, v read by strides out of one qkv buffer [B, N, 3, H, D], output [B, N, H, D]
+  const int64_t D = 72, T = 77;
+  std::vector<HostArray> in = {random_array(dt, size_t(B * T * 3 * H * D), 1.0f)};
+  check<dit::AttentionParams>(
+      "attention d72 from a qkv buffer", dt, in, size_t(B * T * H * D),
+      [&](const std::vector<void*>& ptr, void* out) {
+        const size_t es = dit::dtype_size(dt);
+        unsigned char* qkv = static_cast<unsigned char*>(ptr[0]);
+        dit::AttentionParams p{};
+        p.dtype = dt; p.B = B; p.H = H; p.N = T; p.M = T; p.Dh = D;
+        p.q = qkv; p.k = qkv + H * D * es; p.v = qkv + 2 * H * D * es;
+        p.q_sb = p.k_sb = p.v_sb = T * 3 * H * D;
+        p.q_sh = p.k_sh = p.v_sh = D;
+        p.q_sn = p.k_sn = p.v_sn = 3 * H * D;
+        p.o = out; p.o_sb = T * H * D; p.o_sh = D; p.o_sn = H * D;
+        p.scale = 1.0f / std::sqrt(float(D));
+        return p;
+      },
+      dit::cpu::attention, dit::cuda::attention);
+}
+
+dit::Conv3dParams conv_params(DType dt, int64_t B, int64_t Cin, int64_t T, int64_t H, int64_t W, int64_t Cout, int64_t k,
+                              int64_t st, int64_t ptf, int64_t ptb, int64_t pad, int64_t dil_t, bool replicate) {
+  dit::Conv3dParams p{};
+  p.dtype = dt;
+  p.B = B; p.Cin = Cin; p.T = T; p.H = H; p.W = W; p.Cout = Cout;
+  p.kt = p.kh = p.kw = k;
+  p.st = st; p.sh = p.sw = 1;
+  p.dt = dil_t; p.dh = p.dw = 1;
+  p.pad_t_front = ptf; p.pad_t_back = ptb; p.pad_h = p.pad_w = pad;
+  p.replicate_time = replicate;
+  p.To = (T + ptf + ptb - dil_t * (k - 1) - 1) / st + 1;
+  p.Ho = (H + 2 * pad - (k - 1) - 1) + 1;
+  p.Wo = (W + 2 * pad - (k - 1) - 1) + 1;
+  return p;
+}
+
+void check_conv(DType dt) {
+  struct Shape { const char* name; int64_t B, Cin, T, H, W, Cout, st, ptf, ptb, pad, dil_t; bool replicate; bool bias; };
+  const Shape shapes[] = {
+      {"conv3d im2col (Cin 3)", 2, 3, 5, 7, 6, 4, 1, 1, 1, 1, 2, false, true},
+      {"causalConv3d implicit gemm replicate", 1, 8, 6, 7, 9, 9, 1, 2, 0, 1, 1, true, true},
+      {"causalConv3d implicit gemm zeros s2", 2, 24, 7, 6, 5, 130, 2, 1, 0, 1, 1, false, false},
+      {"conv3d implicit gemm dilated", 2, 16, 5, 9, 7, 20, 1, 2, 2, 1, 2, false, true},
+  };
+  for (const Shape& s : shapes) {
+    const dit::Conv3dParams base = conv_params(dt, s.B, s.Cin, s.T, s.H, s.W, s.Cout, 3, s.st, s.ptf, s.ptb, s.pad, s.dil_t, s.replicate);
+    std::vector<HostArray> in = {random_array(dt, size_t(s.B * s.Cin * s.T * s.H * s.W), 1.0f),
+                                 random_array(dt, size_t(s.Cout * s.Cin * 27), 0.1f), random_array(dt, size_t(s.Cout), 1.0f)};
+    check<dit::Conv3dParams>(
+        s.name, dt, in, size_t(s.B * s.Cout * base.To * base.Ho * base.Wo),
+        [&](const std::vector<void*>& ptr, void* out) {
+          dit::Conv3dParams p = base;
+          p.x = ptr[0]; p.weight = ptr[1]; p.bias = s.bias ? ptr[2] : nullptr; p.out = out;
+          return p;
+        },
+        dit::cpu::conv3d, dit::cuda::conv3d);
+  }
+  // PatchEmbed3D: end padding to the patch, T-major tokens
+  const int64_t B = 2, C = 3, T = 3, H = 5, W = 4, D = 7;
+  std::vector<HostArray> in = {random_array(dt, size_t(B * C * T * H * W), 1.0f), random_array(dt, size_t(D * C * 8), 0.3f), random_array(dt, size_t(D), 1.0f)};
+  check<dit::PatchEmbedParams>(
+      "patchEmbed3d", dt, in, size_t(B * 2 * 3 * 2 * D),
+      [&](const std::vector<void*>& ptr, void* out) {
+        dit::PatchEmbedParams p{};
+        p.dtype = dt; p.B = B; p.C = C; p.T = T; p.H = H; p.W = W; p.D = D; p.pt = p.ph = p.pw = 2;
+        p.x = ptr[0]; p.weight = ptr[1]; p.bias = ptr[2]; p.out = out;
+        return p;
+      },
+      dit::cpu::patch_embed3d, dit::cuda::patch_embed3d);
+}
+
+void check_small_ops(DType dt) {
+  const int64_t B = 2, N = 37, D = 33;
+  std::vector<HostArray> in = {random_array(dt, size_t(B * N * D), 1.0f), random_array(dt, size_t(B * D), 1.0f), random_array(dt, size_t(B * N * D), 1.0f)};
+  check<dit::GatedResidualParams>(
+      "gatedResidual", dt, in, size_t(B * N * D),
+      [&](const std::vector<void*>& ptr, void* out) {
+        dit::GatedResidualParams p{};
+        p.dtype = dt; p.B = B; p.N = N; p.D = D;
+        p.x = ptr[0]; p.gate = ptr[1]; p.gate_stride = D; p.y = ptr[2]; p.out = out;
+        return p;
+      },
+      dit::cpu::gated_residual, dit::cuda::gated_residual);
+  for (dit::Activation act : {dit::Activation::GeluTanh, dit::Activation::Silu, dit::Activation::Gelu}) {
+    std::vector<HostArray> x = {random_array(dt, 1001, 3.0f)};
+    check<dit::UnaryParams>(
+        std::string("unary ") + (act == dit::Activation::Silu ? "silu" : act == dit::Activation::Gelu ? "gelu" : "gelu tanh"), dt, x, 1001,
+        [&](const std::vector<void*>& ptr, void* out) {
+          dit::UnaryParams p{};
+          p.dtype = dt; p.count = 1001; p.x = ptr[0]; p.out = out; p.act = act;
+          return p;
+        },
+        dit::cpu::unary, dit::cuda::unary);
+  }
+}
+
+// ---- timings (bf16, DiT-XL/2 at 4096 tokens, batch 2), GPU time by events behind a busy wait
+void time_op(const char* name, double flops, double bytes, const std::function<void()>& launch) {
+  for (int i = 0; i < 3; i++) launch();
+  dit::cuda::synchronize();
+  double best = 1e30;
+  for (int sample = 0; sample < 5; sample++) {
+    dit::cuda::busy_wait(3000);
+    const int64_t start = dit::cuda::timer_record();
+    constexpr int kReps = 10;
+    for (int i = 0; i < kReps; i++) launch();
+    const int64_t end = dit::cuda::timer_record();
+    const double ms = dit::cuda::timer_elapsed_ms(start, end) / kReps;
+    best = ms < best ? ms : best;
+  }
+  if (flops > 0) {
+    std::printf("time  %-40s %9.4f ms  %7.1f TFLOP/s\n", name, best, flops / best / 1e9);
+  } else {
+    std::printf("time  %-40s %9.4f ms  %7.1f GB/s\n", name, best, bytes / best / 1e6);
+  }
+}
+
+void timings() {
+  const DType dt = DType::BF16;
+  auto dev_random = [&](size_t n, float scale) { return to_device(random_array(dt, n, scale)); };
+  const int64_t M = 8192, D = 1152;
+  struct Gemm { const char* name; int64_t N, K; dit::Activation act; };
+  const Gemm gemms[] = {{"linear qkv M8192 N3456 K1152", 3 * D, D, dit::Activation::None},
+                        {"linear proj M8192 N1152 K1152", D, D, dit::Activation::None},
+                        {"linear fc1+gelu M8192 N4608 K1152", 4 * D, D, dit::Activation::GeluTanh},
+                        {"linear fc2 M8192 N1152 K4608", D, 4 * D, dit::Activation::None}};
+  for (const Gemm& g : gemms) {
+    auto a = dev_random(size_t(M * g.K), 1.0f), w = dev_random(size_t(g.N * g.K), 0.03f), b = dev_random(size_t(g.N), 1.0f);
+    DeviceArray c(size_t(M * g.N) * 2);
+    dit::LinearParams p = linear_params(dt, M, g.N, g.K);
+    p.a = a->ptr; p.w = w->ptr; p.bias = b->ptr; p.c = c.ptr; p.act = g.act;
+    time_op(g.name, 2.0 * M * g.N * g.K, 0, [&] { dit::cuda::linear(p); });
+  }
+  {
+    const int64_t B = 2, H = 16, N = 4096, Dh = 72;
+    auto q = dev_random(size_t(B * H * N * Dh), 1.0f), k = dev_random(size_t(B * H * N * Dh), 1.0f), v = dev_random(size_t(B * H * N * Dh), 1.0f);
+    DeviceArray o(size_t(B * H * N * Dh) * 2);
+    dit::AttentionParams p{};
+    p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = N; p.Dh = Dh;
+    p.q = q->ptr; p.k = k->ptr; p.v = v->ptr; p.o = o.ptr;
+    p.q_sb = p.k_sb = p.v_sb = p.o_sb = H * N * Dh;
+    p.q_sh = p.k_sh = p.v_sh = p.o_sh = N * Dh;
+    p.q_sn = p.k_sn = p.v_sn = p.o_sn = Dh;
+    p.scale = 1.0f / std::sqrt(72.0f);
+    time_op("attention B2 H16 N4096 d72", 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
+  }
+  {
+    auto x = dev_random(size_t(M * D), 1.0f), s = dev_random(size_t(2 * D), 1.0f);
+    DeviceArray out(size_t(M * D) * 2);
+    dit::LayerNormModulateParams p{};
+    p.dtype = dt; p.B = 2; p.N = M / 2; p.D = D; p.x = x->ptr; p.shift = s->ptr; p.scale = s->ptr; p.mod_stride = D; p.out = out.ptr; p.eps = 1e-6f;
+    time_op("layerNormModulate 8192 x 1152", 0, 2.0 * M * D * 2, [&] { dit::cuda::layer_norm_modulate(p); });
+  }
+  {
+    dit::Conv3dParams p = conv_params(dt, 1, 128, 9, 128, 128, 128, 3, 1, 2, 0, 1, 1, true);
+    auto x = dev_random(size_t(128 * 9 * 128 * 128), 1.0f), w = dev_random(size_t(128 * 128 * 27), 0.02f), b = dev_random(128, 1.0f);
+    DeviceArray out(size_t(128 * p.To * p.Ho * p.Wo) * 2);
+    p.x = x->ptr; p.weight = w->ptr; p.bias = b->ptr; p.out = out.ptr;
+    time_op("causalConv3d 128->128 k3 9x128x128", 2.0 * 128 * 128 * 27 * double(p.To * p.Ho * p.Wo), 0, [&] { dit::cuda::conv3d(p); });
+  }
+  {
+    auto x = dev_random(size_t(2 * 4 * 16 * 32 * 32), 1.0f), w = dev_random(size_t(D * 16), 0.3f), b = dev_random(size_t(D), 1.0f);
+    DeviceArray out(size_t(M * D) * 2);
+    dit::PatchEmbedParams p{};
+    p.dtype = dt; p.B = 2; p.C = 4; p.T = 16; p.H = 32; p.W = 32; p.D = D; p.pt = 1; p.ph = 2; p.pw = 2;
+    p.x = x->ptr; p.weight = w->ptr; p.bias = b->ptr; p.out = out.ptr;
+    time_op("patchEmbed3d 2x4x16x32x32 -> 1152", 2.0 * M * D * 16, 0, [&] { dit::cuda::patch_embed3d(p); });
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool timing = true;
+  for (int i = 1; i < argc; i++) {
+    if (std::strcmp(argv[i], "--no-timing") == 0) timing = false;
+    if (std::strcmp(argv[i], "--cpu-only") == 0) cpu_only = true;
+  }
+  if (cpu_only) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+      check_linear(dt);
+      check_layer_norm_modulate(dt);
+      check_attention(dt);
+      check_conv(dt);
+      check_small_ops(dt);
+    }
+    std::printf("%d of %d CPU references failed\n", failures, checks);
+    return failures == 0 ? 0 : 1;
+  }
+  const dit::cuda::CudaInfo& info = dit::cuda::cuda_info();
+  if (info.devices.empty()) {
+    std::printf("no CUDA device: %s %s\n", info.error.c_str(), info.error_message.c_str());
+    return 2;
+  }
+  const dit::cuda::DeviceInfo& d = info.devices[0];
+  std::printf("device: %s (compute capability %d.%d, %d SMs), driver %d, runtime %d\n", d.name.c_str(), d.major, d.minor,
+              d.multiprocessors, info.driver_version, info.runtime_version);
+  for (const char* env : {"DIT_CUDA_GEMM", "DIT_CUDA_ATTENTION", "DIT_CUDA_CONV"})
+    if (const char* v = std::getenv(env)) std::printf("%s=%s\n", env, v);
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    check_linear(dt);
+    check_layer_norm_modulate(dt);
+    check_attention(dt);
+    check_conv(dt);
+    check_small_ops(dt);
+  }
+  try {
+    dit::cuda::synchronize();
+  } catch (const std::exception& e) {
+    failures++;
+    std::printf("FAIL  asynchronous error: %s\n", e.what());
+  }
+  std::printf("%d of %d checks failed\n", failures, checks);
+  if (timing && failures == 0) {
+    try {
+      timings();
+    } catch (const std::exception& e) {
+      std::printf("timing failed: %s\n", e.what());
+      return 1;
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
