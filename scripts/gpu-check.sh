@@ -10,15 +10,21 @@
 #      one query tile per warp in the mma attention, and the CUDA tests on the opt-in wgmma GEMM
 #   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels
 #   4. the bench suite on the GPU, PyTorch side by side (then the attention and GEMM variants)
-# GPU_CHECK_STEPS="0 4" runs a subset.
+# A session has 15 device-minutes and a call at most 10: the default runs steps 0, 1 and 4 (about
+# 6 minutes); steps 2 and 3 repeat through Node what step 0 covers natively, for a second call
+# (GPU_CHECK_STEPS="2 3").
 set -u
 out=${OUT:-gpu-out}
-steps=${GPU_CHECK_STEPS:-"0 1 2 3 4"}
+steps=${GPU_CHECK_STEPS:-"0 1 4"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
-ava() { node node_modules/ava/entrypoints/cli.mjs --serial "$@"; }
-ava_result() { grep -E "tests? (passed|failed)|✘|uncaught|Error" "$1" | head -8 | tr '\n' ' '; }
+ava=(node node_modules/ava/entrypoints/cli.mjs --serial)  # an array: `timeout` cannot run a function
+# counts, then the first failures, short
+ava_result() {
+  echo "$(grep -E '^ +[0-9]+ (tests? (passed|failed|skipped)|uncaught|unhandled)' "$1" | tr -s ' ' | tr '\n' ' ')" \
+    "$(grep -E '✘' "$1" | sort -u | head -3 | cut -c1-120 | tr '\n' '|')"
+}
 has() { [[ " $steps " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$out/nvidia-smi.txt" 2>&1
 summary "gpu: $(tail -1 "$out/nvidia-smi.txt")"
@@ -30,7 +36,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native() {  # native <log> [VAR=value ...]: the check with those switches, one summary line
     local log=$1; shift
     env "$@" timeout 120 $check --no-timing > "$out/$log" 2>&1
-    summary "0 native $* (exit $?): $(grep -E "checks failed" "$out/$log") $(grep -E "^FAIL" "$out/$log" | head -4 | tr '\n' ' ')"
+    summary "0 native $* (exit $?): $(grep -E "checks failed|no CUDA device" "$out/$log") $(grep -E "^FAIL" "$out/$log" | head -4 | tr '\n' ' ')"
   }
   native native-default.log
   native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
@@ -49,15 +55,15 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   grep -E "^time  attention" "$out/native-timing-mma16.log" | sed 's/^time /time mma16/' | tee -a "$out/summary.txt"
 fi
 if has 1; then
-  timeout 200 ava test/cuda > "$out/ava-cuda.log" 2>&1
+  timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
   summary "1 cuda tests (exit $?): $(ava_result "$out/ava-cuda.log")"
 fi
 if has 2; then
-  DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col timeout 90 ava test/cuda/ops.test.ts > "$out/ava-fallback.log" 2>&1
+  DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col timeout 90 "${ava[@]}" test/cuda/ops.test.ts > "$out/ava-fallback.log" 2>&1
   summary "2 fallback kernels (exit $?): $(ava_result "$out/ava-fallback.log")"
-  DIT_CUDA_ATTENTION=mma16 timeout 60 ava test/cuda/ops.test.ts --match '*attention*' > "$out/ava-mma16.log" 2>&1
+  DIT_CUDA_ATTENTION=mma16 timeout 60 "${ava[@]}" test/cuda/ops.test.ts --match '*attention*' > "$out/ava-mma16.log" 2>&1
   summary "2 attention one tile per warp (exit $?): $(ava_result "$out/ava-mma16.log")"
-  DIT_CUDA_GEMM=wgmma timeout 120 ava test/cuda > "$out/ava-wgmma.log" 2>&1
+  DIT_CUDA_GEMM=wgmma timeout 120 "${ava[@]}" test/cuda > "$out/ava-wgmma.log" 2>&1
   summary "2 wgmma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-wgmma.log")"
 fi
 if has 3; then
