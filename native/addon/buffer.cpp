@@ -7,16 +7,14 @@
 
 namespace dit::addon {
 
-namespace {
-Napi::FunctionReference* constructor = nullptr;
-}  // namespace
-
+// The class constructor is per environment (instance data), so the addon works from several
+// worker_threads at once: each has its own NativeBuffer class.
 Napi::Function NativeBuffer::Define(Napi::Env env) {
   Napi::Function fn = DefineClass(env, "NativeBuffer",
                                   {InstanceMethod<&NativeBuffer::Free>("free"),
                                    InstanceAccessor<&NativeBuffer::Bytes>("bytes"),
                                    InstanceAccessor<&NativeBuffer::DeviceName>("device")});
-  constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+  env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(fn)));
   return fn;
 }
 
@@ -51,7 +49,11 @@ NativeBuffer::NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);  // lets V8 weigh what JS objects hold
 }
 
-NativeBuffer::~NativeBuffer() { release(); }
+// A buffer collected by the GC without free(): give back its weight in V8's external memory too.
+NativeBuffer::~NativeBuffer() {
+  if (data_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -bytes_);
+  release();
+}
 
 void NativeBuffer::release() {
   if (!data_) return;
@@ -76,7 +78,9 @@ Napi::Value NativeBuffer::DeviceName(const Napi::CallbackInfo& info) {
 }
 
 NativeBuffer* NativeBuffer::Unwrap(const Napi::Value& v) {
-  if (!v.IsObject() || !constructor) return nullptr;
+  if (!v.IsObject()) return nullptr;
+  Napi::FunctionReference* constructor = v.Env().GetInstanceData<Napi::FunctionReference>();
+  if (!constructor) return nullptr;
   Napi::Object o = v.As<Napi::Object>();
   if (!o.InstanceOf(constructor->Value())) return nullptr;
   return Napi::ObjectWrap<NativeBuffer>::Unwrap(o);

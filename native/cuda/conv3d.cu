@@ -47,7 +47,9 @@ void conv3d(const Conv3dParams& p) {
       static const bool im2col_forced = env_equals("DIT_CUDA_CONV", "im2col");
       if (!im2col_forced && conv3d_mma<T>(p)) return;
     }
-    const int64_t fit = kScratchBytes / (K * int64_t(sizeof(T))) > 0 ? kScratchBytes / (K * int64_t(sizeof(T))) : 1;
+    // positions per im2col chunk (K = 0, no input channels: one chunk, the output is the bias)
+    const int64_t row_bytes = (K > 0 ? K : 1) * int64_t(sizeof(T));
+    const int64_t fit = kScratchBytes / row_bytes > 0 ? kScratchBytes / row_bytes : 1;
     const int64_t chunk = P < fit ? P : fit;
     DeviceScratch col(size_t(chunk * K) * sizeof(T));
     for (int64_t b = 0; b < p.B; b++) {

@@ -1,8 +1,9 @@
 // adaLN modulate: out = LN(x) * (1 + scale[b]) + shift[b], one warp per row of D; the normalised
 // value is rounded to the storage type before the modulation (Open-Sora). Two kernels:
 // - rows of up to 32 x 8 16-byte vectors with 16-byte aligned operands (every DiT width): the row
-//   is read once, with 16-byte loads, into registers; mean and variance are two exact passes over
-//   the registers; one pass of 16-byte stores. One read and one write of x: the bandwidth floor.
+//   is read once, with 16-byte loads, into registers; mean and variance of the row shifted by its
+//   first element are two passes over the registers; one pass of 16-byte stores. One read and
+//   one write of x: the bandwidth floor.
 // - anything else: a generic kernel, statistics in f32 on the row shifted by its first element
 //   (accurate for rows with a large offset, as on the CPU), three passes over the row.
 #include "backend.h"
@@ -46,7 +47,6 @@ __global__ void __launch_bounds__(256) layer_norm_modulate_vec_kernel(const Laye
   const int vecs = int(p.D / E);
   const uint4* x = reinterpret_cast<const uint4*>(static_cast<const T*>(p.x) + row * p.D);
   float v[kVecsPerLane][E];
-  float sum = 0.0f;
 #pragma unroll
   for (int i = 0; i < kVecsPerLane; i++) {
     const int j = lane + 32 * i;
@@ -54,12 +54,22 @@ __global__ void __launch_bounds__(256) layer_norm_modulate_vec_kernel(const Laye
     if (j < vecs) raw = x[j];
     const T* t = reinterpret_cast<const T*>(&raw);
 #pragma unroll
+    for (int e = 0; e < E; e++) v[i][e] = to_f32(t[e]);
+  }
+  // statistics of the row shifted by its first element (lane 0's first value): f32 sums stay
+  // accurate for rows with a large common offset, as on the CPU
+  const float s0 = __shfl_sync(0xffffffffu, v[0][0], 0);
+  float sum = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kVecsPerLane; i++) {
+    const bool valid = lane + 32 * i < vecs;
+#pragma unroll
     for (int e = 0; e < E; e++) {
-      v[i][e] = to_f32(t[e]);
-      sum += v[i][e];
+      v[i][e] -= s0;
+      if (valid) sum += v[i][e];
     }
   }
-  const float mean = warp_sum(sum) / float(p.D);
+  const float mean = warp_sum(sum) / float(p.D);  // of the shifted row
   float sq = 0.0f;
 #pragma unroll
   for (int i = 0; i < kVecsPerLane; i++) {

@@ -3,6 +3,7 @@
 // synchronisation the ops need; the host waits only in fences and reads (off the JS thread).
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -92,10 +93,57 @@ struct Event {
   }
 };
 
+// Pinned staging for downloads, reused: cudaMallocHost is slow, and cudaFreeHost waits for the
+// whole device (a read would settle only after all later work), so a finished download's buffer
+// goes back to a bounded pool instead.
+class PinnedPool {
+ public:
+  void* take(size_t bytes, size_t* capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= 2 * bytes + kGranule) {
+        void* p = it->second;
+        *capacity = it->first;
+        cached_ -= it->first;
+        free_.erase(it);
+        return p;
+      }
+    }
+    *capacity = (bytes + kGranule - 1) / kGranule * kGranule;
+    void* p = nullptr;
+    check(cudaMallocHost(&p, *capacity), "cudaMallocHost");
+    return p;
+  }
+  void give(void* p, size_t capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + capacity <= kMaxCached) {
+        free_.emplace(capacity, p);
+        cached_ += capacity;
+        return;
+      }
+    }
+    cudaFreeHost(p);
+  }
+
+ private:
+  static constexpr size_t kGranule = size_t(64) << 10, kMaxCached = size_t(256) << 20;
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+};
+
+PinnedPool& pinned_pool() {
+  static PinnedPool* pool = new PinnedPool();  // never destroyed: no CUDA calls at process exit
+  return *pool;
+}
+
 struct Pinned {
   void* p = nullptr;
-  explicit Pinned(size_t bytes) { check(cudaMallocHost(&p, bytes ? bytes : 1), "cudaMallocHost"); }
-  ~Pinned() { cudaFreeHost(p); }
+  size_t capacity = 0;
+  explicit Pinned(size_t bytes) { p = pinned_pool().take(bytes ? bytes : 1, &capacity); }
+  ~Pinned() { pinned_pool().give(p, capacity); }
 };
 }  // namespace
 
@@ -106,7 +154,7 @@ std::function<std::string(void*)> begin_download(const void* src, size_t bytes) 
   return [staging, done, bytes](void* host) mutable {
     std::string err = done->wait();
     if (err.empty() && bytes) std::memcpy(host, staging->p, bytes);
-    // released here, on the waiting worker: cudaFreeHost may synchronise, never on the JS thread
+    // released here, on the waiting worker (back to the pool; never a cudaFreeHost on the JS thread)
     staging.reset();
     done.reset();
     return err;

@@ -205,12 +205,15 @@ void check_linear(DType dt) {
 }
 
 void check_layer_norm_modulate(DType dt) {
-  const int64_t shapes[][3] = {{2, 37, 72}, {2, 9, 1152}, {2, 5, 33}};
+  // D 72 and 1152: the register-resident kernel; 33: the generic one; offset: rows around 1000
+  const int64_t shapes[][4] = {{2, 37, 72, 0}, {2, 9, 1152, 0}, {2, 5, 33, 0}, {2, 9, 72, 1000}, {2, 9, 1152, 1000}, {2, 9, 33, 1000}};
   for (const auto& s : shapes) {
     const int64_t B = s[0], N = s[1], D = s[2];
-    std::vector<HostArray> in = {random_array(dt, size_t(B * N * D), 3.0f), random_array(dt, size_t(B * D), 1.0f), random_array(dt, size_t(B * D), 1.0f)};
+    HostArray x = random_array(dt, size_t(B * N * D), 3.0f);
+    for (size_t i = 0; i < x.count; i++) x.set(i, x.get(i) + float(s[3]));
+    std::vector<HostArray> in = {x, random_array(dt, size_t(B * D), 1.0f), random_array(dt, size_t(B * D), 1.0f)};
     check<dit::LayerNormModulateParams>(
-        "layerNormModulate D" + std::to_string(D), dt, in, size_t(B * N * D),
+        "layerNormModulate D" + std::to_string(D) + (s[3] ? " offset " + std::to_string(s[3]) : std::string()), dt, in, size_t(B * N * D),
         [&](const std::vector<void*>& ptr, void* out) {
           dit::LayerNormModulateParams p{};
           p.dtype = dt; p.B = B; p.N = N; p.D = D;

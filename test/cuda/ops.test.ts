@@ -59,6 +59,28 @@ for (const dtype of FLOAT_TYPES) {
   }
 }
 
+// rows with a large common offset: both LayerNorm kernels take statistics of the shifted row (f32)
+for (const D of [72, 1152, 33]) {
+  gpuTest(`cuda layerNormModulate f32 keeps its precision on rows offset by 1000 (D ${D})`, async (t) => {
+    const rng = new Rng(D);
+    const x = rng.normals(2 * 9 * D, 1).map((v) => v + 1000);
+    const cpu = [Tensor.from(x, [2, 9, D]), Tensor.from(rng.normals(2 * D, 1), [2, D]), Tensor.from(rng.normals(2 * D, 1), [2, D])];
+    const expected = await ops.layerNormModulate(cpu[0], cpu[1], cpu[2]).toFloat32Array();
+    const gpu = cpu.map((c) => c.to('cuda'));
+    assertClose(t, await ops.layerNormModulate(gpu[0], gpu[1], gpu[2]).toFloat32Array(), expected, 'f32', 'offset rows');
+  });
+}
+
+gpuTest('cuda conv3d with no input channels gives the bias (K = 0)', async (t) => {
+  for (const dtype of FLOAT_TYPES) {
+    const on = { device: 'cuda' as const, dtype };
+    const y = ops.conv3d(Tensor.from(new Float32Array(0), [1, 0, 3, 4, 4], on), Tensor.from(new Float32Array(0), [2, 0, 3, 3, 3], on),
+      Tensor.from([1, 2], [2], on), { padding: 1 });
+    const v = await y.toFloat32Array();
+    t.deepEqual([v[0], v[47], v[48], v[95]], [1, 1, 2, 2], dtype);
+  }
+});
+
 gpuTest('cuda timestepEmbedding and casts match the CPU', async (t) => {
   const times = [0, 1, 17.5, 999];
   const cpu = await ops.timestepEmbedding(Tensor.from(times, [4]), 256).toFloat32Array();

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { backendInfo, DiT, Tensor } from '../../lib';
+import { backendInfo, DiT, ops, Tensor } from '../../lib';
 
 /** Waits for the CPU queue (a read is ordered after everything before it). */
 async function fence(): Promise<void> {
@@ -75,4 +75,25 @@ test.serial('disposing a model releases all of its native memory', async (t) => 
   x.dispose();
   await fence();
   t.is(backendInfo().memory.cpu.bytesInUse, before);
+});
+
+test('the addon works from worker threads alongside the main thread', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  // the compiled package (npm test builds it first): a worker has no TypeScript loader
+  const lib = require('node:path').join(__dirname, '..', '..', 'dist', 'lib', 'index.js');
+  const code = `
+    const { ops, Tensor } = require(${JSON.stringify(lib)});
+    const { parentPort } = require('node:worker_threads');
+    ops.silu(Tensor.from([1, -2, 3], [3])).toFloat32Array().then((v) => parentPort.postMessage(Array.from(v)));`;
+  const expected = Array.from(await ops.silu(Tensor.from([1, -2, 3], [3])).toFloat32Array());
+  const fromWorkers = await Promise.all(
+    [0, 1].map(() => new Promise<number[]>((resolve, reject) => {
+      const w = new Worker(code, { eval: true });
+      w.once('message', (v: number[]) => { resolve(v); void w.terminate(); });
+      w.once('error', reject);
+    })),
+  );
+  t.deepEqual(fromWorkers, [expected, expected]);
+  // the main thread's tensors still work after the workers defined their own classes
+  t.deepEqual(Array.from(await ops.silu(Tensor.from([1, -2, 3], [3])).toFloat32Array()), expected);
 });
