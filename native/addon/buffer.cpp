@@ -3,6 +3,7 @@
 #include "../cpu/allocator.h"
 #include "../cpu/queue.h"
 #include "../cuda/backend.h"
+#include "../cuda/device.h"
 #include "errors.h"
 
 namespace dit::addon {
@@ -39,7 +40,8 @@ NativeBuffer::NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     try {
       data_ = static_cast<char*>(cuda::device_alloc(size_t(bytes_), &capacity_));
     } catch (const std::exception& e) {
-      throw DitError(env, "ERR_DIT_CUDA_UNAVAILABLE", e.what());
+      // no usable GPU, or an earlier asynchronous fault that left the context unusable
+      throw DitError(env, cuda::cuda_info().devices.empty() ? "ERR_DIT_CUDA_UNAVAILABLE" : "ERR_DIT_NATIVE", e.what());
     }
     if (!data_) {
       throw DitError(env, "ERR_DIT_OOM", "out of GPU memory allocating " + std::to_string(bytes_) +
