@@ -43,6 +43,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-simt.log DIT_CUDA_ATTENTION=simt
   native native-mma16.log DIT_CUDA_ATTENTION=mma16
   native native-wgmma.log DIT_CUDA_GEMM=wgmma
+  native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
   summary "0 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
   timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing > "$out/native-racecheck.log" 2>&1
@@ -51,6 +52,10 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
   DIT_CUDA_GEMM=wgmma timeout 60 $check > "$out/native-timing-wgmma.log" 2>&1
   grep -E "^time  linear" "$out/native-timing-wgmma.log" | sed 's/^time /time wgmma/' | tee -a "$out/summary.txt"
+  for tile in 128 256; do
+    DIT_CUDA_GEMM_TILE=$tile timeout 60 $check > "$out/native-timing-tile$tile.log" 2>&1
+    grep -E "^time  linear" "$out/native-timing-tile$tile.log" | sed "s/^time /time tile$tile/" | tee -a "$out/summary.txt"
+  done
   DIT_CUDA_ATTENTION=mma16 timeout 60 $check > "$out/native-timing-mma16.log" 2>&1
   grep -E "^time  attention" "$out/native-timing-mma16.log" | sed 's/^time /time mma16/' | tee -a "$out/summary.txt"
 fi

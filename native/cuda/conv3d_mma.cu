@@ -83,19 +83,21 @@ struct ConvGatherLoader {
   }
 };
 
+constexpr int kBN = 128;  // output positions per block (the gather loader copies 128 rows)
+
 template <typename T>
 __global__ void __launch_bounds__(gemm::kThreads, 2) conv3d_mma_kernel(const Conv3dParams p, const int64_t b, const T* x_cl,
                                                                        const T* w_taps) {
   extern __shared__ __align__(128) uint4 conv_smem[];
   const int64_t positions = p.To * p.Ho * p.Wo, K = p.Cin * p.kt * p.kh * p.kw;
-  const int64_t m0 = int64_t(blockIdx.y) * gemm::kBlockM, n0 = int64_t(blockIdx.x) * gemm::kBlockN;
+  const int64_t m0 = int64_t(blockIdx.y) * gemm::kBlockM, n0 = int64_t(blockIdx.x) * kBN;
   const gemm::RowLoader<T> load_w{w_taps, K, p.Cout, K, m0};
   const ConvGatherLoader<T> load_x(p, x_cl, n0, threadIdx.x);
-  float acc[4][4][4];
-  gemm::mainloop<T>(acc, load_w, load_x, int((K + gemm::kBlockK - 1) / gemm::kBlockK), conv_smem);
+  float acc[4][kBN / 32][4];
+  gemm::mainloop<T, kBN>(acc, load_w, load_x, int((K + gemm::kBlockK - 1) / gemm::kBlockK), conv_smem);
   T* out = static_cast<T*>(p.out) + b * p.Cout * positions;
   const T* bias = static_cast<const T*>(p.bias);
-  gemm::for_each_pair(acc, [&](int mi, int ni, float v0, float v1) {
+  gemm::for_each_pair<kBN>(acc, [&](int mi, int ni, float v0, float v1) {
     const int64_t co = m0 + mi, n = n0 + ni;
     if (co >= p.Cout || n >= positions) return;
     const float add = bias ? to_f32(bias[co]) : 0.0f;
@@ -110,7 +112,7 @@ bool conv3d_mma(const Conv3dParams& p) {
   const int64_t positions = p.To * p.Ho * p.Wo, S = p.T * p.H * p.W, taps = p.kt * p.kh * p.kw;
   constexpr int64_t kInt = 0x7fffffff;  // the gather loader's coordinates are 32-bit
   if (p.Cin == 0 || S == 0 || p.Cin % 8 != 0 || (p.Cout + gemm::kBlockM - 1) / gemm::kBlockM > 65535 || (p.Cin + 31) / 32 > 65535 ||
-      (positions + gemm::kBlockN - 1) / gemm::kBlockN > kInt || p.Cin * taps + gemm::kBlockK > kInt ||
+      (positions + kBN - 1) / kBN > kInt || p.Cin * taps + gemm::kBlockK > kInt ||
       p.T + p.kt * p.dt > kInt || p.H + p.kh * p.dh + p.pad_h > kInt || p.W + p.kw * p.dw + p.pad_w > kInt ||
       p.To * p.st + p.pad_t_front > kInt || p.Ho * p.sh > kInt || p.Wo * p.sw > kInt)
     return false;
@@ -120,7 +122,7 @@ bool conv3d_mma(const Conv3dParams& p) {
   check_launch("conv3d weight layout");
   auto kernel = conv3d_mma_kernel<T>;
   static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm::kSharedBytes)), "conv3d smem"), true);
+      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(gemm::Shape<kBN>::kSharedBytes)), "conv3d smem"), true);
   (void)configured;
   // one batch element at a time: the channels-last copy is the size of one input, not of the batch
   DeviceScratch x_cl(size_t(S * p.Cin) * sizeof(T));
@@ -128,8 +130,8 @@ bool conv3d_mma(const Conv3dParams& p) {
     channels_last_kernel<T><<<dim3(unsigned((S + 31) / 32), unsigned((p.Cin + 31) / 32), 1), dim3(32, 8), 0, stream()>>>(
         static_cast<const T*>(p.x) + b * p.Cin * S, static_cast<T*>(x_cl.get()), p.Cin, S);
     check_launch("conv3d channels-last");
-    const dim3 grid(unsigned((positions + gemm::kBlockN - 1) / gemm::kBlockN), unsigned((p.Cout + gemm::kBlockM - 1) / gemm::kBlockM));
-    kernel<<<grid, gemm::kThreads, gemm::kSharedBytes, stream()>>>(p, b, static_cast<const T*>(x_cl.get()),
+    const dim3 grid(unsigned((positions + kBN - 1) / kBN), unsigned((p.Cout + gemm::kBlockM - 1) / gemm::kBlockM));
+    kernel<<<grid, gemm::kThreads, gemm::Shape<kBN>::kSharedBytes, stream()>>>(p, b, static_cast<const T*>(x_cl.get()),
                                                                    static_cast<const T*>(w_taps.get()));
     check_launch("conv3d");
   }

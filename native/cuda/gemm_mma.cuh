@@ -1,35 +1,45 @@
 // The tensor-core GEMM main loop shared by linear (linear_mma.cu) and the implicit-GEMM
 // convolution (conv3d_mma.cu), for f16 / bf16 through mma.sync (sm_80+), in the shape of a classic
-// Ampere GEMM: a 256-thread block computes a 128 x 128 tile of C = A B^T (A: 128 rows, B: 128 rows,
-// both running along K), each of its 8 warps a 64 x 32 piece (2 warps along M, 4 along N) as 4 x 4
-// m16n8k16 MMAs per 16 of K. Tiles 32 deep travel global -> shared by cp.async in a 4-stage ring,
-// so three are in flight while one is multiplied; fragments come out of shared memory by ldmatrix.
+// Ampere GEMM: a 256-thread block computes a 128 x kBN tile of C = A B^T (A: 128 rows, B: kBN rows,
+// both running along K), each of its 8 warps a 64 x kBN / 4 piece (2 warps along M, 4 along N) as
+// 4 x kBN / 32 m16n8k16 MMAs per 16 of K. Tiles 32 deep travel global -> shared by cp.async in a
+// 4-stage ring, so three are in flight while one is multiplied; fragments come out of shared
+// memory by ldmatrix.
 // Shared rows are 64 bytes (4 chunks of 16); chunk c of row r sits at c ^ ((r / 2) % 4), so the 8
 // rows one ldmatrix phase reads fall on 8 different 16-byte bank groups.
 // What differs between users is how a tile's rows are found (a loader: load(tile, k_tile, tid)
-// issues this thread's two 16-byte copies of the 128 x 32 tile) and the epilogue (for_each_pair).
+// issues this thread's 16-byte copies of its tile) and the epilogue (for_each_pair).
 #pragma once
 #include "mma.cuh"
 
 namespace dit::cuda::gemm {
 
-constexpr int kBlockM = 128, kBlockN = 128, kBlockK = 32, kStages = 4, kThreads = 256;
+// The block tile: 128 rows of A by kBN (128 or 256) rows of B, 32 deep; 8 warps as 2 (M) x 4 (N),
+// each a 64 x kBN / 4 piece. 256 wide means twice the MMAs per shared-memory fragment load (64 x 64
+// warp tiles) and one block per SM; 128 wide, two blocks per SM and finer waves on narrow N.
+constexpr int kBlockM = 128, kBlockK = 32, kStages = 4, kThreads = 256;
 constexpr int kChunksPerRow = kBlockK / 8;  // 16-byte chunks per shared row
-constexpr int kTileChunks = kBlockM * kChunksPerRow;
-constexpr int kStageChunks = 2 * kTileChunks;
-constexpr size_t kSharedBytes = size_t(kStages) * kStageChunks * 16;  // 64 KiB
-static_assert(kBlockM == kBlockN, "A and B tiles share one shape (and the loaders)");
-static_assert(kTileChunks == 2 * kThreads, "each thread copies two chunks of each tile");
+template <int kBN>
+struct Shape {
+  static_assert(kBN == 128 || kBN == 256, "B tile: 128 or 256 rows");
+  static constexpr int kBlockN = kBN;
+  static constexpr int kNTiles = kBN / 32;  // n8 tiles per warp
+  static constexpr int kTileChunksA = kBlockM * kChunksPerRow;
+  static constexpr int kStageChunks = (kBlockM + kBN) * kChunksPerRow;
+  static constexpr size_t kSharedBytes = size_t(kStages) * kStageChunks * 16;  // 64 or 96 KiB
+  static constexpr int kMinBlocksPerSM = kBN == 128 ? 2 : 1;
+};
 
 __device__ __forceinline__ int swizzled(int row, int chunk) { return row * kChunksPerRow + (chunk ^ ((row >> 1) & 3)); }
 
-// The tile rows a thread copies (row_of(tid, i), i = 0, 1) and the chunk along K it copies in both.
+// The tile rows a thread copies (row_of(tid, i), i = 0 .. rows / 64 - 1) and the chunk along K it
+// copies in all of them.
 __device__ __forceinline__ int row_of(int tid, int i) { return (tid + i * kThreads) / kChunksPerRow; }
 __device__ __forceinline__ int chunk_of(int tid) { return tid % kChunksPerRow; }
 
-// Rows stored contiguously along K: tile row r is src + (row0 + r) * ld; rows past `rows` and
-// K past `K` are zero-filled. Needs K, ld multiples of 8 and src 16-byte aligned.
-template <typename T>
+// Rows stored contiguously along K: tile row r (of kRows) is src + (row0 + r) * ld; rows past
+// `rows` and K past `K` are zero-filled. Needs K, ld multiples of 8 and src 16-byte aligned.
+template <typename T, int kRows = kBlockM>
 struct RowLoader {
   const T* src;
   int64_t ld, rows, K, row0;
@@ -37,7 +47,7 @@ struct RowLoader {
     const int chunk = chunk_of(tid);
     const int64_t k = int64_t(k_tile) * kBlockK + chunk * 8;
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < kRows * kChunksPerRow / kThreads; i++) {
       const int row = row_of(tid, i);
       const bool ok = row0 + row < rows && k < K;
       mma::copy16_async(tile + swizzled(row, chunk), ok ? src + (row0 + row) * ld + k : src, ok);
@@ -46,22 +56,24 @@ struct RowLoader {
 };
 
 // acc[mi][ni] is the m16n8 accumulator at rows warp_m + 16 mi, columns warp_n + 8 ni of the tile.
-template <typename T, typename LoaderA, typename LoaderB>
-__device__ __forceinline__ void mainloop(float (&acc)[4][4][4], const LoaderA& load_a, const LoaderB& load_b, int k_tiles,
+template <typename T, int kBN, typename LoaderA, typename LoaderB>
+__device__ __forceinline__ void mainloop(float (&acc)[4][kBN / 32][4], const LoaderA& load_a, const LoaderB& load_b, int k_tiles,
                                          uint4* smem) {
+  using S = Shape<kBN>;
+  constexpr int NT = S::kNTiles;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int warp_m = (warp >> 2) * 64, warp_n = (warp & 3) * 32;
+  const int warp_m = (warp >> 2) * 64, warp_n = (warp & 3) * (kBN / 4);
 #pragma unroll
   for (int i = 0; i < 4; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < NT; j++)
 #pragma unroll
       for (int e = 0; e < 4; e++) acc[i][j][e] = 0.0f;
 
   auto load_stage = [&](int stage, int k_tile) {
-    uint4* tile = smem + stage * kStageChunks;
+    uint4* tile = smem + stage * S::kStageChunks;
     load_a.load(tile, k_tile, tid);
-    load_b.load(tile + kTileChunks, k_tile, tid);
+    load_b.load(tile + S::kTileChunksA, k_tile, tid);
   };
 #pragma unroll
   for (int s = 0; s < kStages - 1; s++) {
@@ -76,16 +88,16 @@ __device__ __forceinline__ void mainloop(float (&acc)[4][4][4], const LoaderA& l
     if (next < k_tiles) load_stage(next % kStages, next);
     mma::commit_async();
 
-    const uint4* sa = smem + (kt % kStages) * kStageChunks;
-    const uint4* sb = sa + kTileChunks;
+    const uint4* sa = smem + (kt % kStages) * S::kStageChunks;
+    const uint4* sb = sa + S::kTileChunksA;
 #pragma unroll
     for (int ks = 0; ks < kBlockK / 16; ks++) {
-      uint32_t af[4][4], bf[4][2];
+      uint32_t af[4][4], bf[NT][2];
 #pragma unroll
       for (int mi = 0; mi < 4; mi++)
         mma::ldmatrix_x4(af[mi], sa + swizzled(warp_m + mi * 16 + (lane & 15), ks * 2 + (lane >> 4)));
 #pragma unroll
-      for (int nj = 0; nj < 2; nj++) {
+      for (int nj = 0; nj < NT / 2; nj++) {
         const int matrix = lane >> 3;  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
         uint32_t r[4];
         mma::ldmatrix_x4(r, sb + swizzled(warp_n + nj * 16 + (matrix >> 1) * 8 + (lane & 7), ks * 2 + (matrix & 1)));
@@ -97,7 +109,7 @@ __device__ __forceinline__ void mainloop(float (&acc)[4][4][4], const LoaderA& l
 #pragma unroll
       for (int mi = 0; mi < 4; mi++)
 #pragma unroll
-        for (int ni = 0; ni < 4; ni++) mma::mma_16x8x16<T>(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
+        for (int ni = 0; ni < NT; ni++) mma::mma_16x8x16<T>(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1]);
     }
   }
   mma::wait_async<0>();
@@ -105,22 +117,22 @@ __device__ __forceinline__ void mainloop(float (&acc)[4][4][4], const LoaderA& l
 
 // fn(m, n, v0, v1): the values of tile row m, columns n and n + 1 (n even), for every pair this
 // thread holds.
-template <typename Fn>
-__device__ __forceinline__ void for_each_pair(const float (&acc)[4][4][4], Fn&& fn) {
+template <int kBN, typename Fn>
+__device__ __forceinline__ void for_each_pair(const float (&acc)[4][kBN / 32][4], Fn&& fn) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int warp_m = (warp >> 2) * 64, warp_n = (warp & 3) * 32;
+  const int warp_m = (warp >> 2) * 64, warp_n = (warp & 3) * (kBN / 4);
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
-    for (int ni = 0; ni < 4; ni++) {
+    for (int ni = 0; ni < kBN / 32; ni++) {
       const int m = warp_m + mi * 16 + (lane >> 2), n = warp_n + ni * 8 + (lane & 3) * 2;
       fn(m, n, acc[mi][ni][0], acc[mi][ni][1]);
       fn(m + 8, n, acc[mi][ni][2], acc[mi][ni][3]);
     }
 }
 
-// Stores v0, v1 (already in their final f32 values) at row[n], row[n + 1], the second only when
-// n + 1 < n_end; one 4-byte store when the address allows.
+// Stores v0, v1 (already in their final f32 values) at at[0], at[1], the second only when
+// `second`; one 4-byte store when the address allows.
 template <typename T>
 __device__ __forceinline__ void store_pair(T* at, bool second, float v0, float v1) {
   if (second && reinterpret_cast<uintptr_t>(at) % 4 == 0) {
