@@ -7,9 +7,9 @@
 // folded in), turns the S accumulators straight into the A fragments of P (rounded to the storage
 // type, as flash attention does) and adds P V into the f32 output accumulators. Nothing N x M and
 // no S or P ever reaches shared memory.
-// The head dim D is a template parameter, any multiple of 8 up to 128, computed exactly: the
-// m16n8k16 steps cover 16 of D at a time and a last m16n8k8 step takes a remaining 8 (72 = 4 x 16
-// + 8, not padded to 80 or 96); P V produces D / 8 column tiles of 8. Shared rows are D / 8
+// The head dim D is a template parameter (16, 32, 40, 48, 64, 72, 80, 96, 128 are instantiated),
+// computed exactly: the m16n8k16 steps cover 16 of D at a time and a last m16n8k8 step takes a
+// remaining 8 (72 = 4 x 16 + 8, not padded to 80 or 96); P V produces D / 8 column tiles of 8. Shared rows are D / 8
 // chunks of 16 bytes, padded to an odd count so the 8 rows an ldmatrix phase reads land on 8
 // different bank groups.
 // Needs D % 8 == 0, every row stride a multiple of 8 elements and 16-byte aligned Q, K, V (and
@@ -272,24 +272,20 @@ bool attention_mma(const AttentionParams& p) {
     return false;
   // output pairs are stored 4 bytes at a time
   if (reinterpret_cast<uintptr_t>(p.o) % 4 != 0 || p.o_sb % 2 != 0 || p.o_sh % 2 != 0 || p.o_sn % 2 != 0) return false;
-  // head-dim dispatch: every multiple of 8, each computed at its own size
-  switch (p.Dh / 8) {
-    case 1: return launch<T, 8>(p);
-    case 2: return launch<T, 16>(p);
-    case 3: return launch<T, 24>(p);
-    case 4: return launch<T, 32>(p);
-    case 5: return launch<T, 40>(p);
-    case 6: return launch<T, 48>(p);
-    case 7: return launch<T, 56>(p);
-    case 8: return launch<T, 64>(p);
-    case 9: return launch<T, 72>(p);
-    case 10: return launch<T, 80>(p);
-    case 11: return launch<T, 88>(p);
-    case 12: return launch<T, 96>(p);
-    case 13: return launch<T, 104>(p);
-    case 14: return launch<T, 112>(p);
-    case 15: return launch<T, 120>(p);
-    default: return launch<T, 128>(p);
+  // head-dim dispatch: each computed at its own size. Instantiated for the head dims DiT-family
+  // models use (every kernel is compiled for five GPU targets: the binary's size); other
+  // multiples of 8 take the WMMA kernel.
+  switch (p.Dh) {
+    case 16: return launch<T, 16>(p);
+    case 32: return launch<T, 32>(p);
+    case 40: return launch<T, 40>(p);
+    case 48: return launch<T, 48>(p);
+    case 64: return launch<T, 64>(p);
+    case 72: return launch<T, 72>(p);
+    case 80: return launch<T, 80>(p);
+    case 96: return launch<T, 96>(p);
+    case 128: return launch<T, 128>(p);
+    default: return false;
   }
 }
 

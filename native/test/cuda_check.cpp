@@ -226,7 +226,7 @@ void check_layer_norm_modulate(DType dt) {
 
 void check_attention(DType dt) {
   const int64_t B = 2, H = 3, N = 70, M = 150;
-  for (int64_t D : {8, 16, 20, 32, 64, 72, 80, 96, 128}) {
+  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128}) {
     std::vector<HostArray> in = {random_array(dt, size_t(B * H * N * D), 1.0f), random_array(dt, size_t(B * H * M * D), 1.0f),
                                  random_array(dt, size_t(B * H * M * D), 1.0f)};
     check<dit::AttentionParams>(

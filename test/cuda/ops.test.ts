@@ -21,9 +21,9 @@ const CASES: Case[] = [
   { name: 'layerNormModulate wide', inputs: [[[2, 9, 1152], 3], [[2, 1152], 1], [[2, 1152], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
   { name: 'layerNormModulate odd D', inputs: [[[2, 5, 33], 3], [[2, 33], 1], [[2, 33], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
   { name: 'gatedResidual', inputs: [[[2, 37, 33], 1], [[2, 33], 1], [[2, 37, 33], 1]], run: ([x, g, y]) => ops.gatedResidual(x, g, y) },
-  // keys over several 64-key tiles (online rescaling), head dims of DiT and odd ones (20: not a
-  // multiple of 8, so the WMMA fallback; the rest take the mma.sync kernel)
-  ...[8, 20, 32, 48, 64, 72, 80, 96, 112, 128].map((dh) => ({
+  // keys over several key tiles (online rescaling), head dims of DiT and odd ones: 16 to 128 take
+  // the mma.sync kernel (40 and 72 with its m16n8k8 step), 8, 20 and 112 the WMMA fallback
+  ...[8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128].map((dh) => ({
     name: `attention d${dh}`,
     inputs: [[[2, 3, 70, dh], 1], [[2, 3, 150, dh], 1], [[2, 3, 150, dh], 1]] as [number[], number][],
     run: ([q, k, v]: Tensor[]) => ops.attention(q, k, v),
