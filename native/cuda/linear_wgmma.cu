@@ -63,8 +63,9 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads, 1) linear_wgmma_kernel(const LinearParams p) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char wgmma_smem_raw[];
-  // the swizzle pattern is a function of absolute address bits: the ring starts 1024-aligned
-  unsigned char* smem = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(wgmma_smem_raw) + 1023) & ~uintptr_t(1023));
+  // the swizzle pattern is a function of shared-address bits: the ring starts 1024-aligned there
+  const uint32_t raw_address = mma::shared_address(wgmma_smem_raw);
+  unsigned char* smem = wgmma_smem_raw + ((1024 - (raw_address & 1023)) & 1023);
   const T* a = static_cast<const T*>(p.a);
   const T* w = static_cast<const T*>(p.w);
   const int64_t m0 = int64_t(blockIdx.y) * kBM, n0 = int64_t(blockIdx.x) * kBN;
@@ -115,6 +116,8 @@ __global__ void __launch_bounds__(kThreads, 1) linear_wgmma_kernel(const LinearP
   }
   wgmma_wait<0>();
   mma::wait_async<0>();
+#pragma unroll
+  for (int i = 0; i < 64; i++) asm volatile("" : "+f"(acc[i])::"memory");  // no accumulator access moves above the wait
 
   // accumulator layout (per warp of the warpgroup, 16 rows): as mma.sync's C fragments, one per
   // 8 columns: acc[4 j + 0, 1] at row lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; + 2, 3 at row + 8

@@ -172,6 +172,7 @@ void check_linear(DType dt) {
       {"linear gemv 16-byte", 2, 131, 72, true, dit::Activation::None},
       {"linear wmma fallback (K 75)", 67, 130, 75, true, dit::Activation::GeluTanh},
       {"linear mma edges", 133, 201, 72, true, dit::Activation::GeluTanh},
+      {"linear one k tile", 133, 201, 40, true, dit::Activation::None},
       {"linear big", 300, 257, 520, false, dit::Activation::None},
   };
   for (const Shape& s : shapes) {
