@@ -415,6 +415,16 @@ void timings() {
   }
 }
 
+void run_checks() {
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    check_linear(dt);
+    check_layer_norm_modulate(dt);
+    check_attention(dt);
+    check_conv(dt);
+    check_small_ops(dt);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -424,13 +434,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--cpu-only") == 0) cpu_only = true;
   }
   if (cpu_only) {
-    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
-      check_linear(dt);
-      check_layer_norm_modulate(dt);
-      check_attention(dt);
-      check_conv(dt);
-      check_small_ops(dt);
-    }
+    run_checks();
     std::printf("%d of %d CPU references failed\n", failures, checks);
     return failures == 0 ? 0 : 1;
   }
@@ -444,13 +448,7 @@ int main(int argc, char** argv) {
               d.multiprocessors, info.driver_version, info.runtime_version);
   for (const char* env : {"DIT_CUDA_GEMM", "DIT_CUDA_ATTENTION", "DIT_CUDA_CONV"})
     if (const char* v = std::getenv(env)) std::printf("%s=%s\n", env, v);
-  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
-    check_linear(dt);
-    check_layer_norm_modulate(dt);
-    check_attention(dt);
-    check_conv(dt);
-    check_small_ops(dt);
-  }
+  run_checks();
   try {
     dit::cuda::synchronize();
   } catch (const std::exception& e) {
