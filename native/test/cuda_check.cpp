@@ -5,8 +5,8 @@
 // same environment switches as the addon (DIT_CUDA_GEMM, DIT_CUDA_ATTENTION, DIT_CUDA_CONV), so
 // one binary checks them all (scripts/gpu-check.sh, ctest). Exit code 1 when a check fails.
 // Build: cmake -DDIT_BUILD_CUDA_CHECK=ON (see CMakeLists.txt); `dit_cuda_check [--no-timing]`;
-// `--cpu-only` runs the references alone (the harness itself, where there is no GPU). Exit code 2:
-// no CUDA device.
+// `--cpu-only` runs the references alone (the harness itself, where there is no GPU); `--only TEXT`
+// the checks whose name contains TEXT. Exit code 2: no CUDA device.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -110,6 +110,7 @@ double rel_l2(const HostArray& got, const HostArray& ref) {
 
 int failures = 0, checks = 0;
 bool cpu_only = false;  // --cpu-only: the CPU references alone (checks the harness on a machine without a GPU)
+std::string only;       // --only TEXT: the checks whose name contains TEXT (e.g. for a sanitizer run)
 
 // Runs `op` on the CPU over the host inputs and on the GPU over device copies; `make` builds the
 // params from the input pointers and the output pointer.
@@ -118,8 +119,9 @@ void check(const std::string& name, DType dtype, std::vector<HostArray> inputs, 
            const std::function<Params(const std::vector<void*>&, void*)>& make, void (*cpu_op)(const Params&),
            void (*cuda_op)(const Params&)) {
   const DType out_dtype = dtype;
-  checks++;
   std::string what = name + " " + dit::dtype_name(dtype);
+  if (!only.empty() && what.find(only) == std::string::npos) return;
+  checks++;
   try {
     std::vector<void*> host_ptrs;
     for (auto& a : inputs) host_ptrs.push_back(a.data());
@@ -432,6 +434,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--no-timing") == 0) timing = false;
     if (std::strcmp(argv[i], "--cpu-only") == 0) cpu_only = true;
+    if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only = argv[++i];
   }
   if (cpu_only) {
     run_checks();
