@@ -5,7 +5,9 @@
 // PatchEmbed3D's padding) and front/back time padding, zeros or replicating the edge frame.
 #pragma once
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "isa/kernels.h"
 #include "scratch.h"
@@ -33,6 +35,120 @@ const float* pack_conv_weight(const Conv3dParams& p) {
   return w_packed;
 }
 
+// The input of batch elements [b0, b1) in f32, padded so that every tap of every output position
+// is in range (zeros in space and past the end, zeros or the edge frame in time): the gather then
+// needs no bounds tests and no conversions. Held in the calling thread's slot-2 scratch.
+struct PaddedInput {
+  const float* data = nullptr;  // [b - b0][Cin][Tp][Hp][Wp]
+  int64_t Tp = 0, Hp = 0, Wp = 0;
+};
+constexpr int64_t kPaddedInputMaxFloats = int64_t(8) << 20;  // 32 MB; larger inputs gather directly
+
+// The padded copy pays when taps overlap (each input element feeds several positions); with
+// stride = kernel (PatchEmbed3D) every element is gathered once and the copy is pure cost.
+// DIT_CPU_CONV_GATHER=direct turns it off (tests cover both paths that way).
+inline bool padded_gather_pays(const Conv3dParams& p) {
+  static const bool direct_forced = [] {
+    const char* env = std::getenv("DIT_CPU_CONV_GATHER");
+    return env && std::string(env) == "direct";
+  }();
+  return !direct_forced && ((p.kt - 1) * p.dt + 1 > p.st || (p.kh - 1) * p.dh + 1 > p.sh || (p.kw - 1) * p.dw + 1 > p.sw);
+}
+
+template <typename T>
+PaddedInput padded_input(const Conv3dParams& p, int64_t b0, int64_t b1) {
+  PaddedInput pi;
+  if (!padded_gather_pays(p)) return pi;
+  pi.Tp = (p.To - 1) * p.st + (p.kt - 1) * p.dt + 1;
+  pi.Hp = (p.Ho - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+  pi.Wp = (p.Wo - 1) * p.sw + (p.kw - 1) * p.dw + 1;
+  const int64_t frames = (b1 - b0) * p.Cin * pi.Tp, frame = pi.Hp * pi.Wp;
+  if (frames * frame > kPaddedInputMaxFloats) return pi;  // data stays nullptr
+  float* data = thread_scratch(size_t(frames * frame), 2);
+  parallel_for(frames, [&](int64_t f, int) {
+    const int64_t tp = f % pi.Tp, ci = (f / pi.Tp) % p.Cin, b = b0 + f / (pi.Tp * p.Cin);
+    float* dst = data + f * frame;
+    int64_t ti = tp - p.pad_t_front;
+    if (p.replicate_time) ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
+    if (ti < 0 || ti >= p.T) {
+      std::fill(dst, dst + frame, 0.0f);
+      return;
+    }
+    const T* src = static_cast<const T*>(p.x) + ((b * p.Cin + ci) * p.T + ti) * p.H * p.W;
+    for (int64_t hp = 0; hp < pi.Hp; hp++) {
+      float* row = dst + hp * pi.Wp;
+      const int64_t hi = hp - p.pad_h;
+      std::fill(row, row + pi.Wp, 0.0f);
+      if (hi < 0 || hi >= p.H) continue;
+      const int64_t w_end = std::min<int64_t>(pi.Wp, p.pad_w + p.W);
+      for (int64_t wp = p.pad_w; wp < w_end; wp++) row[wp] = to_float(src[hi * p.W + wp - p.pad_w]);
+    }
+  });
+  pi.data = data;
+  return pi;
+}
+
+// One micro-panel of packed A from the padded input: element (r, k) at dst[k * mr + r], so each k
+// is a run of mr contiguous floats. Positions past `count` repeat the last one (rows not stored).
+inline void gather_panel_padded(const Conv3dParams& p, const PaddedInput& pi, const float* xb, int64_t first, int64_t count,
+                                int64_t mr, float* dst) {
+  int64_t offset[kMaxMr];
+  for (int64_t r = 0; r < mr; r++) {
+    const int64_t pos = first + std::min(r, count - 1);
+    const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
+    offset[r] = ((to * p.st) * pi.Hp + ho * p.sh) * pi.Wp + wo * p.sw;
+  }
+  int64_t k = 0;
+  for (int64_t ci = 0; ci < p.Cin; ci++)
+    for (int64_t a = 0; a < p.kt; a++)
+      for (int64_t e = 0; e < p.kh; e++) {
+        const float* tap_row = xb + ((ci * pi.Tp + a * p.dt) * pi.Hp + e * p.dh) * pi.Wp;
+        for (int64_t f = 0; f < p.kw; f++, k++) {
+          const float* src = tap_row + f * p.dw;
+          float* d = dst + k * mr;
+          for (int64_t r = 0; r < mr; r++) d[r] = src[offset[r]];
+        }
+      }
+}
+
+// The same from the unpadded input, with bounds tests (inputs too large for a padded copy).
+template <typename T>
+void gather_panel_direct(const Conv3dParams& p, const T* xb, int64_t first, int64_t count, int64_t mr, float* dst) {
+  const int64_t in_frame = p.H * p.W;
+  int64_t t_base[kMaxMr], h_base[kMaxMr], w_base[kMaxMr];
+  for (int64_t r = 0; r < mr; r++) {
+    const int64_t pos = first + std::min(r, count - 1);  // rows past the end: zeroed below
+    const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
+    t_base[r] = to * p.st - p.pad_t_front;
+    h_base[r] = ho * p.sh - p.pad_h;
+    w_base[r] = wo * p.sw - p.pad_w;
+  }
+  const T* frame[kMaxMr];
+  const T* row[kMaxMr];
+  int64_t k = 0;
+  for (int64_t ci = 0; ci < p.Cin; ci++)
+    for (int64_t a = 0; a < p.kt; a++) {
+      for (int64_t r = 0; r < mr; r++) {
+        int64_t ti = t_base[r] + a * p.dt;
+        if (p.replicate_time) ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
+        frame[r] = (r < count && ti >= 0 && ti < p.T) ? xb + (ci * p.T + ti) * in_frame : nullptr;
+      }
+      for (int64_t e = 0; e < p.kh; e++) {
+        for (int64_t r = 0; r < mr; r++) {
+          const int64_t hi = h_base[r] + e * p.dh;
+          row[r] = (frame[r] && hi >= 0 && hi < p.H) ? frame[r] + hi * p.W : nullptr;
+        }
+        for (int64_t f = 0; f < p.kw; f++, k++) {
+          float* d = dst + k * mr;
+          for (int64_t r = 0; r < mr; r++) {
+            const int64_t wi = w_base[r] + f * p.dw;
+            d[r] = (row[r] && wi >= 0 && wi < p.W) ? to_float(row[r][wi]) : 0.0f;
+          }
+        }
+      }
+    }
+}
+
 // Output positions of batch elements [b0, b1) into c[((b - b0) * P + pos) * ldc + co]
 // (position-major), as one parallel loop over (batch element, block of positions).
 template <typename T>
@@ -42,14 +158,13 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const fl
   if (mr > kMaxMr) throw std::logic_error("conv gather: micro-kernel rows exceed kMaxMr");
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t P = p.To * p.Ho * p.Wo;
-  const int64_t in_frame = p.H * p.W;
+  const PaddedInput padded = padded_input<T>(p, b0, b1);
   // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
   const int64_t nb = b1 - b0, min_tasks = 4 * int64_t(thread_count());
   const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * 8, (P * nb / min_tasks) / mr * mr));
   const int64_t tasks_per_b = (P + mc - 1) / mc;
   parallel_for(nb * tasks_per_b, [&](int64_t task, int) {
     const int64_t b = b0 + task / tasks_per_b;
-    const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * in_frame;
     LinearParams g{};
     g.dtype = p.dtype;
     g.M = P; g.N = p.Cout; g.K = K;
@@ -60,42 +175,14 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const fl
     const int64_t panels = (rows + mr - 1) / mr;
     float* a_packed = thread_scratch(size_t(panels * mr * K), 0);
     for (int64_t panel = 0; panel < panels; panel++) {
-      // one micro-panel: mr positions; element (r, k) at dst[k * mr + r], so each k is a run of
-      // mr contiguous floats (positions of one output row read consecutive inputs when stride 1)
       float* dst = a_packed + panel * K * mr;
       const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-      int64_t t_base[kMaxMr], h_base[kMaxMr], w_base[kMaxMr];
-      for (int64_t r = 0; r < mr; r++) {
-        const int64_t pos = first + std::min(r, count - 1);  // rows past the end: zeroed below
-        const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
-        t_base[r] = to * p.st - p.pad_t_front;
-        h_base[r] = ho * p.sh - p.pad_h;
-        w_base[r] = wo * p.sw - p.pad_w;
+      if (padded.data) {
+        const float* xb = padded.data + (b - b0) * p.Cin * padded.Tp * padded.Hp * padded.Wp;
+        gather_panel_padded(p, padded, xb, first, count, mr, dst);
+      } else {
+        gather_panel_direct<T>(p, static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W, first, count, mr, dst);
       }
-      const T* frame[kMaxMr];
-      const T* row[kMaxMr];
-      int64_t k = 0;
-      for (int64_t ci = 0; ci < p.Cin; ci++)
-        for (int64_t a = 0; a < p.kt; a++) {
-          for (int64_t r = 0; r < mr; r++) {
-            int64_t ti = t_base[r] + a * p.dt;
-            if (p.replicate_time) ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
-            frame[r] = (r < count && ti >= 0 && ti < p.T) ? xb + (ci * p.T + ti) * in_frame : nullptr;
-          }
-          for (int64_t e = 0; e < p.kh; e++) {
-            for (int64_t r = 0; r < mr; r++) {
-              const int64_t hi = h_base[r] + e * p.dh;
-              row[r] = (frame[r] && hi >= 0 && hi < p.H) ? frame[r] + hi * p.W : nullptr;
-            }
-            for (int64_t f = 0; f < p.kw; f++, k++) {
-              float* d = dst + k * mr;
-              for (int64_t r = 0; r < mr; r++) {
-                const int64_t wi = w_base[r] + f * p.dw;
-                d[r] = (row[r] && wi >= 0 && wi < p.W) ? to_float(row[r][wi]) : 0.0f;
-              }
-            }
-          }
-        }
     }
     kern.gemm_block(g, a_packed, m0, rows, w_packed, 0, p.Cout);
   });
