@@ -267,8 +267,8 @@ bool launch(const AttentionParams& p) {
 template <typename T>
 bool attention_mma(const AttentionParams& p) {
   if (p.Dh % 8 != 0 || p.Dh > 128 || p.B * p.H > 65535) return false;
-  if (!mma::rows_are_16_byte_aligned(p.q, p.q_sb, p.q_sh, p.q_sn) || !mma::rows_are_16_byte_aligned(p.k, p.k_sb, p.k_sh, p.k_sn) ||
-      !mma::rows_are_16_byte_aligned(p.v, p.v_sb, p.v_sh, p.v_sn))
+  if (!rows_are_16_byte_aligned<T>(p.q, p.q_sb, p.q_sh, p.q_sn) || !rows_are_16_byte_aligned<T>(p.k, p.k_sb, p.k_sh, p.k_sn) ||
+      !rows_are_16_byte_aligned<T>(p.v, p.v_sb, p.v_sh, p.v_sn))
     return false;
   // output pairs are stored 4 bytes at a time
   if (reinterpret_cast<uintptr_t>(p.o) % 4 != 0 || p.o_sb % 2 != 0 || p.o_sh % 2 != 0 || p.o_sn % 2 != 0) return false;

@@ -11,6 +11,7 @@
 
 #include "../common/dtype.h"
 #include "../common/op_params.h"
+#include "device.h"
 
 namespace dit::cuda {
 
@@ -25,8 +26,17 @@ cudaStream_t stream();
 // kernel (DIT_CUDA_GEMM=wmma, DIT_CUDA_ATTENTION=wmma|simt) for comparisons and tests.
 bool env_equals(const char* name, const char* value);
 
-// The most dynamic shared memory one block of this device may opt in to (48 KiB if unknown).
-int max_shared_optin();
+// The device the stream runs on, as the probe (device.cu) saw it: multiprocessors, compute
+// capability, the most dynamic shared memory one block may opt in to.
+const DeviceInfo& current_device();
+inline int max_shared_optin() { return current_device().shared_per_block_optin; }
+
+// True when rows of T at `base` can be read 16 bytes at a time: base 16-byte aligned and every
+// given count (row lengths and strides, in elements) a whole number of 16-byte vectors.
+template <typename T, typename... Counts>
+__host__ __device__ inline bool rows_are_16_byte_aligned(const void* base, Counts... counts) {
+  return reinterpret_cast<uintptr_t>(base) % 16 == 0 && (((int64_t(counts) * int64_t(sizeof(T))) % 16 == 0) && ...);
+}
 
 template <typename T> __device__ __forceinline__ float to_f32(T v);
 template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }

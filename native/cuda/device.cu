@@ -34,6 +34,7 @@ CudaInfo probe() {
     d.minor = prop.minor;
     d.total_memory = prop.totalGlobalMem;
     d.multiprocessors = prop.multiProcessorCount;
+    d.shared_per_block_optin = int(prop.sharedMemPerBlockOptin);
     info.devices.push_back(d);
   }
   return info;

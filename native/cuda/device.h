@@ -12,6 +12,7 @@ struct DeviceInfo {
   int major = 0, minor = 0;
   uint64_t total_memory = 0;
   int multiprocessors = 0;
+  int shared_per_block_optin = 0;  // bytes of dynamic shared memory a block may opt in to
 };
 
 struct CudaInfo {

@@ -109,8 +109,8 @@ void launch_vec(const LayerNormModulateParams& p) {
 template <typename T>
 bool layer_norm_modulate_vec(const LayerNormModulateParams& p) {
   constexpr int64_t E = 16 / int64_t(sizeof(T));
-  const auto aligned = [](const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; };
-  if (p.D % E != 0 || p.mod_stride % E != 0 || !aligned(p.x) || !aligned(p.out) || !aligned(p.shift) || !aligned(p.scale))
+  if (!rows_are_16_byte_aligned<T>(p.x, p.D) || !rows_are_16_byte_aligned<T>(p.out, p.D) ||
+      !rows_are_16_byte_aligned<T>(p.shift, p.mod_stride) || !rows_are_16_byte_aligned<T>(p.scale, p.mod_stride))
     return false;
   // vectors per lane: the one compile-time shape (D up to 2048 in 16-bit types, 1024 in f32)
   const int64_t per_lane = (p.D / E + 31) / 32;

@@ -83,8 +83,8 @@ __global__ void __launch_bounds__(128) gemm_wmma_kernel(const LinearParams p) {
     for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.0f);
   const T zero = from_f32<T>(0.0f);
   // 16-byte loads (8 elements along K) when rows are 16-byte aligned; element loads at the edges
-  const bool vec_a = (p.lda % 8 == 0) && (reinterpret_cast<uintptr_t>(a) % 16 == 0);
-  const bool vec_w = (p.ldw % 8 == 0) && (reinterpret_cast<uintptr_t>(w) % 16 == 0);
+  const bool vec_a = rows_are_16_byte_aligned<T>(a, p.lda);
+  const bool vec_w = rows_are_16_byte_aligned<T>(w, p.ldw);
   for (int64_t k0 = 0; k0 < p.K; k0 += kWmmaK) {
     for (int i = threadIdx.x; i < kTile * (kWmmaK / 8); i += 128) {
       const int r = i / (kWmmaK / 8), kk = (i % (kWmmaK / 8)) * 8;
@@ -176,10 +176,7 @@ void linear(const LinearParams& p) {
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     if (p.M <= kSmallM) {
-      constexpr int64_t E = 16 / int64_t(sizeof(T));
-      const bool vector = p.K % E == 0 && p.lda % E == 0 && p.ldw % E == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0 &&
-                          reinterpret_cast<uintptr_t>(p.w) % 16 == 0;
-      if (vector) {
+      if (rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) && rows_are_16_byte_aligned<T>(p.w, p.ldw)) {
         gemv_kernel<T, true><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
       } else {
         gemv_kernel<T, false><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);

@@ -42,33 +42,20 @@ void launch(const LinearParams& p) {
   kernel<<<grid, gemm::kThreads, S::kSharedBytes, stream()>>>(p);
 }
 
-int multiprocessors() {
-  static const int count = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
-      cudaGetLastError();
-      v = 108;
-    }
-    return v;
-  }();
-  return count;
-}
-
 // 256 wide when its blocks (one per SM) still make at least two full waves, else 128
 int tile_width(const LinearParams& p) {
   static const int forced = env_equals("DIT_CUDA_GEMM_TILE", "128") ? 128 : env_equals("DIT_CUDA_GEMM_TILE", "256") ? 256 : 0;
   if (forced) return forced;
   const int64_t wide_blocks = ((p.N + 255) / 256) * ((p.M + gemm::kBlockM - 1) / gemm::kBlockM);
   if (int(gemm::Shape<256>::kSharedBytes) > max_shared_optin()) return 128;
-  return wide_blocks >= 2 * int64_t(multiprocessors()) && p.N >= 192 ? 256 : 128;
+  return wide_blocks >= 2 * int64_t(current_device().multiprocessors) && p.N >= 192 ? 256 : 128;
 }
 
 }  // namespace
 
 template <typename T>
 bool linear_mma(const LinearParams& p) {
-  if (p.K % 8 != 0 || !mma::rows_are_16_byte_aligned(p.a, p.lda) || !mma::rows_are_16_byte_aligned(p.w, p.ldw))
-    return false;
+  if (!rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) || !rows_are_16_byte_aligned<T>(p.w, p.ldw)) return false;
   if ((p.M + gemm::kBlockM - 1) / gemm::kBlockM > 65535) return false;
   if (tile_width(p) == 256) {
     launch<T, 256>(p);

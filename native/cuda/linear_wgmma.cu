@@ -142,25 +142,13 @@ __global__ void __launch_bounds__(kThreads, 1) linear_wgmma_kernel(const LinearP
 #endif
 }
 
-bool device_is_sm90() {
-  static const bool yes = [] {
-    int dev = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return major == 9 && minor == 0;
-  }();
-  return yes;
-}
-
 }  // namespace
 
 template <typename T>
 bool linear_wgmma(const LinearParams& p) {
-  if (!device_is_sm90() || int(kSharedBytes) > max_shared_optin()) return false;
-  if (p.K % 8 != 0 || !mma::rows_are_16_byte_aligned(p.a, p.lda) || !mma::rows_are_16_byte_aligned(p.w, p.ldw)) return false;
+  const DeviceInfo& device = current_device();
+  if (device.major != 9 || device.minor != 0 || int(kSharedBytes) > max_shared_optin()) return false;
+  if (!rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) || !rows_are_16_byte_aligned<T>(p.w, p.ldw)) return false;
   if ((p.M + kBM - 1) / kBM > 65535) return false;
   auto kernel = linear_wgmma_kernel<T>;
   static const bool configured =

@@ -98,11 +98,4 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   }
 }
 
-// True when a 16-byte copy of 8 elements at every row start is legal: base 16-byte aligned and
-// every stride a multiple of 8 elements.
-template <typename... Strides>
-inline bool rows_are_16_byte_aligned(const void* base, Strides... strides) {
-  return reinterpret_cast<uintptr_t>(base) % 16 == 0 && ((strides % 8 == 0) && ...);
-}
-
 }  // namespace dit::cuda::mma

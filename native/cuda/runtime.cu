@@ -41,16 +41,16 @@ bool env_equals(const char* name, const char* value) {
   return env && std::strcmp(env, value) == 0;
 }
 
-int max_shared_optin() {
-  static const int bytes = [] {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess) {
-      cudaGetLastError();
-      v = 48 * 1024;
-    }
-    return v;
+const DeviceInfo& current_device() {
+  // stream() selects device 0; without a probed device the ops cannot run at all (the glue refuses
+  // CUDA then), so the fallback only keeps this total
+  static const DeviceInfo none = [] {
+    DeviceInfo d;
+    d.shared_per_block_optin = 48 * 1024;
+    return d;
   }();
-  return bytes;
+  const CudaInfo& info = cuda_info();
+  return info.devices.empty() ? none : info.devices[0];
 }
 
 cudaStream_t stream() {
