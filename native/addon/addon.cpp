@@ -117,11 +117,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
       convert_elements(src.data, sd, converted.data(), dd, count);
       host = converted.data();
     }
-    try {
-      cuda::upload(dst, host, size_t(count) * dtype_size(dd));
-    } catch (const std::exception& e) {
-      throw DitError(env, "ERR_DIT_NATIVE", e.what());
-    }
+    native_call(env, [&] { cuda::upload(dst, host, size_t(count) * dtype_size(dd)); });
   }
   return env.Undefined();
 }
@@ -146,17 +142,10 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
     return WaitWorker::Start(env, cpu_fence(), info[3]);
   }
   const size_t bytes = size_t(count) * dtype_size(sd);
-  std::function<std::string(void*)> pending;
-  try {
-    pending = cuda::begin_download(src, bytes);
-  } catch (const std::exception& e) {
-    throw DitError(env, "ERR_DIT_NATIVE", e.what());
-  }
-  return WaitWorker::Start(env, [pending, out, sd, dd, count, bytes] {
-    std::vector<char> raw(bytes);
-    std::string err = pending(raw.data());
-    if (err.empty()) convert_elements(raw.data(), sd, out, dd, count);
-    return err;
+  auto pending = native_call(env, [&] { return cuda::begin_download(src, bytes); });
+  // converted straight out of the pinned staging buffer into the JS array
+  return WaitWorker::Start(env, [pending, out, sd, dd, count] {
+    return pending([&](const void* host) { convert_elements(static_cast<const char*>(host), sd, out, dd, count); });
   }, info[3]);
 }
 
@@ -165,13 +154,7 @@ Napi::Value Sync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool cuda_device = info.Length() > 0 && info[0].IsNumber() && info[0].As<Napi::Number>().Int32Value() == int32_t(Device::Cuda);
   if (!cuda_device) return WaitWorker::Start(env, cpu_fence(), env.Undefined());
-  std::function<std::string()> f;
-  try {
-    f = cuda::fence();
-  } catch (const std::exception& e) {
-    throw DitError(env, "ERR_DIT_NATIVE", e.what());
-  }
-  return WaitWorker::Start(env, f, env.Undefined());
+  return WaitWorker::Start(env, native_call(env, [] { return cuda::fence(); }), env.Undefined());
 }
 
 // copy(dst, dstOffset, src, srcOffset, bytes): raw copy within or across devices, in the order of
@@ -188,7 +171,7 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
     throw DitError(env, "ERR_DIT_NATIVE", "copy: sizes do not fit the buffers");
   char* dst = d->data() + doff;
   const char* src = s->data() + soff;
-  try {
+  native_call(env, [&] {
     if (d->device() == Device::Cpu && s->device() == Device::Cpu) {
       cpu::enqueue([dst, src, bytes] { std::memmove(dst, src, size_t(bytes)); });
     } else if (d->device() == Device::Cuda && s->device() == Device::Cuda) {
@@ -199,13 +182,11 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
       cuda::upload(dst, src, size_t(bytes));
     } else {
       auto staged = std::make_shared<std::vector<char>>(size_t(bytes));
-      const std::string err = cuda::begin_download(src, size_t(bytes))(staged->data());
+      const std::string err = cuda::begin_download(src, size_t(bytes))([&](const void* host) { std::memcpy(staged->data(), host, staged->size()); });
       if (!err.empty()) throw std::runtime_error(err);
       cpu::enqueue([dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
     }
-  } catch (const std::exception& e) {
-    throw DitError(env, "ERR_DIT_NATIVE", std::string("copy: ") + e.what());
-  }
+  }, "copy: ");
   return env.Undefined();
 }
 
@@ -246,21 +227,14 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 // CUDA benchmark timing (lib/bench.ts): cudaTimer() -> id; cudaElapsed(start, end) -> ms;
 // cudaBusyWait(microseconds)
 Napi::Value CudaTimer(const Napi::CallbackInfo& info) {
-  try {
-    return Napi::Number::New(info.Env(), double(cuda::timer_record()));
-  } catch (const std::exception& e) {
-    throw DitError(info.Env(), "ERR_DIT_NATIVE", e.what());
-  }
+  return Napi::Number::New(info.Env(), double(native_call(info.Env(), [] { return cuda::timer_record(); })));
 }
 
 Napi::Value CudaElapsed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) throw Napi::TypeError::New(env, "cudaElapsed(start, end): two timer ids");
-  try {
-    return Napi::Number::New(env, cuda::timer_elapsed_ms(info[0].As<Napi::Number>().Int64Value(), info[1].As<Napi::Number>().Int64Value()));
-  } catch (const std::exception& e) {
-    throw DitError(env, "ERR_DIT_NATIVE", e.what());
-  }
+  const int64_t start = info[0].As<Napi::Number>().Int64Value(), end = info[1].As<Napi::Number>().Int64Value();
+  return Napi::Number::New(env, native_call(env, [&] { return cuda::timer_elapsed_ms(start, end); }));
 }
 
 Napi::Value CudaBusyWait(const Napi::CallbackInfo& info) {
@@ -268,11 +242,7 @@ Napi::Value CudaBusyWait(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "cudaBusyWait(microseconds)");
   const double us = info[0].As<Napi::Number>().DoubleValue();
   if (!(us >= 0 && us <= 10e6)) throw Napi::RangeError::New(env, "cudaBusyWait: microseconds must be in [0, 1e7]");
-  try {
-    cuda::busy_wait(us);
-  } catch (const std::exception& e) {
-    throw DitError(env, "ERR_DIT_NATIVE", e.what());
-  }
+  native_call(env, [&] { cuda::busy_wait(us); });
   return env.Undefined();
 }
 

@@ -13,5 +13,17 @@ inline Napi::Error DitError(Napi::Env env, const char* code, const std::string& 
   return e;
 }
 
+// Runs fn; a std::exception from the native layers becomes an ERR_DIT_NATIVE error carrying its
+// message (after `prefix`). Errors already meant for JS pass through.
+template <typename Fn>
+auto native_call(Napi::Env env, Fn&& fn, const char* prefix = "") -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DitError(env, "ERR_DIT_NATIVE", std::string(prefix) + e.what());
+  }
+}
 
 }  // namespace dit::addon

@@ -22,8 +22,10 @@ DeviceMemoryStats device_memory_stats();
 void upload(void* dst, const void* host, size_t bytes);          // host may be reused on return
 void copy_device_to_device(void* dst, const void* src, size_t bytes);
 // Starts a device -> host copy now (stream order); the returned function blocks until it is done
-// (call it off the JS thread), copies into `host` and returns "" or the CUDA error text.
-std::function<std::string(void* host)> begin_download(const void* src, size_t bytes);
+// (call it off the JS thread), hands the host copy to `consume` (valid during the call: convert or
+// copy it there, no second staging buffer needed) and returns "" or the CUDA error text.
+using HostConsumer = std::function<void(const void* host)>;
+std::function<std::string(const HostConsumer& consume)> begin_download(const void* src, size_t bytes);
 // A marker after everything launched so far; the function blocks until the GPU reaches it.
 std::function<std::string()> fence();
 // Blocks until the stream is idle (for cross-device copies); throws on error.

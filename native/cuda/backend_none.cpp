@@ -16,7 +16,7 @@ void device_free(void*, size_t, size_t) {}
 DeviceMemoryStats device_memory_stats() { return {0, 0, 0}; }
 void upload(void*, const void*, size_t) { unavailable(); }
 void copy_device_to_device(void*, const void*, size_t) { unavailable(); }
-std::function<std::string(void*)> begin_download(const void*, size_t) { unavailable(); }
+std::function<std::string(const HostConsumer&)> begin_download(const void*, size_t) { unavailable(); }
 std::function<std::string()> fence() { unavailable(); }
 void synchronize() {}
 int64_t timer_record() { unavailable(); }

@@ -147,13 +147,13 @@ struct Pinned {
 };
 }  // namespace
 
-std::function<std::string(void*)> begin_download(const void* src, size_t bytes) {
+std::function<std::string(const HostConsumer&)> begin_download(const void* src, size_t bytes) {
   auto staging = std::make_shared<Pinned>(bytes);
   if (bytes) check(cudaMemcpyAsync(staging->p, src, bytes, cudaMemcpyDeviceToHost, stream()), "download");
   auto done = std::make_shared<Event>();
-  return [staging, done, bytes](void* host) mutable {
+  return [staging, done, bytes](const HostConsumer& consume) mutable {
     std::string err = done->wait();
-    if (err.empty() && bytes) std::memcpy(host, staging->p, bytes);
+    if (err.empty() && bytes) consume(staging->p);
     // released here, on the waiting worker (back to the pool; never a cudaFreeHost on the JS thread)
     staging.reset();
     done.reset();

@@ -89,7 +89,8 @@ void poison(DeviceArray& d) {
 
 HostArray from_device(const DeviceArray& d, DType dtype, size_t count) {
   HostArray a(dtype, count);
-  const std::string err = dit::cuda::begin_download(d.ptr, a.bytes.size())(a.data());
+  const std::string err =
+      dit::cuda::begin_download(d.ptr, a.bytes.size())([&](const void* host) { std::memcpy(a.data(), host, a.bytes.size()); });
   if (!err.empty()) throw std::runtime_error(err);
   return a;
 }
