@@ -154,25 +154,16 @@ class NativeBackend implements Backend {
 
   constructor(readonly device: Device, private readonly addon: NativeAddon) {
     if (device === 'cuda') {
-      let id = 0;
       this.gpuTimer = {
-        record: () => (this.invoke(() => { id = addon.cudaTimer(); }), id),
-        elapsedMs: (start, end) => {
-          let ms = 0;
-          this.invoke(() => { ms = addon.cudaElapsed(start, end); });
-          return ms;
-        },
+        record: () => this.invoke(() => addon.cudaTimer()),
+        elapsedMs: (start, end) => this.invoke(() => addon.cudaElapsed(start, end)),
         busyWait: (microseconds) => this.invoke(() => addon.cudaBusyWait(microseconds)),
       };
     }
   }
 
   alloc(bytes: number): NativeBuffer {
-    try {
-      return new this.addon.NativeBuffer(DEVICE_CODES[this.device], bytes);
-    } catch (e) {
-      rethrowNative(e);
-    }
+    return this.invoke(() => new this.addon.NativeBuffer(DEVICE_CODES[this.device], bytes));
   }
 
   upload(dst: Tensor, src: ArrayBufferView, srcDtype: DType): void {
@@ -202,9 +193,10 @@ class NativeBackend implements Backend {
     this.invoke(() => this.addon.copy(dst.storageBuffer, dst.offset * size, src.storageBuffer, src.offset * size, src.numel * size));
   }
 
-  private invoke(fn: () => void): void {
+  /** Calls into the addon; native errors come out as DitErrors. */
+  private invoke<R>(fn: () => R): R {
     try {
-      fn();
+      return fn();
     } catch (e) {
       rethrowNative(e);
     }

@@ -152,37 +152,34 @@ function kernelCases(device: Device): Case[] {
 }
 
 /**
- * Median milliseconds of one run. Short ops are enqueued several times per sample and timed
- * together. On the CPU a sample is host time up to a fence (its round trip, about 0.1 ms, spread
- * over the repetitions). On CUDA a sample is GPU time between two events, with the whole sample
- * queued behind a busy-wait kernel first, so what is timed is the GPU's work, not the host's
- * launch rate.
+ * Milliseconds per run of `reps` runs of fn. On the CPU: host time up to a fence (its round trip,
+ * about 0.1 ms, spread over the repetitions). On CUDA: GPU time between two events, with the whole
+ * sample queued behind a busy wait of `hideUs` first, so what is timed is the GPU's work, not the
+ * host's launch rate.
  */
-async function time(fn: () => Promise<void> | void, device: Device, iters: number): Promise<number> {
+async function sampleMs(device: Device, fn: () => Promise<void> | void, reps: number, hideUs: number): Promise<number> {
   const be = getBackend(device);
   const timer = be.gpuTimer;
-  const hostSample = async (reps: number) => {
-    const t0 = process.hrtime.bigint();
-    for (let r = 0; r < reps; r++) await fn();
-    await be.sync();
-    return Number(process.hrtime.bigint() - t0) / 1e6 / reps;
-  };
-  // the host's time per run (launches included) sizes the busy wait that hides it
-  let hostMs = await hostSample(1);
-  const sample = async (reps: number) => {
-    if (!timer) return hostSample(reps);
-    timer.busyWait(Math.min(1e6, 1000 * 1.5 * hostMs * reps + 200));
-    const start = timer.record();
-    for (let r = 0; r < reps; r++) await fn();
-    const end = timer.record();
-    await be.sync();
-    return timer.elapsedMs(start, end) / reps;
-  };
+  if (timer && hideUs > 0) timer.busyWait(Math.min(1e6, hideUs));
+  const start = timer?.record();
+  const t0 = process.hrtime.bigint();
+  for (let r = 0; r < reps; r++) await fn();
+  const end = timer?.record();
+  await be.sync();
+  if (timer) return timer.elapsedMs(start!, end!) / reps;
+  return Number(process.hrtime.bigint() - t0) / 1e6 / reps;
+}
+
+/** Median milliseconds of one run; short ops are repeated within a sample (see sampleMs). */
+async function time(fn: () => Promise<void> | void, device: Device, iters: number): Promise<number> {
+  // the host's time per run (launches included) sizes the repetitions and the busy wait
+  let hostMs = await sampleMs(device, fn, 1, 0);
   const reps = Math.min(100, Math.max(1, Math.ceil(5 / hostMs)));
-  hostMs = await hostSample(reps);
-  await sample(reps);
+  hostMs = await sampleMs(device, fn, reps, 0);
+  const sample = () => sampleMs(device, fn, reps, 1000 * 1.5 * hostMs * reps + 200);
+  await sample();
   const times: number[] = [];
-  for (let i = 0; i < iters; i++) times.push(await sample(reps));
+  for (let i = 0; i < iters; i++) times.push(await sample());
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
 }
@@ -193,22 +190,7 @@ async function measurePeaks(on: Target): Promise<{ gflops: number; gbps: number 
   const be = getBackend(device);
   const best = async (fn: () => void, reps: number) => {
     let min = Infinity;
-    for (let i = 0; i < 7; i++) {
-      await be.sync();
-      if (be.gpuTimer) {
-        be.gpuTimer.busyWait(20_000);
-        const start = be.gpuTimer.record();
-        for (let r = 0; r < reps; r++) fn();
-        const end = be.gpuTimer.record();
-        await be.sync();
-        min = Math.min(min, be.gpuTimer.elapsedMs(start, end) / reps);
-        continue;
-      }
-      const t0 = process.hrtime.bigint();
-      for (let r = 0; r < reps; r++) fn();
-      await be.sync();
-      min = Math.min(min, Number(process.hrtime.bigint() - t0) / 1e6 / reps);
-    }
+    for (let i = 0; i < 7; i++) min = Math.min(min, await sampleMs(device, fn, reps, 20_000));
     return min;
   };
   const n = device === 'cuda' ? 8192 : 1024;
