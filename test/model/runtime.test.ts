@@ -1,4 +1,6 @@
 import test from 'ava';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { backendInfo, DiT, ops, Tensor } from '../../lib';
 
 /** Waits for the CPU queue (a read is ordered after everything before it). */
@@ -78,9 +80,8 @@ test.serial('disposing a model releases all of its native memory', async (t) => 
 });
 
 test('the addon works from worker threads alongside the main thread', async (t) => {
-  const { Worker } = await import('node:worker_threads');
   // the compiled package (npm test builds it first): a worker has no TypeScript loader
-  const lib = require('node:path').join(__dirname, '..', '..', 'dist', 'lib', 'index.js');
+  const lib = path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js');
   const code = `
     const { ops, Tensor } = require(${JSON.stringify(lib)});
     const { parentPort } = require('node:worker_threads');
