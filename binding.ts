@@ -32,7 +32,8 @@ export interface NativeAddon {
   NativeBuffer: new (device: number, bytes: number) => NativeBuffer;
   upload(buf: NativeBuffer, byteOffset: number, src: ArrayBufferView, srcDtype: number, dstDtype: number, count: number): void;
   download(buf: NativeBuffer, byteOffset: number, srcDtype: number, dst: ArrayBufferView, dstDtype: number, count: number): Promise<void>;
-  sync(device: number): Promise<void>;
+  /** CUDA: `stream` omitted = every stream */
+  sync(device: number, stream?: number): Promise<void>;
   copy(dst: NativeBuffer, dstByteOffset: number, src: NativeBuffer, srcByteOffset: number, bytes: number): void;
   info(): { cpu: { isa: string; threads: number; gemmPanel: number }; cuda: NativeCudaInfo };
   memoryStats(): {
@@ -45,6 +46,14 @@ export interface NativeAddon {
   cudaElapsed(start: number, end: number): number;
   /** occupies the CUDA stream for this long, so the host can queue a sample behind it */
   cudaBusyWait(microseconds: number): void;
+  /** a new CUDA stream's id (0, the default stream, when DIT_CUDA_STREAMS=shared) */
+  cudaStreamCreate(): number;
+  /** waits for the stream's work, then destroys it */
+  cudaStreamDestroy(stream: number): void;
+  /** makes `stream` this thread's current stream (allocations, copies, ops); returns the previous one */
+  cudaSetStream(stream: number): number;
+  /** the current stream waits for the work queued so far on `stream` */
+  cudaWaitForStream(stream: number): void;
   linear(a: OpArgs): void;
   layerNormModulate(a: OpArgs): void;
   gatedResidual(a: OpArgs): void;

@@ -87,7 +87,20 @@ export interface Backend {
   upload(dst: Tensor, src: ArrayBufferView, srcDtype: DType): void;
   /** Reads a tensor after the work queued before this call, converting to dstDtype. */
   download(src: Tensor, dst: ArrayBufferView, dstDtype: DType): Promise<void>;
-  sync(): Promise<void>;
+  /** Resolves when the work queued so far has run: on `stream` (CUDA), else everywhere. */
+  sync(stream?: number): Promise<void>;
+  /**
+   * A stream of its own for a model's work, so models run side by side on a GPU (CUDA; the CPU
+   * has one queue, and this returns its id, 0). Destroy it when done.
+   */
+  createStream(): number;
+  /** Waits for the stream's queued work, then releases it. */
+  destroyStream(stream: number): void;
+  /**
+   * Runs fn, which must not await, with `stream` as the stream of every allocation, copy and op
+   * it issues; that work comes after everything queued before on the default stream.
+   */
+  onStream<R>(stream: number, fn: () => R): R;
   /** Raw copy of src's elements into dst (same dtype and size; the devices may differ). */
   copy(dst: Tensor, src: Tensor): void;
   linear(c: LinearCall): void;
@@ -180,11 +193,34 @@ class NativeBackend implements Backend {
     }
   }
 
-  async sync(): Promise<void> {
+  async sync(stream?: number): Promise<void> {
     try {
-      await this.addon.sync(DEVICE_CODES[this.device]);
+      await this.addon.sync(DEVICE_CODES[this.device], stream);
     } catch (e) {
       rethrowNative(e);
+    }
+  }
+
+  createStream(): number {
+    return this.device === 'cuda' ? this.invoke(() => this.addon.cudaStreamCreate()) : 0;
+  }
+
+  destroyStream(stream: number): void {
+    if (this.device === 'cuda') this.invoke(() => this.addon.cudaStreamDestroy(stream));
+  }
+
+  onStream<R>(stream: number, fn: () => R): R {
+    if (this.device !== 'cuda' || stream === 0) return fn();
+    const previous = this.invoke(() => this.addon.cudaSetStream(stream));
+    try {
+      this.invoke(() => this.addon.cudaWaitForStream(0));
+      return fn();
+    } finally {
+      try {
+        this.addon.cudaSetStream(previous);
+      } catch {
+        this.addon.cudaSetStream(0); // `previous` was destroyed inside fn; keep fn's own error
+      }
     }
   }
 

@@ -62,6 +62,15 @@ interface Block {
   qkv: LinearWeight; proj: LinearWeight; fc1: LinearWeight; fc2: LinearWeight;
 }
 
+/** A model collected without dispose() still gives its stream back (its buffers have their own finalizers). */
+const streamReleaser = new FinalizationRegistry<{ backend: Backend; stream: number }>(({ backend, stream }) => {
+  try {
+    backend.destroyStream(stream);
+  } catch {
+    // nothing to report to at collection time
+  }
+});
+
 export class DiT {
   readonly config: DiTConfig;
   readonly derived: DerivedConfig;
@@ -75,6 +84,8 @@ export class DiT {
   #adaW: Tensor;
   #adaB: Tensor;
   #pos: Tensor;
+  /** the backend stream every forward runs on (CUDA: one per model, so models overlap) */
+  #stream: number;
   #disposed = false;
 
   private constructor(config: DiTConfig, device: Device, dtype: FloatDType, weights: Map<string, Tensor>, prepared: Map<string, Tensor>) {
@@ -119,6 +130,8 @@ export class DiT {
       }
     }
     this.#pos = this.#positionTable();
+    this.#stream = this.#backend.createStream();
+    streamReleaser.register(this, { backend: this.#backend, stream: this.#stream }, this);
   }
 
   /** Loads a DiT: validates the config against the weights before any compute. */
@@ -351,8 +364,9 @@ export class DiT {
       let cond: Tensor | Int32Array;
       if (this.derived.numClasses !== null) cond = await this.#labelIds(input.y, B, 'y');
       else temps.push((cond = this.#prepareCaption(input.y, B, 'y')));
-      const out = this.#run(x, t, cond);
-      await this.#backend.sync();
+      this.#assertAlive(); // disposed while the labels were read
+      const out = this.#backend.onStream(this.#stream, () => this.#run(x, t, cond));
+      await this.#backend.sync(this.#stream);
       return out;
     } finally {
       for (const z of temps) z.dispose();
@@ -402,16 +416,20 @@ export class DiT {
         this.#copy(a, cond, 0);
         this.#copy(b, cond, a.numel);
       }
-      const both = this.#run(x2, t2, cond);
-      temps.push(both);
-      const outC = this.derived.outChannels;
-      const S = both.numel / (2 * B * outC);
-      const out = Tensor.empty([B, outC, ...x.shape.slice(2)], { device: this.device });
-      this.#backend.cfgCombine({
-        dtype: 'f32', B, C: outC, S, guided: Math.min(guidance === 'first3' ? 3 : C, outC), scale,
-        cond: both, uncond: both, uncondOffset: B * outC * S, out,
+      this.#assertAlive();
+      const out = this.#backend.onStream(this.#stream, () => {
+        const both = this.#run(x2, t2, cond);
+        temps.push(both);
+        const outC = this.derived.outChannels;
+        const S = both.numel / (2 * B * outC);
+        const guided = Tensor.empty([B, outC, ...x.shape.slice(2)], { device: this.device });
+        this.#backend.cfgCombine({
+          dtype: 'f32', B, C: outC, S, guided: Math.min(guidance === 'first3' ? 3 : C, outC), scale,
+          cond: both, uncond: both, uncondOffset: B * outC * S, out: guided,
+        });
+        return guided;
       });
-      await this.#backend.sync();
+      await this.#backend.sync(this.#stream);
       return out;
     } finally {
       for (const z of temps) z.dispose();
@@ -529,6 +547,9 @@ export class DiT {
     this.#adaW.dispose();
     this.#adaB.dispose();
     this.#pos.dispose();
+    // after the frees (which note the stream's pending reads); waits for the stream's work
+    streamReleaser.unregister(this);
+    this.#backend.destroyStream(this.#stream);
   }
 
   [Symbol.dispose](): void {

@@ -20,6 +20,7 @@
 #include "buffer.h"
 #include "errors.h"
 #include "ops.h"
+#include "streams.h"
 
 namespace dit::addon {
 
@@ -117,7 +118,10 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
       convert_elements(src.data, sd, converted.data(), dd, count);
       host = converted.data();
     }
-    native_call(env, [&] { cuda::upload(dst, host, size_t(count) * dtype_size(dd)); });
+    native_call(env, [&] {
+      order_after_other_streams(b);
+      cuda::upload(dst, host, size_t(count) * dtype_size(dd));
+    });
   }
   return env.Undefined();
 }
@@ -142,19 +146,25 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
     return WaitWorker::Start(env, cpu_fence(), info[3]);
   }
   const size_t bytes = size_t(count) * dtype_size(sd);
-  auto pending = native_call(env, [&] { return cuda::begin_download(src, bytes); });
+  auto pending = native_call(env, [&] {
+    order_after_other_streams(b);
+    return cuda::begin_download(src, bytes);
+  });
   // converted straight out of the pinned staging buffer into the JS array
   return WaitWorker::Start(env, [pending, out, sd, dd, count] {
     return pending([&](const void* host) { convert_elements(static_cast<const char*>(host), sd, out, dd, count); });
   }, info[3]);
 }
 
-// sync(device) -> Promise<void>: resolves when the device has run everything issued before.
+// sync(device, stream?) -> Promise<void>: resolves when the device has run everything issued
+// before on that CUDA stream (no stream: on every stream; a destroyed one has nothing left).
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool cuda_device = info.Length() > 0 && info[0].IsNumber() && info[0].As<Napi::Number>().Int32Value() == int32_t(Device::Cuda);
   if (!cuda_device) return WaitWorker::Start(env, cpu_fence(), env.Undefined());
-  return WaitWorker::Start(env, native_call(env, [] { return cuda::fence(); }), env.Undefined());
+  if (info.Length() < 2 || info[1].IsUndefined()) return WaitWorker::Start(env, native_call(env, [] { return cuda::fence_all(); }), env.Undefined());
+  const StreamId id = stream_arg(info, 1, "sync");
+  return WaitWorker::Start(env, native_call(env, [id] { return cuda::fence_stream(id); }), env.Undefined());
 }
 
 // copy(dst, dstOffset, src, srcOffset, bytes): raw copy within or across devices, in the order of
@@ -175,12 +185,16 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
     if (d->device() == Device::Cpu && s->device() == Device::Cpu) {
       cpu::enqueue([dst, src, bytes] { std::memmove(dst, src, size_t(bytes)); });
     } else if (d->device() == Device::Cuda && s->device() == Device::Cuda) {
+      order_after_other_streams(d);
+      order_after_other_streams(s);
       cuda::copy_device_to_device(dst, src, size_t(bytes));
     } else if (d->device() == Device::Cuda) {
       const std::string err = cpu::fence().get();
       if (!err.empty()) throw std::runtime_error(err);
+      order_after_other_streams(d);
       cuda::upload(dst, src, size_t(bytes));
     } else {
+      order_after_other_streams(s);
       auto staged = std::make_shared<std::vector<char>>(size_t(bytes));
       const std::string err = cuda::begin_download(src, size_t(bytes))([&](const void* host) { std::memcpy(staged->data(), host, staged->size()); });
       if (!err.empty()) throw std::runtime_error(err);
@@ -273,6 +287,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaElapsed", Napi::Function::New<CudaElapsed>(env, "cudaElapsed"));
   exports.Set("cudaBusyWait", Napi::Function::New<CudaBusyWait>(env, "cudaBusyWait"));
   RegisterOps(env, exports);
+  RegisterStreams(env, exports);
   return exports;
 }
 

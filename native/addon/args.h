@@ -8,6 +8,7 @@
 #include "../common/dtype.h"
 #include "buffer.h"
 #include "errors.h"
+#include "streams.h"
 
 namespace dit::addon {
 
@@ -46,6 +47,11 @@ class OpArgs {
     if (has_device_ && b->device() != device_) fail(std::string("field ") + name + " is on another device");
     device_ = b->device();
     has_device_ = true;
+    try {
+      order_op_argument(b);
+    } catch (const std::exception& e) {
+      fail(std::string("field ") + name + ": " + e.what());
+    }
     std::string off_name = std::string(name) + "Offset";
     Napi::Value ov = obj_.Get(off_name);
     int64_t off = ov.IsNumber() ? ov.As<Napi::Number>().Int64Value() : 0;

@@ -38,6 +38,7 @@ NativeBuffer::NativeBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
     if (!data_) throw DitError(env, "ERR_DIT_OOM", "out of host memory allocating " + std::to_string(bytes_) + " bytes");
   } else {
     try {
+      owner_ = cuda::current_stream_id();
       data_ = static_cast<char*>(cuda::device_alloc(size_t(bytes_), &capacity_));
     } catch (const std::exception& e) {
       // no usable GPU, or an earlier asynchronous fault that left the context unusable
@@ -64,7 +65,7 @@ void NativeBuffer::release() {
   data_ = nullptr;
   // stream-ordered reuse: see cpu/allocator.h and cuda/allocator.cu
   if (device_ == Device::Cpu) cpu::cached_free(p, cap, n);
-  else cuda::device_free(p, cap, n);
+  else cuda::device_free(p, cap, n, owner_, others_);
 }
 
 Napi::Value NativeBuffer::Free(const Napi::CallbackInfo& info) {

@@ -1,9 +1,12 @@
 // NativeBuffer: device memory owned by a JS object. free() (or the GC finalizer, as a safety net)
-// releases it in stream order: after the work already queued on it.
+// releases it in stream order: after the work already queued on it, on every stream that used it.
 #pragma once
 #include <napi.h>
 
 #include <cstdint>
+#include <vector>
+
+#include "../common/stream_block_cache.h"
 
 namespace dit::addon {
 
@@ -20,6 +23,18 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   int64_t bytes() const { return bytes_; }
   bool freed() const { return data_ == nullptr; }
 
+  // CUDA streams: the one the buffer was allocated on, and the others that have used it (the
+  // allocator defers reuse until their work is done; reads wait for them)
+  StreamId owner_stream() const { return owner_; }
+  const std::vector<StreamId>& other_streams() const { return others_; }
+  void note_stream(StreamId s) {
+    if (s == owner_ || device_ != Device::Cuda) return;
+    for (StreamId o : others_) {
+      if (o == s) return;
+    }
+    others_.push_back(s);
+  }
+
   static NativeBuffer* Unwrap(const Napi::Value& v);  // nullptr when v is not a NativeBuffer
 
  private:
@@ -32,6 +47,8 @@ class NativeBuffer : public Napi::ObjectWrap<NativeBuffer> {
   char* data_ = nullptr;
   int64_t bytes_ = 0;
   size_t capacity_ = 0;
+  StreamId owner_ = 0;
+  std::vector<StreamId> others_;
 };
 
 }  // namespace dit::addon

@@ -10,6 +10,37 @@
 
 namespace dit {
 
+// The counters of a caching allocator (kept under its lock) and the free-list pop, shared by
+// BlockCache and StreamBlockCache (stream_block_cache.h).
+struct BlockCounters {
+  int64_t in_use = 0, buffers = 0, cached = 0;
+  void reused(size_t cls, size_t bytes) {
+    cached -= int64_t(cls);
+    in_use += int64_t(bytes);
+    buffers++;
+  }
+  void adopted(size_t bytes) {
+    in_use += int64_t(bytes);
+    buffers++;
+  }
+  void returned(size_t cls, size_t bytes) {
+    in_use -= int64_t(bytes);
+    buffers--;
+    cached += int64_t(cls);
+  }
+};
+
+// The last block of free list `key`, removed (and the list when emptied), or nullptr.
+template <typename Key>
+void* pop_free_block(std::map<Key, std::vector<void*>>& free, const Key& key) {
+  auto it = free.find(key);
+  if (it == free.end() || it->second.empty()) return nullptr;
+  void* p = it->second.back();
+  it->second.pop_back();
+  if (it->second.empty()) free.erase(it);
+  return p;
+}
+
 class BlockCache {
  public:
   struct Stats {
@@ -19,33 +50,25 @@ class BlockCache {
   // A cached block of class `cls` (accounted as `bytes` in use), or nullptr.
   void* reuse(size_t cls, size_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = free_.find(cls);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
-    it->second.pop_back();
-    cached_ -= int64_t(cls);
-    in_use_ += int64_t(bytes);
-    buffers_++;
+    void* p = pop_free_block(free_, cls);
+    if (p) n_.reused(cls, bytes);
     return p;
   }
 
   // Accounts a freshly allocated block.
   void adopt(size_t bytes) {
     std::lock_guard<std::mutex> lock(mu_);
-    in_use_ += int64_t(bytes);
-    buffers_++;
+    n_.adopted(bytes);
   }
 
   // Takes a block back; returns the blocks to release so that at most `limit` bytes stay cached
   // (largest classes first: the costliest to keep).
   std::vector<void*> give_back(void* p, size_t cls, size_t bytes, size_t limit) {
     std::lock_guard<std::mutex> lock(mu_);
-    in_use_ -= int64_t(bytes);
-    buffers_--;
+    n_.returned(cls, bytes);
     free_[cls].push_back(p);
-    cached_ += int64_t(cls);
     std::vector<void*> release;
-    while (size_t(cached_) > limit && !free_.empty()) {
+    while (size_t(n_.cached) > limit && !free_.empty()) {
       auto it = std::prev(free_.end());
       if (it->second.empty()) {
         free_.erase(it);
@@ -53,7 +76,7 @@ class BlockCache {
       }
       release.push_back(it->second.back());
       it->second.pop_back();
-      cached_ -= int64_t(it->first);
+      n_.cached -= int64_t(it->first);
     }
     return release;
   }
@@ -64,19 +87,19 @@ class BlockCache {
     std::vector<void*> all;
     for (auto& [cls, blocks] : free_) all.insert(all.end(), blocks.begin(), blocks.end());
     free_.clear();
-    cached_ = 0;
+    n_.cached = 0;
     return all;
   }
 
   Stats stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    return {in_use_, buffers_, cached_};
+    return {n_.in_use, n_.buffers, n_.cached};
   }
 
  private:
   std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
-  int64_t in_use_ = 0, buffers_ = 0, cached_ = 0;
+  BlockCounters n_;
 };
 
 }  // namespace dit

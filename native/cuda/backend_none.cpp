@@ -11,13 +11,23 @@ namespace {
 }
 }  // namespace
 
+StreamId create_stream() { unavailable(); }
+void destroy_stream(StreamId) {}
+StreamId set_current_stream(StreamId s) {
+  if (s != 0) unavailable();
+  return 0;
+}
+StreamId current_stream_id() { return 0; }
+void wait_for_stream(StreamId) {}
 void* device_alloc(size_t, size_t*) { unavailable(); }
-void device_free(void*, size_t, size_t) {}
+void device_free(void*, size_t, size_t, StreamId, const std::vector<StreamId>&) {}
 DeviceMemoryStats device_memory_stats() { return {0, 0, 0}; }
 void upload(void*, const void*, size_t) { unavailable(); }
 void copy_device_to_device(void*, const void*, size_t) { unavailable(); }
 std::function<std::string(const HostConsumer&)> begin_download(const void*, size_t) { unavailable(); }
 std::function<std::string()> fence() { unavailable(); }
+std::function<std::string()> fence_all() { unavailable(); }
+std::function<std::string()> fence_stream(StreamId) { unavailable(); }
 void synchronize() {}
 int64_t timer_record() { unavailable(); }
 double timer_elapsed_ms(int64_t, int64_t) { unavailable(); }

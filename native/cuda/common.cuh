@@ -11,6 +11,7 @@
 
 #include "../common/dtype.h"
 #include "../common/op_params.h"
+#include "../common/stream_block_cache.h"
 #include "device.h"
 
 namespace dit::cuda {
@@ -20,7 +21,12 @@ void check(cudaError_t err, const char* what);
 // After a kernel launch: configuration errors now, and remembers the op for asynchronous faults.
 void check_launch(const char* op);
 
+// This thread's current stream (runtime.cu); the stream of an id (nullptr when it is not live).
 cudaStream_t stream();
+cudaStream_t stream_of(StreamId id);
+// The allocator's side of creating and destroying a stream (allocator.cu).
+void stream_cache_add(StreamId id);
+void stream_cache_retire(StreamId id);
 
 // True when environment variable `name` is set to `value`: the switches that force a fallback
 // kernel (DIT_CUDA_GEMM=wmma, DIT_CUDA_ATTENTION=wmma|simt) for comparisons and tests.
@@ -95,6 +101,7 @@ class DeviceScratch {
  private:
   void* ptr_ = nullptr;
   size_t bytes_ = 0, capacity_ = 0;
+  StreamId owner_ = 0;
 };
 
 }  // namespace dit::cuda

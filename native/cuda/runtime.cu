@@ -1,6 +1,9 @@
-// The CUDA backend's stream, error checks, host <-> device copies and fences. One non-blocking
-// stream on device 0 carries every op in launch order, so stream order is the only
-// synchronisation the ops need; the host waits only in fences and reads (off the JS thread).
+// The CUDA backend's streams, error checks, host <-> device copies and fences. Non-blocking
+// streams on device 0: the default one (0) and one per model; each thread launches on its current
+// stream, in order, so within a stream stream order is the only synchronisation the ops need.
+// Across streams: a model's forward waits for the default stream at entry (wait_for_stream), the
+// allocator defers reuse of blocks other streams used, and reads wait for every stream that used
+// the buffer. The host waits only in fences and reads (off the JS thread).
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -53,14 +56,101 @@ const DeviceInfo& current_device() {
   return info.devices.empty() ? none : info.devices[0];
 }
 
-cudaStream_t stream() {
+// --- streams: a registry of live streams by id (ids are never reused, so a stale id is refused
+// rather than aliased), and the current one per thread, cached so a launch takes no lock.
+namespace {
+std::mutex streams_mu;
+std::map<StreamId, cudaStream_t> streams;
+StreamId next_stream = 1;
+thread_local StreamId current_id = 0;
+thread_local cudaStream_t current_handle = nullptr;
+
+cudaStream_t new_stream() {
+  cudaStream_t st;
+  check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+  return st;
+}
+
+cudaStream_t default_stream() {
   static cudaStream_t s = [] {
     check(cudaSetDevice(0), "cudaSetDevice");
-    cudaStream_t st;
-    check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+    cudaStream_t st = new_stream();
+    std::lock_guard<std::mutex> lock(streams_mu);
+    streams[0] = st;
     return st;
   }();
   return s;
+}
+
+// nullptr when `id` is not (or no longer) a live stream
+cudaStream_t find_stream(StreamId id) {
+  if (id == 0) return default_stream();
+  std::lock_guard<std::mutex> lock(streams_mu);
+  auto it = streams.find(id);
+  return it == streams.end() ? nullptr : it->second;
+}
+}  // namespace
+
+cudaStream_t stream() { return current_handle ? current_handle : default_stream(); }
+
+cudaStream_t stream_of(StreamId id) { return find_stream(id); }
+
+StreamId create_stream() {
+  // one shared stream on request: per-model streams off, for comparisons and debugging
+  if (env_equals("DIT_CUDA_STREAMS", "shared")) return 0;
+  default_stream();  // selects the device
+  cudaStream_t st = new_stream();
+  StreamId id;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu);
+    id = next_stream++;
+    streams[id] = st;
+  }
+  stream_cache_add(id);  // outside streams_mu: the allocator takes its lock, then streams_mu
+  return id;
+}
+
+void destroy_stream(StreamId id) {
+  if (id == 0) return;
+  cudaStream_t st = find_stream(id);
+  if (!st) return;
+  // Its blocks become stream 0's only once its work is done, so this waits (on the calling
+  // thread: a model disposed with a forward still queued waits for that forward). A fault is
+  // sticky and reported by the next call on any stream, so it is not thrown from a dispose.
+  if (cudaStreamSynchronize(st) != cudaSuccess) cudaGetLastError();
+  stream_cache_retire(id);
+  {
+    std::lock_guard<std::mutex> lock(streams_mu);
+    streams.erase(id);
+  }
+  if (current_id == id) {
+    current_id = 0;
+    current_handle = nullptr;
+  }
+  cudaStreamDestroy(st);
+}
+
+StreamId set_current_stream(StreamId id) {
+  cudaStream_t st = find_stream(id);
+  if (!st) throw std::invalid_argument("CUDA stream " + std::to_string(id) + " does not exist (destroyed?)");
+  const StreamId previous = current_id;
+  current_id = id;
+  current_handle = id == 0 ? nullptr : st;
+  return previous;
+}
+
+StreamId current_stream_id() { return current_id; }
+
+void wait_for_stream(StreamId on) {
+  if (on == current_id) return;
+  cudaStream_t other = find_stream(on);
+  if (!other) return;  // destroyed: synchronised then
+  cudaEvent_t e;
+  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  cudaError_t err = cudaEventRecord(e, other);
+  if (err == cudaSuccess) err = cudaStreamWaitEvent(stream(), e, 0);
+  cudaEventDestroy(e);  // released once the wait has been satisfied
+  check(err, "cudaStreamWaitEvent");
 }
 
 void upload(void* dst, const void* host, size_t bytes) {
@@ -77,10 +167,10 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes) {
 namespace {
 struct Event {
   cudaEvent_t e = nullptr;
-  Event() {
+  explicit Event(cudaStream_t on) {
     // blocking sync: a waiting libuv worker sleeps instead of spinning a core for the whole wait
     check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming | cudaEventBlockingSync), "cudaEventCreate");
-    cudaError_t err = cudaEventRecord(e, stream());
+    cudaError_t err = cudaEventRecord(e, on);
     if (err != cudaSuccess) {
       cudaEventDestroy(e);
       check(err, "cudaEventRecord");
@@ -150,7 +240,7 @@ struct Pinned {
 std::function<std::string(const HostConsumer&)> begin_download(const void* src, size_t bytes) {
   auto staging = std::make_shared<Pinned>(bytes);
   if (bytes) check(cudaMemcpyAsync(staging->p, src, bytes, cudaMemcpyDeviceToHost, stream()), "download");
-  auto done = std::make_shared<Event>();
+  auto done = std::make_shared<Event>(stream());
   return [staging, done, bytes](const HostConsumer& consume) mutable {
     std::string err = done->wait();
     if (err.empty() && bytes) consume(staging->p);
@@ -162,8 +252,32 @@ std::function<std::string(const HostConsumer&)> begin_download(const void* src, 
 }
 
 std::function<std::string()> fence() {
-  auto done = std::make_shared<Event>();
+  auto done = std::make_shared<Event>(stream());
   return [done] { return done->wait(); };
+}
+
+std::function<std::string()> fence_stream(StreamId id) {
+  cudaStream_t st = find_stream(id);
+  if (!st) return [] { return std::string(); };
+  auto done = std::make_shared<Event>(st);
+  return [done] { return done->wait(); };
+}
+
+std::function<std::string()> fence_all() {
+  default_stream();
+  auto events = std::make_shared<std::vector<std::unique_ptr<Event>>>();
+  {
+    // recorded under the lock: another thread's destroy_stream cannot destroy one meanwhile
+    std::lock_guard<std::mutex> lock(streams_mu);
+    for (const auto& [id, st] : streams) events->push_back(std::make_unique<Event>(st));
+  }
+  return [events] {
+    for (const auto& e : *events) {
+      std::string err = e->wait();
+      if (!err.empty()) return err;
+    }
+    return std::string();
+  };
 }
 
 void synchronize() {

@@ -64,16 +64,20 @@ HostArray random_array(DType d, size_t n, float scale) {
 }
 
 // ---- device arrays
+// allocated for the current stream; `used` lists the other streams that use it (as the addon's
+// NativeBuffer does)
 struct DeviceArray {
   void* ptr = nullptr;
   size_t capacity = 0, bytes = 0;
+  dit::StreamId owner = dit::cuda::current_stream_id();
+  std::vector<dit::StreamId> used;
   explicit DeviceArray(size_t n_bytes) : bytes(n_bytes) {
     ptr = dit::cuda::device_alloc(n_bytes ? n_bytes : 1, &capacity);
     if (!ptr) throw std::runtime_error("out of device memory");
   }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
-  ~DeviceArray() { dit::cuda::device_free(ptr, capacity, bytes); }
+  ~DeviceArray() { dit::cuda::device_free(ptr, capacity, bytes, owner, used); }
 };
 
 std::unique_ptr<DeviceArray> to_device(const HostArray& a) {
@@ -344,6 +348,71 @@ void check_small_ops(DType dt) {
   }
 }
 
+// ---- streams: a model's stream and the default one (cuda/runtime.cu, allocator.cu)
+void expect(bool ok, const std::string& what) {
+  checks++;
+  if (!ok) failures++;
+  std::printf("%s  streams: %s\n", ok ? "ok  " : "FAIL", what.c_str());
+}
+
+void check_streams() {
+  namespace cu = dit::cuda;
+  const size_t n = 1 << 20;
+  HostArray ones(DType::F32, n), twos(DType::F32, n);
+  for (size_t i = 0; i < n; i++) ones.set(i, 1.0f), twos.set(i, 2.0f);
+  const dit::StreamId s1 = cu::create_stream();
+  expect(s1 != 0, "create_stream gives a new stream");
+  auto on = [](dit::StreamId s) { cu::set_current_stream(s); };
+  {
+    // a block the busy stream 1 still reads is not handed out again on stream 0
+    auto a = std::make_unique<DeviceArray>(n * 4);  // stream 0's
+    cu::upload(a->ptr, ones.data(), n * 4);
+    on(s1);
+    cu::wait_for_stream(0);
+    DeviceArray b(n * 4);  // stream 1's
+    cu::busy_wait(50000);
+    dit::CastParams p{DType::F32, DType::F32, int64_t(n), a->ptr, b.ptr};
+    cu::cast(p);
+    on(0);
+    void* const a_ptr = a->ptr;
+    a->used = {s1};
+    a.reset();  // freed while stream 1 is 50 ms from reading it
+    auto c = std::make_unique<DeviceArray>(n * 4);
+    expect(c->ptr != a_ptr, "a block still read by another stream is not reused");
+    cu::upload(c->ptr, twos.data(), n * 4);  // would corrupt stream 1's input if it were the same block
+    on(s1);
+    cu::synchronize();
+    const HostArray got = from_device(b, DType::F32, n);
+    expect(rel_l2(got, ones) == 0.0, "stream 1 read its input intact");
+    on(0);
+    DeviceArray d(n * 4);
+    expect(d.ptr == a_ptr, "the block is reused once stream 1 is past it");
+  }
+  {
+    // a read on stream 0 waits for stream 1's writes when told to (wait_for_stream)
+    on(s1);
+    DeviceArray y(n * 4);
+    cu::upload(y.ptr, ones.data(), n * 4);
+    cu::synchronize();
+    cu::busy_wait(50000);
+    cu::upload(y.ptr, twos.data(), n * 4);
+    on(0);
+    cu::wait_for_stream(s1);
+    const HostArray got = from_device(y, DType::F32, n);
+    expect(rel_l2(got, twos) == 0.0, "a read on stream 0 after wait_for_stream sees stream 1's write");
+    y.used = {0};
+  }
+  cu::destroy_stream(s1);
+  bool refused = false;
+  try {
+    cu::set_current_stream(s1);
+  } catch (const std::exception&) {
+    refused = true;
+  }
+  expect(refused && cu::current_stream_id() == 0, "a destroyed stream cannot be made current");
+  expect(cu::fence_all()().empty(), "fence_all after the streams");
+}
+
 // ---- timings (bf16, DiT-XL/2 at 4096 tokens, batch 2), GPU time by events behind a busy wait
 void time_op(const char* name, double flops, double bytes, const std::function<void()>& launch) {
   for (int i = 0; i < 3; i++) launch();
@@ -453,6 +522,15 @@ int main(int argc, char** argv) {
   for (const char* env : {"DIT_CUDA_GEMM", "DIT_CUDA_ATTENTION", "DIT_CUDA_CONV"})
     if (const char* v = std::getenv(env)) std::printf("%s=%s\n", env, v);
   run_checks();
+  if (only.empty() || std::string("streams").find(only) != std::string::npos) {
+    try {
+      check_streams();
+    } catch (const std::exception& e) {
+      failures++;
+      std::printf("FAIL  streams: %s\n", e.what());
+      dit::cuda::set_current_stream(0);
+    }
+  }
   try {
     dit::cuda::synchronize();
   } catch (const std::exception& e) {

@@ -65,6 +65,60 @@ gpuTest('100 forwards on the GPU keep device memory flat', async (t) => {
   t.true(after.bytesCached <= before.bytesCached + (1 << 20), `cache ${before.bytesCached} -> ${after.bytesCached}`);
 });
 
+const STREAM_CONFIG = { input_size: [2, 8, 8], hidden_size: 128, depth: 4, num_heads: 2, condition: 'label_10' };
+
+gpuTest('two models run side by side on their own streams and match one at a time', async (t) => {
+  const a = await DiT.load({ config: STREAM_CONFIG, seed: 1, device: 'cuda', dtype: 'bf16' });
+  const b = await DiT.load({ config: STREAM_CONFIG, seed: 2, device: 'cuda', dtype: 'bf16' });
+  const x = Tensor.from(Array.from({ length: 2 * 4 * 2 * 8 * 8 }, (_, i) => Math.sin(i)), [2, 4, 2, 8, 8], { device: 'cuda' });
+  const read = async (p: Promise<Tensor>) => {
+    const out = await p;
+    const v = await out.toFloat32Array();
+    out.dispose();
+    return v;
+  };
+  const alone = [await read(a.forward({ x, t: [1, 2], y: [3, 4] })), await read(b.forward({ x, t: [1, 2], y: [3, 4] }))];
+  t.notDeepEqual(alone[0], alone[1]);
+  const together = await Promise.all([0, 1, 0, 1, 0, 1].map((i) => read((i ? b : a).forward({ x, t: [1, 2], y: [3, 4] }))));
+  together.forEach((v, i) => t.deepEqual(v, alone[i % 2], `forward ${i} differs from its model's forward alone`));
+  a.dispose();
+  b.dispose();
+  x.dispose();
+});
+
+gpuTest('a model disposed while its forward runs still delivers that forward, and its freed blocks are not handed out early', async (t) => {
+  const x = Tensor.from(Array.from({ length: 2 * 4 * 2 * 8 * 8 }, (_, i) => Math.cos(i)), [2, 4, 2, 8, 8], { device: 'cuda' });
+  const reference = await DiT.load({ config: STREAM_CONFIG, seed: 5, device: 'cuda' });
+  const want = await (await reference.forward({ x, t: [7, 8], y: [1, 2] })).toFloat32Array();
+  reference.dispose();
+  const model = await DiT.load({ config: STREAM_CONFIG, seed: 5, device: 'cuda' });
+  const pending = model.forward({ x, t: [7, 8], y: [1, 2] });
+  await new Promise(setImmediate); // the forward is queued on the model's stream
+  model.dispose(); // frees the weights it reads
+  const junk = Array.from({ length: 20 }, () => Tensor.from(new Float32Array(64 * 1024).fill(Number.NaN), [64 * 1024], { device: 'cuda' }));
+  const out = await pending;
+  t.deepEqual(await out.toFloat32Array(), want);
+  for (const j of junk) j.dispose();
+  out.dispose();
+  x.dispose();
+});
+
+gpuTest('forward after dispose is ERR_DIT_DISPOSED on the GPU too, and DIT_CUDA_STREAMS=shared runs models on one stream', async (t) => {
+  const model = await DiT.load({ config: STREAM_CONFIG, device: 'cuda' });
+  model.dispose();
+  await t.throwsAsync(model.forward({ x: Tensor.zeros([1, 4, 2, 8, 8], { device: 'cuda' }), t: [1], y: [1] }), { code: 'ERR_DIT_DISPOSED' });
+  const script = `
+    const { DiT, Tensor } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'lib'))});
+    (async () => {
+      const m = await DiT.load({ config: ${JSON.stringify(STREAM_CONFIG)}, device: 'cuda' });
+      const out = await m.forward({ x: Tensor.zeros([1, 4, 2, 8, 8], { device: 'cuda' }), t: [1], y: [1] });
+      console.log((await out.toFloat32Array()).length);
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['--import=tsx', '-e', script], { encoding: 'utf8', env: { ...process.env, DIT_CUDA_STREAMS: 'shared' } });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), String(4 * 2 * 8 * 8));
+});
+
 test('CUDA availability is reported with a reason', (t) => {
   const info = backendInfo();
   t.true(info.cuda.available || typeof info.cuda.reason === 'string');

@@ -2,6 +2,7 @@ import test from 'ava';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { backendInfo, DiT, ops, Tensor } from '../../lib';
+import { getBackend } from '../../lib/backend';
 
 /** Waits for the CPU queue (a read is ordered after everything before it). */
 async function fence(): Promise<void> {
@@ -97,4 +98,16 @@ test('the addon works from worker threads alongside the main thread', async (t) 
   t.deepEqual(fromWorkers, [expected, expected]);
   // the main thread's tensors still work after the workers defined their own classes
   t.deepEqual(Array.from(await ops.silu(Tensor.from([1, -2, 3], [3])).toFloat32Array()), expected);
+});
+
+test('on the CPU a model stream is the one queue: createStream is 0, onStream runs at once, sync(stream) waits', async (t) => {
+  const be = getBackend('cpu');
+  const s = be.createStream();
+  t.is(s, 0);
+  t.is(be.onStream(s, () => 42), 42);
+  const x = Tensor.from([1, 2, 3], [3]);
+  await be.sync(s);
+  t.deepEqual(Array.from(await x.toFloat32Array()), [1, 2, 3]);
+  be.destroyStream(s);
+  x.dispose();
 });
