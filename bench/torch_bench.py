@@ -1,6 +1,7 @@
 """PyTorch side of `dit-native bench`: times the same cases through PyTorch in the same run.
 
-Reads a JSON list of cases on stdin ({"name", "kind", ...sizes, "dtype", "device", "iters"}),
+Reads a JSON list of cases on stdin ({"name", "kind", ...sizes, "dtype", "device", "iters",
+"copies": input sets to rotate through, as the Node side does}),
 prints one JSON object {"torch": version, "threads": n, "results": {name: {"median_ms": ..}}}.
 CPU runs use all cores (torch.set_num_threads(os.cpu_count())); CUDA runs time with events.
 """
@@ -36,6 +37,20 @@ def timed(fn, device, iters, warmup=2):
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
+
+
+def rotated(fns):
+    """One call of the next of several copies of a case (each with its own inputs), as our side does."""
+    if len(fns) == 1:
+        return fns[0]
+    state = {"next": 0}
+
+    def run():
+        fn = fns[state["next"] % len(fns)]
+        state["next"] += 1
+        return fn()
+
+    return run
 
 
 def make(case):
@@ -91,7 +106,7 @@ def main():
         for case in cases:
             dev, iters = case.get("device", "cpu"), case.get("iters", 10)
             try:
-                fn = make(case)
+                fn = rotated([make(case) for _ in range(case.get("copies", 1))])
                 results[case["name"]] = {"median_ms": timed(fn, dev, iters)}
             except Exception as e:  # report, keep going
                 results[case["name"]] = {"error": f"{type(e).__name__}: {e}"}

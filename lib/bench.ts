@@ -208,6 +208,14 @@ async function measurePeaks(on: Target): Promise<{ gflops: number; gbps: number 
   return { gflops: (2 * n * n * n) / gemmMs / 1e6, gbps: (2 * dtypeSize(on.dtype) * count) / copyMs / 1e6 };
 }
 
+/**
+ * Input sets a case rotates through, on both sides of the comparison: several on the GPU, so its
+ * 50 MB L2 does not flatter the kernels (the model's weights alone exceed it).
+ */
+function inputCopies(c: Case, device: Device): number {
+  return device === 'cuda' && c.kind !== 'model' ? 4 : 1;
+}
+
 function findPython(): string | null {
   if (process.env.DIT_BENCH_TORCH === '0') return null;  // ours only (e.g. comparing kernel variants)
   for (const py of [process.env.DIT_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean) as string[]) {
@@ -222,7 +230,10 @@ function torchTimes(cases: Case[], on: Target, iters: number): { results: Record
   const script = path.join(__dirname, '..', '..', 'bench', 'torch_bench.py');
   const scriptPath = fs.existsSync(script) ? script : path.join(__dirname, '..', 'bench', 'torch_bench.py');
   if (!py || !fs.existsSync(scriptPath)) return null;
-  const input = cases.map((c) => ({ name: c.name, kind: c.kind, device: on.device, dtype: on.dtype, iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters, ...c.torch }));
+  const input = cases.map((c) => ({
+    name: c.name, kind: c.kind, device: on.device, dtype: on.dtype, iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters,
+    copies: inputCopies(c, on.device), ...c.torch,
+  }));
   const r = spawnSync(py, [scriptPath], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 24, timeout: 30 * 60_000 });
   if (r.status !== 0) {
     process.stderr.write(`bench: PyTorch comparison failed: ${(r.stderr || '').trim().split('\n').pop()}\n`);
@@ -251,11 +262,9 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const [flopUnit, flopScale] = device === 'cuda' ? ['TFLOP/s', 1e-3] : ['GFLOP/s', 1];
   process.stdout.write(`measured peaks: GEMM ${(peaks.gflops * flopScale).toFixed(1)} ${flopUnit} (${device === 'cuda' ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
   const rows: BenchRow[] = [];
-  // inputs rotated over several copies on the GPU, so its 50 MB L2 does not flatter the kernels
-  const copies = device === 'cuda' ? 4 : 1;
   for (const c of cases) {
     const sets: { run(): Promise<void> | void; dispose(): void }[] = [];
-    for (let i = 0; i < (c.kind === 'model' ? 1 : copies); i++) sets.push(await c.setup(on));
+    for (let i = 0; i < inputCopies(c, device); i++) sets.push(await c.setup(on));
     let next = 0;
     const run = () => sets[next++ % sets.length].run();
     const ms = await time(run, device, c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters);

@@ -13,5 +13,9 @@ bool linear_mma(const LinearParams& p);
 // not compute capability 9.0 or the operands do not meet its alignment needs.
 template <typename T>
 bool linear_wgmma(const LinearParams& p);
+// The same with TMA loads and a producer warpgroup (linear_tma.cu); also false when the driver
+// cannot encode tensor maps.
+template <typename T>
+bool linear_tma(const LinearParams& p);
 
 }  // namespace dit::cuda

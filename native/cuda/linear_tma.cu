@@ -1,0 +1,156 @@
+// The f16 / bf16 GEMM of the linear layers on Hopper with the bulk tensor copy engine (TMA) and
+// warp specialisation (sm_90a). A 384-thread block computes a 128 x 192 tile of C = A W^T:
+// - warpgroup 0 is the producer: one thread issues, per 64-deep K tile, two TMA loads (the A tile,
+//   128 x 64, and the W tile, 192 x 64) into a 5-stage ring, both 128-byte swizzled as wgmma wants
+//   them, completing on the stage's `full` mbarrier; it refills a stage once its `empty` mbarrier
+//   says both consumers are done with it;
+// - warpgroups 1 and 2 are the consumers: each owns 64 rows and issues 4 wgmma m64n192k16 per K
+//   tile with 96 f32 accumulators per thread, keeps one batch in flight, and releases the stage of
+//   the previous batch (one arrival per warp) when it has completed; then it stores its rows
+//   through the linear epilogue (bias, activation, gated residual) straight from registers.
+// N = 192 divides DiT-XL's widths (1152 = 6 x 192, 3456, 4608) with no partial tiles. Tails in M,
+// N and K come in as zeros from TMA (its out-of-bounds fill) and are not stored.
+// Needs: compute capability 9.0, the driver's cuTensorMapEncodeTiled (fetched through the runtime,
+// so no libcuda link), A and W 16-byte aligned with K, lda, ldw multiples of 8 (the check shared
+// with the other tensor-core kernels; TMA itself would take any K). Opt-in
+// (DIT_CUDA_GEMM=tma) until a GPU session has verified it.
+#include <cuda.h>
+
+#include "linear_kernels.h"
+#include "wgmma.cuh"
+
+namespace dit::cuda {
+
+namespace {
+
+constexpr int kBM = 128, kBN = 192, kBK = 64, kStages = 5, kConsumers = 2;
+constexpr int kThreads = 128 * (1 + kConsumers);
+constexpr int kATileBytes = kBM * wgmma::kRowBytes;  // 16 KiB
+constexpr int kWTileBytes = kBN * wgmma::kRowBytes;  // 24 KiB
+constexpr int kStageBytes = kATileBytes + kWTileBytes;
+constexpr size_t kSharedBytes = size_t(kStages) * kStageBytes + 1024;  // + alignment slack: 201 KiB
+static_assert(kATileBytes % 1024 == 0 && kStageBytes % 1024 == 0, "every tile starts on a swizzle-pattern boundary");
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads, 1)
+    linear_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_w, const LinearParams p) {
+#ifdef DIT_WGMMA_AVAILABLE
+  extern __shared__ __align__(1024) unsigned char tma_smem_raw[];
+  __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
+  unsigned char* smem = wgmma::align_1024(tma_smem_raw);
+  const int warpgroup = threadIdx.x / 128;
+  const int k_tiles = int((p.K + kBK - 1) / kBK);
+  const int64_t m0 = int64_t(blockIdx.y) * kBM, n0 = int64_t(blockIdx.x) * kBN;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; s++) {
+      wgmma::barrier_init(&full[s], 1);                   // the producer's arrival (+ the bytes)
+      wgmma::barrier_init(&empty[s], kConsumers * 4);     // one arrival per consumer warp
+    }
+    wgmma::barrier_init_fence();
+  }
+  __syncthreads();
+
+  if (warpgroup == 0) {
+    if (threadIdx.x == 0) {
+      for (int kt = 0; kt < k_tiles; kt++) {
+        const int s = kt % kStages, round = kt / kStages;
+        if (round > 0) wgmma::barrier_wait(&empty[s], uint32_t(round - 1) & 1);
+        unsigned char* stage = smem + s * kStageBytes;
+        wgmma::barrier_arrive_expect_bytes(&full[s], kStageBytes);
+        wgmma::tma_load_2d(stage, &map_a, kt * kBK, int32_t(m0), &full[s]);
+        wgmma::tma_load_2d(stage + kATileBytes, &map_w, kt * kBK, int32_t(n0), &full[s]);
+      }
+    }
+    return;  // the producer takes no part in the epilogue, and no block-wide barrier follows
+  }
+
+  const int consumer = warpgroup - 1;
+  const bool warp_leader = (threadIdx.x & 31) == 0;
+  float acc[kBN / 2];
+#pragma unroll
+  for (int i = 0; i < kBN / 2; i++) acc[i] = 0.0f;
+  const uint32_t smem_base = mma::shared_address(smem);
+  for (int kt = 0; kt < k_tiles; kt++) {
+    const int s = kt % kStages;
+    wgmma::barrier_wait(&full[s], uint32_t(kt / kStages) & 1);  // both tiles have landed
+    const uint32_t sa = smem_base + uint32_t(s * kStageBytes + consumer * 64 * wgmma::kRowBytes);
+    const uint32_t sw = smem_base + uint32_t(s * kStageBytes + kATileBytes);
+    wgmma::fence();
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ks++) {
+      wgmma::mma_async<kBN, T>(acc, wgmma::descriptor(sa + ks * 32), wgmma::descriptor(sw + ks * 32));
+    }
+    wgmma::commit();
+    wgmma::wait<1>();  // the batch of tile kt - 1 has completed: its stage may be refilled
+    if (kt > 0 && warp_leader) wgmma::barrier_arrive(&empty[(kt - 1) % kStages]);
+  }
+  wgmma::wait<0>();
+  wgmma::store_accumulators<kBN, T>(p, acc, m0 + consumer * 64, n0);
+#else
+  (void)map_a;
+  (void)map_w;
+  (void)p;
+  __trap();  // built for another target: never launched there (linear_tma checks the device)
+#endif
+}
+
+// cuTensorMapEncodeTiled, from the driver through the runtime (the addon links no libcuda);
+// nullptr when the driver does not have it.
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*, const cuuint64_t*,
+                                 const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                 CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiled encode_tiled() {
+  static const EncodeTiled fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return EncodeTiled(nullptr);
+    }
+    return reinterpret_cast<EncodeTiled>(f);
+  }();
+  return fn;
+}
+
+// A rows x K matrix (row stride ld elements) in tiles of box_rows x 64, 128-byte swizzled,
+// out-of-range elements read as zeros.
+template <typename T>
+bool encode_matrix(CUtensorMap* map, const void* base, int64_t rows, int64_t K, int64_t ld, uint32_t box_rows) {
+  const cuuint64_t dims[2] = {cuuint64_t(K), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(ld) * sizeof(T)};
+  const cuuint32_t box[2] = {uint32_t(kBK), box_rows};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUtensorMapDataType type = std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  return encode_tiled()(map, type, 2, const_cast<void*>(base), dims, strides, box, element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                        CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace
+
+template <typename T>
+bool linear_tma(const LinearParams& p) {
+  const DeviceInfo& device = current_device();
+  // the dynamic ring plus the static barriers (padded to 1 KiB)
+  if (device.major != 9 || device.minor != 0 || int(kSharedBytes) + 1024 > max_shared_optin() || !encode_tiled()) return false;
+  if (!rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) || !rows_are_16_byte_aligned<T>(p.w, p.ldw)) return false;
+  // TMA coordinates are 32-bit and a dimension at most 2^32
+  if (p.M <= 0 || p.N <= 0 || p.K <= 0 || p.M > INT32_MAX || p.N > INT32_MAX || p.K > INT32_MAX) return false;
+  if ((p.M + kBM - 1) / kBM > 65535) return false;
+  alignas(64) CUtensorMap map_a, map_w;
+  if (!encode_matrix<T>(&map_a, p.a, p.M, p.K, p.lda, kBM) || !encode_matrix<T>(&map_w, p.w, p.N, p.K, p.ldw, kBN)) return false;
+  auto kernel = linear_tma_kernel<T>;
+  static const bool configured =
+      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSharedBytes)), "linear tma smem"), true);
+  (void)configured;
+  const dim3 grid(unsigned((p.N + kBN - 1) / kBN), unsigned((p.M + kBM - 1) / kBM));
+  kernel<<<grid, kThreads, kSharedBytes, stream()>>>(map_a, map_w, p);
+  return true;
+}
+
+template bool linear_tma<__half>(const LinearParams&);
+template bool linear_tma<__nv_bfloat16>(const LinearParams&);
+
+}  // namespace dit::cuda

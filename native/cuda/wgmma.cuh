@@ -1,0 +1,148 @@
+// Hopper warpgroup tensor-core primitives (sm_90a), shared by the wgmma GEMMs (linear_wgmma.cu,
+// cp.async-fed; linear_tma.cu, fed by the bulk tensor copy engine): shared-memory matrix
+// descriptors for the 128-byte swizzled K-major layout, wgmma m64nNk16 (N = 128, 192) with f32
+// accumulators, its fences, mbarriers and TMA loads, and the store of a warpgroup's accumulators
+// through the linear epilogue. Everything here compiles to nothing outside sm_90a; callers guard
+// their kernel bodies with DIT_WGMMA_AVAILABLE.
+//
+// The swizzled layout: a tile of rows of 64 16-bit elements (128 bytes, one swizzle span), 16-byte
+// chunk c of row r at chunk c ^ (r % 8), 8-row groups 1024 bytes apart, the tile 1024-byte aligned.
+// cp.async writes it through swizzle128(); TMA with CU_TENSOR_MAP_SWIZZLE_128B writes the same.
+#pragma once
+#include <type_traits>
+
+#include "gemm_mma.cuh"
+#include "linear_epilogue.cuh"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define DIT_WGMMA_AVAILABLE 1
+#endif
+
+namespace dit::cuda::wgmma {
+
+constexpr int kRowBytes = 128;  // one swizzle span: 64 elements of f16 / bf16
+
+__device__ __forceinline__ uint32_t swizzle128(int row, int chunk) {
+  return uint32_t(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
+}
+
+// K-major operand, 128-byte swizzle: start address, leading offset (unused with this swizzle,
+// 16 bytes by convention), stride 1024 bytes between 8-row groups, mode 1 (128B) in bits 62-63.
+// Stepping K by 16 elements moves the start address 32 bytes.
+__device__ __forceinline__ uint64_t descriptor(uint32_t smem_address) {
+  return uint64_t((smem_address & 0x3FFFF) >> 4) | (uint64_t(16 >> 4) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+// The dynamic shared memory from its first 1024-byte boundary: the swizzle pattern is a function
+// of shared-address bits, so tiles start there (kernels allocate 1024 bytes of slack).
+__device__ __forceinline__ unsigned char* align_1024(unsigned char* raw) {
+  return raw + ((1024 - (mma::shared_address(raw) & 1023)) & 1023);
+}
+
+#ifdef DIT_WGMMA_AVAILABLE
+#define DIT_WGMMA_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define DIT_WGMMA_D64 DIT_WGMMA_D8(0), DIT_WGMMA_D8(8), DIT_WGMMA_D8(16), DIT_WGMMA_D8(24), DIT_WGMMA_D8(32), DIT_WGMMA_D8(40), DIT_WGMMA_D8(48), DIT_WGMMA_D8(56)
+#define DIT_WGMMA_D96 DIT_WGMMA_D64, DIT_WGMMA_D8(64), DIT_WGMMA_D8(72), DIT_WGMMA_D8(80), DIT_WGMMA_D8(88)
+// "{ .reg .pred p; setp.ne.b32 p, <scale-d>, 0; wgmma ... d, desc-a, desc-b, p, 1, 1, 0, 0; }":
+// both operands K-major from shared memory, no negation, D scaled by 1 (accumulate)
+#define DIT_WGMMA_ASM(shape, type, regs, a, b, scale_d)                                                    \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %" scale_d ", 0;\nwgmma.mma_async.sync.aligned." shape ".f32." type "." type \
+  " " regs ", %" a ", %" b ", p, 1, 1, 0, 0;\n}\n"
+#define DIT_WGMMA_REGS64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
+#define DIT_WGMMA_REGS96 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}"
+
+// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T
+template <int N, typename T>
+__device__ __forceinline__ void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
+  static_assert(N == 128 || N == 192, "instantiated for N = 128 and 192");
+  constexpr bool f16 = std::is_same_v<T, __half>;
+  if constexpr (N == 128 && f16) {
+    asm volatile(DIT_WGMMA_ASM("m64n128k16", "f16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 128) {
+    asm volatile(DIT_WGMMA_ASM("m64n128k16", "bf16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (f16) {
+    asm volatile(DIT_WGMMA_ASM("m64n192k16", "f16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else {
+    asm volatile(DIT_WGMMA_ASM("m64n192k16", "bf16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
+  }
+}
+
+__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int Pending>
+__device__ __forceinline__ void wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
+}
+// ordinary shared-memory writes (cp.async) made visible to the tensor cores' async-proxy reads
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// --- mbarriers (shared memory, one 64-bit word each) and TMA 2-D tile loads completing on them
+__device__ __forceinline__ void barrier_init(uint64_t* bar, uint32_t arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(mma::shared_address(bar)), "r"(arrivals) : "memory");
+}
+// the initialised barriers visible to the copy engine (after this, a __syncthreads for the threads)
+__device__ __forceinline__ void barrier_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void barrier_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(mma::shared_address(bar)) : "memory");
+}
+// one arrival that also announces `bytes` of copies to complete before the phase does
+__device__ __forceinline__ void barrier_arrive_expect_bytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(mma::shared_address(bar)), "r"(bytes) : "memory");
+}
+// Waits until the barrier's phase with this parity (0, 1, 0, ... per completion) has completed.
+// A protocol error (a wrong count or parity) would hang the GPU: after 10 s of waiting the kernel
+// traps instead, so the error reaches the host as a launch failure.
+__device__ __forceinline__ void barrier_wait(uint64_t* bar, uint32_t parity) {
+  const uint32_t address = mma::shared_address(bar);
+  uint64_t first_check = 0;
+  for (uint32_t spin = 1;; spin++) {
+    uint32_t done;
+    asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.b32 %0, 1, 0, p;\n}\n"
+                 : "=r"(done)
+                 : "r"(address), "r"(parity)
+                 : "memory");
+    if (done) return;
+    if ((spin & 1023) == 0) {
+      uint64_t now;
+      asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+      if (first_check == 0) first_check = now;
+      else if (now - first_check > 10000000000ull) __trap();
+    }
+  }
+}
+// the box at (inner, outer) element coordinates of `map` into shared memory at `dst`, completing
+// on `bar` (out-of-range elements arrive as zeros and still count)
+__device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int32_t inner, int32_t outer, uint64_t* bar) {
+  asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+                   mma::shared_address(dst)),
+               "l"(reinterpret_cast<uint64_t>(map)), "r"(inner), "r"(outer), "r"(mma::shared_address(bar))
+               : "memory");
+}
+
+// Stores a warpgroup's 64 x N accumulators at rows m_base.., columns n0.. through the linear
+// epilogue. Layout (per warp of the warpgroup, 16 rows), as mma.sync's C fragments, one per 8
+// columns: d[4 j + 0, 1] at row lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3] at
+// row + 8.
+template <int N, typename T>
+__device__ __forceinline__ void store_accumulators(const LinearParams& p, float (&d)[N / 2], int64_t m_base, int64_t n0) {
+#pragma unroll
+  for (int i = 0; i < N / 2; i++) asm volatile("" : "+f"(d[i])::"memory");  // no access moves above the wait
+  const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
+  const int64_t row = m_base + warp_in_group * 16 + (lane >> 2);
+#pragma unroll
+  for (int j = 0; j < N / 8; j++) {
+    const int64_t n = n0 + j * 8 + (lane & 3) * 2;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int64_t m = row + 8 * half;
+      if (m >= p.M || n >= p.N) continue;
+      const bool second = n + 1 < p.N;
+      const float v0 = linear_epilogue<T>(p, m, n, d[4 * j + 2 * half]);
+      const float v1 = second ? linear_epilogue<T>(p, m, n + 1, d[4 * j + 2 * half + 1]) : 0.0f;
+      gemm::store_pair(static_cast<T*>(p.c) + m * p.ldc + n, second, v0, v1);
+    }
+  }
+}
+#endif  // DIT_WGMMA_AVAILABLE
+
+}  // namespace dit::cuda::wgmma
