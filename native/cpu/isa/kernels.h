@@ -26,6 +26,8 @@ struct CpuKernels {
   int64_t (*attention_scratch_floats)(int64_t Dh);
   // y[i] = act(x[i]) in f32, vectorised (used by the elementwise ops)
   void (*activation_f32)(Activation act, const float* x, float* y, int64_t n);
+  // adaLN modulate of rows [r0, r1) of p (row: p.D floats of scratch)
+  void (*layer_norm_modulate_rows)(const LayerNormModulateParams& p, int64_t r0, int64_t r1, float* row);
 };
 
 const CpuKernels& cpu_kernels();
