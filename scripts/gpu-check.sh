@@ -7,11 +7,11 @@
 #      then memcheck and racecheck on it, then its kernel timings
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
 #   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
-#      one query tile per warp in the mma attention, and the CUDA tests on the opt-in wgmma and
-#      tma GEMMs
+#      one query tile per warp in the mma attention, and the CUDA tests on each opt-in Hopper
+#      kernel (wgmma and tma GEMMs, wgmma attention)
 #   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels
 #   4. the bench suite on the GPU, PyTorch side by side
-#   5. the model bench again with each opt-in Hopper GEMM (wgmma, tma)
+#   5. the model bench again with each opt-in Hopper kernel (wgmma and tma GEMMs, wgmma attention)
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
 # default runs steps 0, 1 and 4 (predicted 6-8 minutes; give the call timeout_s=560); steps 2, 3
 # and 5 repeat through Node what step 0 covers natively, for a second call (GPU_CHECK_STEPS="2 3 5").
@@ -51,12 +51,15 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-mma16.log DIT_CUDA_ATTENTION=mma16
   native native-wgmma.log DIT_CUDA_GEMM=wgmma
   native native-tma.log DIT_CUDA_GEMM=tma
+  native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
   summary "0 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
-  for gemm in wgmma tma; do  # the opt-in Hopper GEMMs' memory accesses (TMA boxes, epilogue tails)
-    DIT_CUDA_GEMM=$gemm timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only linear > "$out/native-memcheck-$gemm.log" 2>&1
-    summary "0 native memcheck $gemm linear (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck-$gemm.log" | tr '\n' ' ')"
+  # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails)
+  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention; do
+    setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
+    env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
+    summary "0 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"
   done
   # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
   timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$out/native-racecheck.log" 2>&1
@@ -71,8 +74,10 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     DIT_CUDA_GEMM_TILE=$tile timeout 60 $check > "$out/native-timing-tile$tile.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-tile$tile.log" | sed "s/^time /time tile$tile/" | tee -a "$out/summary.txt"
   done
-  DIT_CUDA_ATTENTION=mma16 timeout 60 $check > "$out/native-timing-mma16.log" 2>&1
-  grep -E "^time  attention" "$out/native-timing-mma16.log" | sed 's/^time /time mma16/' | tee -a "$out/summary.txt"
+  for attention in mma16 wgmma; do
+    DIT_CUDA_ATTENTION=$attention timeout 60 $check > "$out/native-timing-$attention.log" 2>&1
+    grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
+  done
 fi
 if has 1; then
   timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
@@ -87,6 +92,8 @@ if has 2; then
   summary "2 wgmma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-wgmma.log")"
   DIT_CUDA_GEMM=tma timeout 120 "${ava[@]}" test/cuda > "$out/ava-tma.log" 2>&1
   summary "2 tma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-tma.log")"
+  DIT_CUDA_ATTENTION=wgmma timeout 120 "${ava[@]}" test/cuda > "$out/ava-attention-wgmma.log" 2>&1
+  summary "2 wgmma attention (opt-in) (exit $?): $(ava_result "$out/ava-attention-wgmma.log")"
 fi
 if has 3; then
   timeout 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
@@ -104,8 +111,9 @@ if has 4; then
   cat "$out/bench-cuda.txt"
 fi
 if has 5; then  # the whole model with each opt-in Hopper GEMM (the kernel variants are timed in step 0)
-  for gemm in wgmma tma; do
-    DIT_BENCH_TORCH=0 DIT_CUDA_GEMM=$gemm timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$out/bench-$gemm.txt" 2>&1
-    summary "5 model with $gemm GEMM: $(grep -E "^ *(dit_forward|measured)" "$out/bench-$gemm.txt" | tr -s ' ' | tr '\n' ';')"
+  for variant in DIT_CUDA_GEMM=wgmma DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma "DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma"; do
+    log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
+    env DIT_BENCH_TORCH=0 $variant timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
+    summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
   done
 fi

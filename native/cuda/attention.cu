@@ -6,7 +6,8 @@
 // register count is the one compile-time switch below. This SIMT kernel is the f32 path and the
 // reference. f16/bf16 take the mma.sync kernel of attention_mma.cu when the head dim is a multiple
 // of 8 and the rows are 16-byte aligned, else the WMMA kernel further down; DIT_CUDA_ATTENTION=wmma
-// or =simt forces those (for comparisons and tests).
+// or =simt forces those (for comparisons and tests); DIT_CUDA_ATTENTION=wgmma tries the Hopper
+// kernel of attention_wgmma.cu first (opt-in until verified on a GPU).
 #include <mma.h>
 
 #include "attention_kernels.h"
@@ -29,12 +30,11 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionP
   float* qs = smem;                  // [kRows][Dh], pre-scaled
   float* ks = qs + kRows * Dh;       // [kKeys][Dh + 1]
   float* vs = ks + kKeys * (Dh + 1); // [kKeys][Dh]
-  const int64_t bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int64_t bh = blockIdx.y;
   const int64_t row0 = int64_t(blockIdx.x) * kRows;
-  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
-  T* o = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh;
+  const HeadOperands<T> head(p, bh);
+  const T *q = head.q, *k = head.k, *v = head.v;
+  T* o = head.o;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
   for (int i = threadIdx.x; i < kRows * Dh; i += blockDim.x) {
@@ -148,12 +148,11 @@ __global__ void __launch_bounds__(128) attention_tc_kernel(const AttentionParams
   float* row_alpha = row_l + kTcRows;
 
   const int Dh = int(p.Dh);
-  const int64_t bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int64_t bh = blockIdx.y;
   const int64_t row0 = int64_t(blockIdx.x) * kTcRows;
-  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
-  T* o = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh;
+  const HeadOperands<T> head(p, bh);
+  const T *q = head.q, *k = head.k, *v = head.v;
+  T* o = head.o;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const T zero = from_f32<T>(0.0f);
 
@@ -289,6 +288,8 @@ void attention(const AttentionParams& p) {
     if constexpr (sizeof(T) == 2) {
       static const bool simt = env_equals("DIT_CUDA_ATTENTION", "simt");
       static const bool wmma = env_equals("DIT_CUDA_ATTENTION", "wmma");
+      static const bool wgmma = env_equals("DIT_CUDA_ATTENTION", "wgmma");  // opt-in until verified
+      if (wgmma && attention_wgmma<T>(p)) return;
       if (!simt && !wmma && attention_mma<T>(p)) return;
       if (!simt && launch_tensor_cores<T>(p)) return;
     }

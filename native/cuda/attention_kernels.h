@@ -1,12 +1,61 @@
 // Attention kernels besides the ones in attention.cu (which picks among them).
 #pragma once
+#include <type_traits>
+
 #include "common.cuh"
 
 namespace dit::cuda {
+
+// One (batch, head)'s Q, K, V and O (bh = b * H + h, a block's y index in every kernel).
+template <typename T>
+struct HeadOperands {
+  const T *q, *k, *v;
+  T* o;
+  __device__ HeadOperands(const AttentionParams& p, int64_t bh) {
+    const int64_t b = bh / p.H, h = bh % p.H;
+    q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
+    k = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
+    v = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
+    o = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh;
+  }
+};
+
+// What the tensor-core kernels need of the operands: Q, K, V rows 16-byte aligned (cp.async) and
+// O stored in 4-byte pairs; also B * H within a grid's y limit.
+template <typename T>
+inline bool attention_operands_fit_tensor_cores(const AttentionParams& p) {
+  return p.B * p.H <= 65535 && rows_are_16_byte_aligned<T>(p.q, p.q_sb, p.q_sh, p.q_sn) &&
+         rows_are_16_byte_aligned<T>(p.k, p.k_sb, p.k_sh, p.k_sn) && rows_are_16_byte_aligned<T>(p.v, p.v_sb, p.v_sh, p.v_sn) &&
+         reinterpret_cast<uintptr_t>(p.o) % 4 == 0 && p.o_sb % 2 == 0 && p.o_sh % 2 == 0 && p.o_sn % 2 == 0;
+}
+
+// The one head-dim dispatch of the tensor-core attention kernels: fn(std::integral_constant<int, D>)
+// for the head dims DiT-family models use (each kernel computes D at its own size; every
+// instantiation is compiled for five GPU targets, hence the short list), false for the others.
+template <typename Fn>
+bool dispatch_head_dim(int64_t dh, Fn&& fn) {
+  switch (dh) {
+    case 16: return fn(std::integral_constant<int, 16>{});
+    case 32: return fn(std::integral_constant<int, 32>{});
+    case 40: return fn(std::integral_constant<int, 40>{});
+    case 48: return fn(std::integral_constant<int, 48>{});
+    case 64: return fn(std::integral_constant<int, 64>{});
+    case 72: return fn(std::integral_constant<int, 72>{});
+    case 80: return fn(std::integral_constant<int, 80>{});
+    case 96: return fn(std::integral_constant<int, 96>{});
+    case 128: return fn(std::integral_constant<int, 128>{});
+    default: return false;
+  }
+}
 
 // FlashAttention-2-style mma.sync kernel for T = __half / __nv_bfloat16; false (nothing launched)
 // when the head dim or the strides do not fit it.
 template <typename T>
 bool attention_mma(const AttentionParams& p);
+
+// The same on Hopper's wgmma (attention_wgmma.cu): false when the device is not compute
+// capability 9.0 or the head dim (64, 72, 80, 96, 128) or strides do not fit it.
+template <typename T>
+bool attention_wgmma(const AttentionParams& p);
 
 }  // namespace dit::cuda

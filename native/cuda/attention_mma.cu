@@ -50,12 +50,11 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const AttentionP
   uint4* k_tiles = q_tile + L::kRows * L::kStride;  // stage s at + s * kTile
   uint4* v_tiles = k_tiles + 2 * L::kTile;
 
-  const int64_t bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+  const int64_t bh = blockIdx.y;
   const int64_t row0 = int64_t(blockIdx.x) * L::kRows;
-  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;
-  T* o = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh;
+  const HeadOperands<T> head(p, bh);
+  const T *q = head.q, *k = head.k, *v = head.v;
+  T* o = head.o;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
   // rows [first, first + rows) of src into a tile; rows at or past `limit` are zero-filled
@@ -266,27 +265,8 @@ bool launch(const AttentionParams& p) {
 
 template <typename T>
 bool attention_mma(const AttentionParams& p) {
-  if (p.Dh % 8 != 0 || p.Dh > 128 || p.B * p.H > 65535) return false;
-  if (!rows_are_16_byte_aligned<T>(p.q, p.q_sb, p.q_sh, p.q_sn) || !rows_are_16_byte_aligned<T>(p.k, p.k_sb, p.k_sh, p.k_sn) ||
-      !rows_are_16_byte_aligned<T>(p.v, p.v_sb, p.v_sh, p.v_sn))
-    return false;
-  // output pairs are stored 4 bytes at a time
-  if (reinterpret_cast<uintptr_t>(p.o) % 4 != 0 || p.o_sb % 2 != 0 || p.o_sh % 2 != 0 || p.o_sn % 2 != 0) return false;
-  // head-dim dispatch: each computed at its own size. Instantiated for the head dims DiT-family
-  // models use (every kernel is compiled for five GPU targets: the binary's size); other
-  // multiples of 8 take the WMMA kernel.
-  switch (p.Dh) {
-    case 16: return launch<T, 16>(p);
-    case 32: return launch<T, 32>(p);
-    case 40: return launch<T, 40>(p);
-    case 48: return launch<T, 48>(p);
-    case 64: return launch<T, 64>(p);
-    case 72: return launch<T, 72>(p);
-    case 80: return launch<T, 80>(p);
-    case 96: return launch<T, 96>(p);
-    case 128: return launch<T, 128>(p);
-    default: return false;
-  }
+  if (!attention_operands_fit_tensor_cores<T>(p)) return false;
+  return dispatch_head_dim(p.Dh, [&](auto dim) { return launch<T, decltype(dim)::value>(p); });
 }
 
 template bool attention_mma<__half>(const AttentionParams&);

@@ -76,6 +76,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma::barrier_wait(&full[s], uint32_t(kt / kStages) & 1);  // both tiles have landed
     const uint32_t sa = smem_base + uint32_t(s * kStageBytes + consumer * 64 * wgmma::kRowBytes);
     const uint32_t sw = smem_base + uint32_t(s * kStageBytes + kATileBytes);
+    wgmma::fence_operands(acc);
     wgmma::fence();
 #pragma unroll
     for (int ks = 0; ks < kBK / 16; ks++) {
@@ -86,6 +87,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (kt > 0 && warp_leader) wgmma::barrier_arrive(&empty[(kt - 1) % kStages]);
   }
   wgmma::wait<0>();
+  wgmma::fence_operands(acc);
   wgmma::store_accumulators<kBN, T>(p, acc, m0 + consumer * 64, n0);
 #else
   (void)map_a;

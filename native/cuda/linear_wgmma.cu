@@ -71,6 +71,7 @@ __global__ void __launch_bounds__(kThreads, 1) linear_wgmma_kernel(const LinearP
 
     const uint32_t sa = smem_base + uint32_t((kt % kStages) * kStageBytes) + uint32_t(warpgroup * 64 * kRowBytes);
     const uint32_t sw = smem_base + uint32_t((kt % kStages) * kStageBytes + kTileBytes);
+    wgmma::fence_operands(acc);
     wgmma::fence();
 #pragma unroll
     for (int ks = 0; ks < kBK / 16; ks++) {
@@ -80,6 +81,7 @@ __global__ void __launch_bounds__(kThreads, 1) linear_wgmma_kernel(const LinearP
     wgmma::wait<1>();  // the batch of tile kt - 1 is done: its stage may be refilled after the next barrier
   }
   wgmma::wait<0>();
+  wgmma::fence_operands(acc);
   mma::wait_async<0>();
   wgmma::store_accumulators<kBN, T>(p, acc, m0 + warpgroup * 64, n0);
 #else

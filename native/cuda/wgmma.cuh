@@ -39,35 +39,113 @@ __device__ __forceinline__ unsigned char* align_1024(unsigned char* raw) {
   return raw + ((1024 - (mma::shared_address(raw) & 1023)) & 1023);
 }
 
+// No-swizzle ("interleave") layout: 8 x 16-byte core matrices, each 128 contiguous bytes (8 rows
+// of 16 bytes). K-major operands: `leading` = bytes between core matrices adjacent in K, `stride`
+// = between those adjacent in M / N. MN-major (trans-b): `leading` = adjacent in K, `stride` =
+// adjacent in M / N (each core matrix then 8 K-rows of 8 contiguous M / N elements).
+__device__ __forceinline__ uint64_t descriptor_interleave(uint32_t smem_address, uint32_t leading, uint32_t stride) {
+  return uint64_t((smem_address & 0x3FFFF) >> 4) | (uint64_t((leading & 0x3FFFF) >> 4) << 16) |
+         (uint64_t((stride & 0x3FFFF) >> 4) << 32);
+}
+
 #ifdef DIT_WGMMA_AVAILABLE
-#define DIT_WGMMA_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
-#define DIT_WGMMA_D64 DIT_WGMMA_D8(0), DIT_WGMMA_D8(8), DIT_WGMMA_D8(16), DIT_WGMMA_D8(24), DIT_WGMMA_D8(32), DIT_WGMMA_D8(40), DIT_WGMMA_D8(48), DIT_WGMMA_D8(56)
-#define DIT_WGMMA_D96 DIT_WGMMA_D64, DIT_WGMMA_D8(64), DIT_WGMMA_D8(72), DIT_WGMMA_D8(80), DIT_WGMMA_D8(88)
-// "{ .reg .pred p; setp.ne.b32 p, <scale-d>, 0; wgmma ... d, desc-a, desc-b, p, 1, 1, 0, 0; }":
-// both operands K-major from shared memory, no negation, D scaled by 1 (accumulate)
-#define DIT_WGMMA_ASM(shape, type, regs, a, b, scale_d)                                                    \
-  "{\n.reg .pred p;\nsetp.ne.b32 p, %" scale_d ", 0;\nwgmma.mma_async.sync.aligned." shape ".f32." type "." type \
-  " " regs ", %" a ", %" b ", p, 1, 1, 0, 0;\n}\n"
+// accumulator operand lists ("+f"(d[0]), ...) and register name lists ("{%0, ...}") by count
+#define DIT_WGMMA_D4(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3])
+#define DIT_WGMMA_D32 DIT_WGMMA_D4(0), DIT_WGMMA_D4(4), DIT_WGMMA_D4(8), DIT_WGMMA_D4(12), DIT_WGMMA_D4(16), DIT_WGMMA_D4(20), DIT_WGMMA_D4(24), DIT_WGMMA_D4(28)
+#define DIT_WGMMA_D36 DIT_WGMMA_D4(0), DIT_WGMMA_D4(4), DIT_WGMMA_D4(8), DIT_WGMMA_D4(12), DIT_WGMMA_D4(16), DIT_WGMMA_D4(20), DIT_WGMMA_D4(24), DIT_WGMMA_D4(28), DIT_WGMMA_D4(32)
+#define DIT_WGMMA_D40 DIT_WGMMA_D4(0), DIT_WGMMA_D4(4), DIT_WGMMA_D4(8), DIT_WGMMA_D4(12), DIT_WGMMA_D4(16), DIT_WGMMA_D4(20), DIT_WGMMA_D4(24), DIT_WGMMA_D4(28), DIT_WGMMA_D4(32), DIT_WGMMA_D4(36)
+#define DIT_WGMMA_D48 DIT_WGMMA_D4(0), DIT_WGMMA_D4(4), DIT_WGMMA_D4(8), DIT_WGMMA_D4(12), DIT_WGMMA_D4(16), DIT_WGMMA_D4(20), DIT_WGMMA_D4(24), DIT_WGMMA_D4(28), DIT_WGMMA_D4(32), DIT_WGMMA_D4(36), DIT_WGMMA_D4(40), DIT_WGMMA_D4(44)
+#define DIT_WGMMA_D64 DIT_WGMMA_D4(0), DIT_WGMMA_D4(4), DIT_WGMMA_D4(8), DIT_WGMMA_D4(12), DIT_WGMMA_D4(16), DIT_WGMMA_D4(20), DIT_WGMMA_D4(24), DIT_WGMMA_D4(28), DIT_WGMMA_D4(32), DIT_WGMMA_D4(36), DIT_WGMMA_D4(40), DIT_WGMMA_D4(44), DIT_WGMMA_D4(48), DIT_WGMMA_D4(52), DIT_WGMMA_D4(56), DIT_WGMMA_D4(60)
+#define DIT_WGMMA_D96 DIT_WGMMA_D4(0), DIT_WGMMA_D4(4), DIT_WGMMA_D4(8), DIT_WGMMA_D4(12), DIT_WGMMA_D4(16), DIT_WGMMA_D4(20), DIT_WGMMA_D4(24), DIT_WGMMA_D4(28), DIT_WGMMA_D4(32), DIT_WGMMA_D4(36), DIT_WGMMA_D4(40), DIT_WGMMA_D4(44), DIT_WGMMA_D4(48), DIT_WGMMA_D4(52), DIT_WGMMA_D4(56), DIT_WGMMA_D4(60), DIT_WGMMA_D4(64), DIT_WGMMA_D4(68), DIT_WGMMA_D4(72), DIT_WGMMA_D4(76), DIT_WGMMA_D4(80), DIT_WGMMA_D4(84), DIT_WGMMA_D4(88), DIT_WGMMA_D4(92)
+#define DIT_WGMMA_REGS32 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+#define DIT_WGMMA_REGS36 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35}"
+#define DIT_WGMMA_REGS40 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39}"
+#define DIT_WGMMA_REGS48 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}"
 #define DIT_WGMMA_REGS64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
 #define DIT_WGMMA_REGS96 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}"
+// "{ .reg .pred p; setp.ne.b32 p, <scale-d>, 0; wgmma ... }" with D scaled by 1 (accumulate), no
+// negation. SS: A and B from shared memory, both K-major. RS: A from registers (4 x b32 per
+// thread, mma.sync's A fragment layout per warp), B from shared memory MN-major (trans-b = 1).
+#define DIT_WGMMA_SS(shape, type, regs, a, b, scale_d)                                                      \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %" scale_d ", 0;\nwgmma.mma_async.sync.aligned." shape ".f32." type "." type \
+  " " regs ", %" a ", %" b ", p, 1, 1, 0, 0;\n}\n"
+#define DIT_WGMMA_RS(shape, type, regs, a0, a1, a2, a3, b, scale_d)                                           \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %" scale_d ", 0;\nwgmma.mma_async.sync.aligned." shape ".f32." type "." type \
+  " " regs ", {%" a0 ", %" a1 ", %" a2 ", %" a3 "}, %" b ", p, 1, 1, 1;\n}\n"
 
-// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T
+// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory
 template <int N, typename T>
 __device__ __forceinline__ void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
-  static_assert(N == 128 || N == 192, "instantiated for N = 128 and 192");
+  static_assert(N == 64 || N == 128 || N == 192, "instantiated for N = 64, 128, 192");
   constexpr bool f16 = std::is_same_v<T, __half>;
-  if constexpr (N == 128 && f16) {
-    asm volatile(DIT_WGMMA_ASM("m64n128k16", "f16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 128) {
-    asm volatile(DIT_WGMMA_ASM("m64n128k16", "bf16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (f16) {
-    asm volatile(DIT_WGMMA_ASM("m64n192k16", "f16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else {
-    asm volatile(DIT_WGMMA_ASM("m64n192k16", "bf16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
+  if constexpr (N == 64 && f16) {
+    asm volatile(DIT_WGMMA_SS("m64n64k16", "f16", DIT_WGMMA_REGS32, "32", "33", "34") : DIT_WGMMA_D32 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 64 && !f16) {
+    asm volatile(DIT_WGMMA_SS("m64n64k16", "bf16", DIT_WGMMA_REGS32, "32", "33", "34") : DIT_WGMMA_D32 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 128 && f16) {
+    asm volatile(DIT_WGMMA_SS("m64n128k16", "f16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 128 && !f16) {
+    asm volatile(DIT_WGMMA_SS("m64n128k16", "bf16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 192 && f16) {
+    asm volatile(DIT_WGMMA_SS("m64n192k16", "f16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 192 && !f16) {
+    asm volatile(DIT_WGMMA_SS("m64n192k16", "bf16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
+  }
+}
+
+// d (64 x N) += A (64 x 16, registers) * B (16 x N, shared memory, N contiguous)
+template <int N, typename T>
+__device__ __forceinline__ void mma_async_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b) {
+  static_assert(N == 64 || N == 72 || N == 80 || N == 96 || N == 128, "instantiated for N = 64, 72, 80, 96, 128");
+  constexpr bool f16 = std::is_same_v<T, __half>;
+  if constexpr (N == 64 && f16) {
+    asm volatile(DIT_WGMMA_RS("m64n64k16", "f16", DIT_WGMMA_REGS32, "32", "33", "34", "35", "36", "37")
+                 : DIT_WGMMA_D32 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 64 && !f16) {
+    asm volatile(DIT_WGMMA_RS("m64n64k16", "bf16", DIT_WGMMA_REGS32, "32", "33", "34", "35", "36", "37")
+                 : DIT_WGMMA_D32 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 72 && f16) {
+    asm volatile(DIT_WGMMA_RS("m64n72k16", "f16", DIT_WGMMA_REGS36, "36", "37", "38", "39", "40", "41")
+                 : DIT_WGMMA_D36 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 72 && !f16) {
+    asm volatile(DIT_WGMMA_RS("m64n72k16", "bf16", DIT_WGMMA_REGS36, "36", "37", "38", "39", "40", "41")
+                 : DIT_WGMMA_D36 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 80 && f16) {
+    asm volatile(DIT_WGMMA_RS("m64n80k16", "f16", DIT_WGMMA_REGS40, "40", "41", "42", "43", "44", "45")
+                 : DIT_WGMMA_D40 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 80 && !f16) {
+    asm volatile(DIT_WGMMA_RS("m64n80k16", "bf16", DIT_WGMMA_REGS40, "40", "41", "42", "43", "44", "45")
+                 : DIT_WGMMA_D40 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 96 && f16) {
+    asm volatile(DIT_WGMMA_RS("m64n96k16", "f16", DIT_WGMMA_REGS48, "48", "49", "50", "51", "52", "53")
+                 : DIT_WGMMA_D48 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 96 && !f16) {
+    asm volatile(DIT_WGMMA_RS("m64n96k16", "bf16", DIT_WGMMA_REGS48, "48", "49", "50", "51", "52", "53")
+                 : DIT_WGMMA_D48 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 128 && f16) {
+    asm volatile(DIT_WGMMA_RS("m64n128k16", "f16", DIT_WGMMA_REGS64, "64", "65", "66", "67", "68", "69")
+                 : DIT_WGMMA_D64 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  } else if constexpr (N == 128 && !f16) {
+    asm volatile(DIT_WGMMA_RS("m64n128k16", "bf16", DIT_WGMMA_REGS64, "64", "65", "66", "67", "68", "69")
+                 : DIT_WGMMA_D64 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
   }
 }
 
 __device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+// Pins registers a wgmma reads or writes (accumulators, A fragments) in program order: called
+// before fence() and after wait(), so the compiler moves no ordinary access to them (zeroing,
+// rescaling, packing) past the fence or above the wait, which PTX forbids (CUTLASS's
+// warpgroup_fence_operand).
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(r[i])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void fence_operands(uint32_t (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+r"(r[i])::"memory");
+}
 __device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int Pending>
 __device__ __forceinline__ void wait() {
@@ -125,8 +203,6 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int32_t 
 // row + 8.
 template <int N, typename T>
 __device__ __forceinline__ void store_accumulators(const LinearParams& p, float (&d)[N / 2], int64_t m_base, int64_t n0) {
-#pragma unroll
-  for (int i = 0; i < N / 2; i++) asm volatile("" : "+f"(d[i])::"memory");  // no access moves above the wait
   const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
   const int64_t row = m_base + warp_in_group * 16 + (lane >> 2);
 #pragma unroll

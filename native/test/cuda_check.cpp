@@ -233,12 +233,17 @@ void check_layer_norm_modulate(DType dt) {
 }
 
 void check_attention(DType dt) {
-  const int64_t B = 2, H = 3, N = 70, M = 150;
-  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128}) {
+  const int64_t B = 2, H = 3;
+  struct Case { int64_t N, M, D; };
+  std::vector<Case> cases;
+  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128}) cases.push_back({70, 150, D});
+  cases.push_back({300, 333, 72});  // several query blocks and key tiles of every kernel, both tails
+  for (const Case& c : cases) {
+    const int64_t N = c.N, M = c.M, D = c.D;
     std::vector<HostArray> in = {random_array(dt, size_t(B * H * N * D), 1.0f), random_array(dt, size_t(B * H * M * D), 1.0f),
                                  random_array(dt, size_t(B * H * M * D), 1.0f)};
     check<dit::AttentionParams>(
-        "attention d" + std::to_string(D), dt, in, size_t(B * H * N * D),
+        "attention d" + std::to_string(D) + " " + std::to_string(N) + "x" + std::to_string(M), dt, in, size_t(B * H * N * D),
         [&](const std::vector<void*>& ptr, void* out) {
           dit::AttentionParams p{};
           p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = M; p.Dh = D;

@@ -1,0 +1,235 @@
+// Flash attention forward for f16 / bf16 on Hopper's warpgroup tensor cores (wgmma, sm_90a). A
+// block of two warpgroups owns 128 query rows of one (b, h), 64 per warpgroup, and walks the keys
+// in tiles of 128 that cp.async brings into a two-stage shared ring (the next tile loads while
+// this one is used). Per tile each warpgroup:
+// - S = Q K^T: wgmma m64n128k16 with Q and K from shared memory, the head dim in steps of 16
+//   (72 is zero-padded to 80 for this product only: wgmma's k is 16);
+// - the online softmax on the S accumulators (a row lives in the 4 lanes that share lane / 4, as
+//   in mma.sync's C fragments; exp2 with the scale folded in);
+// - O += P V: P leaves the S accumulators as wgmma's register A fragments (rounded to the storage
+//   type, as flash attention does) and V is read from shared memory N-major, so the head dim is
+//   the wgmma's N and computed at its own size (m64n72k16 for 72).
+// Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
+// matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
+// loader; only the descriptors differ.
+// Not yet overlapped (no producer warpgroup, no ping-pong between the warpgroups): the first
+// version, to be verified and timed against attention_mma.cu. The cp.async writes into the core
+// matrices are 128 bytes apart across consecutive threads (bank conflicts), which keeps the global
+// reads of each row coalesced; a TMA loader would remove both concerns. Opt-in (DIT_CUDA_ATTENTION=wgmma);
+// needs compute capability 9.0, head dims 64, 72, 80, 96, 128, 16-byte aligned rows.
+#include "attention_kernels.h"
+#include "wgmma.cuh"
+
+namespace dit::cuda {
+
+namespace {
+
+constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
+constexpr int kRows = 64 * kWarpgroups;  // query rows per block
+constexpr int kKeys = 128;               // keys per tile
+
+template <int D>
+struct WgmmaFlashLayout {
+  static_assert(D % 8 == 0 && D >= 16 && D <= 128, "head dim");
+  static constexpr int kDk = (D + 15) / 16 * 16;             // head dim as the k of S = Q K^T
+  static constexpr int kQkChunks = kDk / 8;                   // 16-byte chunks of a Q / K row
+  static constexpr int kVChunks = D / 8;                      // of a V row
+  static constexpr int kQkGroupBytes = kQkChunks * 128;       // one 8-row group of Q / K
+  static constexpr int kVGroupBytes = kVChunks * 128;         // of V
+  static constexpr int kQBytes = kRows / 8 * kQkGroupBytes;
+  static constexpr int kKBytes = kKeys / 8 * kQkGroupBytes;   // one stage
+  static constexpr int kVBytes = kKeys / 8 * kVGroupBytes;
+  static constexpr size_t kSharedBytes = size_t(kQBytes) + 2 * kKBytes + 2 * kVBytes;
+};
+
+// byte offset of (row, 16-byte chunk) in a tile of 8-row groups `group_bytes` apart
+__device__ __forceinline__ uint32_t core_offset(int row, int chunk, int group_bytes) {
+  return uint32_t((row >> 3) * group_bytes + chunk * 128 + (row & 7) * 16);
+}
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
+#ifdef DIT_WGMMA_AVAILABLE
+  using L = WgmmaFlashLayout<D>;
+  extern __shared__ __align__(128) unsigned char flash_wgmma_smem[];
+  unsigned char* q_tile = flash_wgmma_smem;
+  unsigned char* k_tiles = q_tile + L::kQBytes;       // stage s at + s * kKBytes
+  unsigned char* v_tiles = k_tiles + 2 * L::kKBytes;  // stage s at + s * kVBytes
+
+  const int64_t bh = blockIdx.y;
+  const int64_t row0 = int64_t(blockIdx.x) * kRows;
+  const HeadOperands<T> head(p, bh);
+  const T *q = head.q, *k = head.k, *v = head.v;
+  T* o = head.o;
+  const int tid = threadIdx.x, lane = tid & 31, warpgroup = tid / 128, warp_in_group = (tid / 32) & 3;
+
+  // rows [first, first + rows) of src (`chunks` of 16 bytes each, the rest of `tile_chunks` zero)
+  // into a tile; rows at or past `limit` are zero-filled
+  auto load_rows = [&](unsigned char* dst, const T* src, int64_t stride, int64_t first, int64_t limit, int rows, int chunks,
+                       int tile_chunks, int group_bytes) {
+    for (int i = tid; i < rows * tile_chunks; i += kThreads) {
+      const int r = i / tile_chunks, c = i % tile_chunks;
+      const bool ok = first + r < limit && c < chunks;
+      mma::copy16_async(dst + core_offset(r, c, group_bytes), ok ? src + (first + r) * stride + c * 8 : src, ok);
+    }
+  };
+  auto load_kv = [&](int stage, int tile) {
+    const int64_t first = int64_t(tile) * kKeys;
+    load_rows(k_tiles + stage * L::kKBytes, k, p.k_sn, first, p.M, kKeys, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
+    load_rows(v_tiles + stage * L::kVBytes, v, p.v_sn, first, p.M, kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes);
+  };
+
+  const int key_tiles = int((p.M + kKeys - 1) / kKeys);
+  load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
+  load_kv(0, 0);
+  mma::commit_async();
+
+  float out[D / 2];
+#pragma unroll
+  for (int i = 0; i < D / 2; i++) out[i] = 0.0f;
+  // this lane's two rows (lane / 4 and + 8 within its warp's 16): running max (log2 domain) and
+  // this lane's part of the running sum
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+  const uint32_t q_base = mma::shared_address(q_tile) + uint32_t(warpgroup * 64 / 8 * L::kQkGroupBytes);
+
+  for (int j = 0; j < key_tiles; j++) {
+    const int stage = j & 1;
+    if (j + 1 < key_tiles) load_kv(stage ^ 1, j + 1);
+    mma::commit_async();
+    mma::wait_async<1>();         // everything but the tile just requested has landed
+    wgmma::fence_async_shared();  // ... and is visible to the tensor cores
+    __syncthreads();
+
+    // S = Q K^T (64 x 128 per warpgroup): K-major, core matrices 128 bytes apart along the head
+    // dim and a group apart along the rows
+    float s[kKeys / 2];
+#pragma unroll
+    for (int i = 0; i < kKeys / 2; i++) s[i] = 0.0f;
+    const uint32_t k_base = mma::shared_address(k_tiles + stage * L::kKBytes);
+    wgmma::fence_operands(s);
+    wgmma::fence();
+#pragma unroll
+    for (int ks = 0; ks < L::kDk / 16; ks++) {
+      wgmma::mma_async<kKeys, T>(s, wgmma::descriptor_interleave(q_base + ks * 256, 128, L::kQkGroupBytes),
+                                 wgmma::descriptor_interleave(k_base + ks * 256, 128, L::kQkGroupBytes));
+    }
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operands(s);
+
+    // scale (before masking: a negative scale must not turn -inf into +inf), mask keys past M;
+    // s[4 n + e]: column 8 n + (lane % 4) * 2 + (e & 1), row half e / 2
+    const int64_t keys_left = p.M - int64_t(j) * kKeys;
+#pragma unroll
+    for (int i = 0; i < kKeys / 2; i++) {
+      const int key = (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
+      s[i] = key < keys_left ? s[i] * scale_log2 : -INFINITY;
+    }
+    // online softmax for the lane's two rows; every tile holds at least one valid key
+#pragma unroll
+    for (int hr = 0; hr < 2; hr++) {
+      float tile_max = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; n++) tile_max = fmaxf(tile_max, fmaxf(s[4 * n + 2 * hr], s[4 * n + 2 * hr + 1]));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float new_max = fmaxf(row_max[hr], tile_max);
+      const float alpha = exp2f(row_max[hr] - new_max);  // 0 on the first tile (-inf - finite)
+      row_max[hr] = new_max;
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < kKeys / 8; n++)
+#pragma unroll
+        for (int e = 2 * hr; e < 2 * hr + 2; e++) {
+          s[4 * n + e] = exp2f(s[4 * n + e] - new_max);
+          sum += s[4 * n + e];
+        }
+      row_sum[hr] = row_sum[hr] * alpha + sum;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        out[4 * n + 2 * hr] *= alpha;
+        out[4 * n + 2 * hr + 1] *= alpha;
+      }
+    }
+
+    // O += P V: the S accumulators of key columns 16 kk.. are the A fragment of k-step kk; V is
+    // N-major (the head dim contiguous): core matrices 128 bytes apart along the head dim (N) and
+    // a group apart along the keys (K)
+    uint32_t pa[kKeys / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; kk++) {
+      pa[kk][0] = mma::pack2<T>(s[8 * kk + 0], s[8 * kk + 1]);
+      pa[kk][1] = mma::pack2<T>(s[8 * kk + 2], s[8 * kk + 3]);
+      pa[kk][2] = mma::pack2<T>(s[8 * kk + 4], s[8 * kk + 5]);
+      pa[kk][3] = mma::pack2<T>(s[8 * kk + 6], s[8 * kk + 7]);
+    }
+    const uint32_t v_base = mma::shared_address(v_tiles + stage * L::kVBytes);
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
+    wgmma::fence_operands(out);
+    wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; kk++) {
+      wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::descriptor_interleave(v_base + kk * 2 * L::kVGroupBytes, L::kVGroupBytes, 128));
+    }
+    wgmma::commit();
+    wgmma::wait<0>();
+    wgmma::fence_operands(out);
+    __syncthreads();  // this stage is free for the load issued at the top of the next iteration
+  }
+  mma::wait_async<0>();
+
+  // out[4 n + e]: row (lane / 4) + 8 (e / 2) of this warp's 16, head dim 8 n + (lane % 4) * 2 + (e & 1)
+#pragma unroll
+  for (int hr = 0; hr < 2; hr++) {
+    float total = row_sum[hr];
+    total += __shfl_xor_sync(0xffffffffu, total, 1);
+    total += __shfl_xor_sync(0xffffffffu, total, 2);
+    const float inv = 1.0f / total;
+    const int64_t row = row0 + warpgroup * 64 + warp_in_group * 16 + (lane >> 2) + 8 * hr;
+    if (row >= p.N) continue;
+    T* orow = o + row * p.o_sn + (lane & 3) * 2;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+      *reinterpret_cast<uint32_t*>(orow + n * 8) = mma::pack2<T>(out[4 * n + 2 * hr] * inv, out[4 * n + 2 * hr + 1] * inv);
+  }
+#else
+  (void)p;
+  (void)scale_log2;
+  __trap();  // built for another target: never launched there (attention_wgmma checks the device)
+#endif
+}
+
+template <typename T, int D>
+bool launch(const AttentionParams& p) {
+  using L = WgmmaFlashLayout<D>;
+  if (int(L::kSharedBytes) > max_shared_optin()) return false;
+  auto kernel = flash_wgmma_kernel<T, D>;
+  static const bool configured =
+      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kSharedBytes)), "attention wgmma smem"), true);
+  (void)configured;
+  const dim3 grid(unsigned((p.N + kRows - 1) / kRows), unsigned(p.B * p.H));
+  kernel<<<grid, kThreads, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
+  return true;
+}
+
+}  // namespace
+
+template <typename T>
+bool attention_wgmma(const AttentionParams& p) {
+  const DeviceInfo& device = current_device();
+  if (device.major != 9 || device.minor != 0 || !attention_operands_fit_tensor_cores<T>(p)) return false;
+  return dispatch_head_dim(p.Dh, [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for
+      return launch<T, D>(p);
+    } else {
+      return false;
+    }
+  });
+}
+
+template bool attention_wgmma<__half>(const AttentionParams&);
+template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&);
+
+}  // namespace dit::cuda
