@@ -9,7 +9,8 @@
 #   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
 #      one query tile per warp in the mma attention, and the CUDA tests on each opt-in Hopper
 #      kernel (wgmma and tma GEMMs, wgmma attention)
-#   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels
+#   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels, and
+#      memcheck on the opt-in Hopper kernels (native check)
 #   4. the bench suite on the GPU, PyTorch side by side
 #   5. the model bench again with each opt-in Hopper kernel (wgmma and tma GEMMs, wgmma attention)
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
@@ -55,12 +56,6 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
   summary "0 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
-  # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails)
-  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention; do
-    setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
-    env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
-    summary "0 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"
-  done
   # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
   timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$out/native-racecheck.log" 2>&1
   summary "0 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
@@ -96,6 +91,13 @@ if has 2; then
   summary "2 wgmma attention (opt-in) (exit $?): $(ava_result "$out/ava-attention-wgmma.log")"
 fi
 if has 3; then
+  # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
+  check=.device/dit_cuda_check
+  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention; do
+    setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
+    env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
+    summary "3 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"
+  done
   timeout 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
     node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts > "$out/memcheck.log" 2>&1
   summary "3 memcheck (exit $?): $(grep -E "ERROR SUMMARY|tests? (passed|failed)" "$out/memcheck.log" | tr '\n' ' ')"
