@@ -137,24 +137,34 @@ export function rethrowNative(e: unknown): never {
   throw new DitError('ERR_DIT_NATIVE', String(err?.message ?? e), { cause: e });
 }
 
-/** Converts a call object into the addon's argument object: tensors become buffer + byte offset. */
+/** `<key>Offset` for each tensor field name, built once per name (marshal runs for every op). */
+const OFFSET_KEYS = new Map<string, string>();
+function offsetKey(key: string): string {
+  let k = OFFSET_KEYS.get(key);
+  if (k === undefined) OFFSET_KEYS.set(key, (k = `${key}Offset`));
+  return k;
+}
+
+/**
+ * Converts a call object into the addon's argument object: tensors become buffer + byte offset.
+ * On every op's path, so written for speed: no entries array, no per-call key strings.
+ */
 function marshal(call: object): OpArgs {
   const args: OpArgs = {};
-  const entries = Object.entries(call);
-  for (const [key, value] of entries) {
-    if (key.endsWith('Offset')) {
-      // folded into the byte offset of its tensor field
+  const fields = call as Record<string, unknown>;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value instanceof Tensor) {
+      const extra = fields[offsetKey(key)];
+      args[key] = value.storageBuffer;
+      args[offsetKey(key)] = (value.offset + (typeof extra === 'number' ? extra : 0)) * dtypeSize(value.dtype);
+    } else if (key.endsWith('Offset')) {
+      // folded into the byte offset of tensor field `<t>` above
     } else if (value === null || value === undefined) {
       args[key] = null;
-    } else if (typeof value === 'object' && 'storageBuffer' in value) {
-      const t = value as Tensor;
-      const extra = (call as Record<string, unknown>)[`${key}Offset`];
-      args[key] = t.storageBuffer;
-      args[`${key}Offset`] = (t.offset + (typeof extra === 'number' ? extra : 0)) * dtypeSize(t.dtype);
-    } else if (key === 'dtype' || key === 'srcDtype' || key === 'dstDtype') {
-      args[key] = dtypeCode(value as DType);
-    } else if (key === 'activation') {
-      args[key] = ACTIVATION_CODES[value as Activation];
+    } else if (typeof value === 'string') {
+      // the enum fields: dtypes and the activation
+      args[key] = key === 'activation' ? ACTIVATION_CODES[value as Activation] : dtypeCode(value as DType);
     } else {
       args[key] = value as number | boolean;
     }

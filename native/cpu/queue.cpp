@@ -1,11 +1,14 @@
 #include "queue.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <thread>
+
+#include "spin.h"
 
 namespace dit::cpu {
 
@@ -16,11 +19,15 @@ class Queue {
   Queue() { std::thread([this] { loop(); }).detach(); }  // process-lifetime executor
 
   void push(std::function<void()> work) {
+    bool sleeping;
     {
       std::lock_guard<std::mutex> lock(mu_);
       items_.push_back(std::move(work));
+      pending_.fetch_add(1);
+      sleeping = sleeping_;
     }
-    cv_.notify_one();
+    // a spinning (or busy) executor finds the item itself: no wake-up system call per op
+    if (sleeping) cv_.notify_one();
   }
 
   std::future<std::string> fence() {
@@ -41,11 +48,15 @@ class Queue {
   void loop() {
     for (;;) {
       std::function<void()> work;
+      spin_until([this] { return pending_.load() > 0; });
       {
         std::unique_lock<std::mutex> lock(mu_);
+        sleeping_ = true;  // read by push() under the same lock: no wake-up is lost
         cv_.wait(lock, [this] { return !items_.empty(); });
+        sleeping_ = false;
         work = std::move(items_.front());
         items_.pop_front();
+        pending_.fetch_sub(1);
       }
       std::string failure;
       try {
@@ -65,6 +76,8 @@ class Queue {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> items_;
+  std::atomic<size_t> pending_{0};  // items_.size(), readable without the lock (the spin)
+  bool sleeping_ = false;           // the executor is blocked in cv_.wait
   std::string error_;
 };
 

@@ -1,7 +1,6 @@
 #include "thread_pool.h"
 
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -9,15 +8,15 @@
 #include <thread>
 #include <vector>
 
+#include "spin.h"
+
 namespace dit::cpu {
 
 namespace {
 
-// Workers wait for a job by spinning (yielding the core to any other runnable thread) for a short
-// while before they block on the condition variable: a forward is a chain of parallel loops a few
-// microseconds apart, and waking a blocked thread costs tens of microseconds (measured: a 512-row
-// layerNormModulate took 71 us, about half of it the wake-up). The caller waits for the workers
-// the same way. Blocking is Dekker-style: a waiter announces itself (sleepers_) and re-checks
+// Workers wait for a job by spinning before they block on the condition variable (spin.h; a
+// 512-row layerNormModulate took 71 us with blocking waits, about half of it the wake-up, and
+// 34-61 us with spinning). The caller waits for the workers the same way. Blocking is Dekker-style: a waiter announces itself (sleepers_) and re-checks
 // under the mutex; a publisher bumps the counter, then notifies only if someone announced.
 class ThreadPool {
  public:
@@ -51,16 +50,10 @@ class ThreadPool {
   }
 
  private:
-  // Spins (yielding) for up to kSpin, then blocks on cv until ready() holds.
+  // Spins (spin.h), then blocks on cv until ready() holds.
   template <typename Ready>
   void wait_until(const Ready& ready, std::condition_variable& cv, std::atomic<int>& sleepers) {
-    constexpr auto kSpin = std::chrono::microseconds(200);
-    const auto until = std::chrono::steady_clock::now() + kSpin;
-    for (int spin = 1;; spin++) {
-      if (ready()) return;
-      if (spin % 64 == 0 && std::chrono::steady_clock::now() > until) break;
-      std::this_thread::yield();
-    }
+    if (spin_until(ready)) return;
     std::unique_lock<std::mutex> lock(mu_);
     sleepers.fetch_add(1);
     cv.wait(lock, ready);
