@@ -1,6 +1,7 @@
 // linear / GEMM: C[m, n] = epilogue(sum_k A[m, k] W[n, k]) with PyTorch's weight layout [N, K].
-// W is packed once per call into NR-column f32 panels (shared by all threads); each task packs
-// its own MC-row block of A into MR-row panels and runs the ISA micro-kernel over the block.
+// W is packed once per call into NR-column f32 panels (or once at load: w_packed), A once per call
+// into MR-row panels, both shared by all threads; each task runs the ISA micro-kernel over an
+// MC x NC block.
 // The whole K is one pass (no K blocking): the epilogue then works on registers, and the DiT
 // sizes (K <= 4608) keep a W panel within L2. M <= 4 (adaLN, embedders) takes the gemv path.
 #include <algorithm>
@@ -71,17 +72,27 @@ void linear_t(const LinearParams& p) {
     w_packed = packed;
   }
 
-  const int64_t mc = int64_t(mr) * 8;            // rows of A per task (packed A ~ mc * K floats in L2)
-  const int64_t nc = int64_t(nr) * 8;            // columns per task
-  const int64_t m_blocks = (p.M + mc - 1) / mc, n_blocks = (p.N + nc - 1) / nc;
-  parallel_for(m_blocks * n_blocks, [&](int64_t task, int) {
-    const int64_t mb = task / n_blocks, nb = task % n_blocks;
-    const int64_t m0 = mb * mc, rows = std::min(mc, p.M - m0);
-    const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
-    float* a_packed = thread_scratch(size_t(((rows + mr - 1) / mr) * mr * p.K), 0);
-    pack_a_block<T>(p, mr, m0, rows, a_packed);
-    kern.gemm_block(p, a_packed, m0, rows, w_packed + (n0 / nr) * nr * p.K, n0, cols);
-  });
+  // A packed once for all tasks (each MC-row block used to be packed once per column block: N / NC
+  // times over), in parallel over MR-row panels, a stripe of rows at a time so the packed copy
+  // stays bounded (16 MC blocks: 1536 x K floats with AVX-512)
+  const int64_t mc = int64_t(mr) * 8;  // rows of A per task (its packed A ~ mc * K floats in L2)
+  const int64_t nc = int64_t(nr) * 8;  // columns per task
+  const int64_t stripe = 16 * mc, n_blocks = (p.N + nc - 1) / nc;
+  float* a_packed = thread_scratch(size_t(std::min(stripe, (p.M + mr - 1) / mr * mr) * p.K), 2);
+  for (int64_t s0 = 0; s0 < p.M; s0 += stripe) {
+    const int64_t stripe_rows = std::min(stripe, p.M - s0);
+    parallel_for((stripe_rows + mr - 1) / mr, [&](int64_t panel, int) {
+      const int64_t r0 = panel * mr;
+      pack_a_block<T>(p, mr, s0 + r0, std::min<int64_t>(mr, stripe_rows - r0), a_packed + r0 * p.K);
+    });
+    const int64_t m_blocks = (stripe_rows + mc - 1) / mc;
+    parallel_for(m_blocks * n_blocks, [&](int64_t task, int) {
+      const int64_t mb = task / n_blocks, nb = task % n_blocks;
+      const int64_t r0 = mb * mc, rows = std::min(mc, stripe_rows - r0);
+      const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
+      kern.gemm_block(p, a_packed + r0 * p.K, s0 + r0, rows, w_packed + (n0 / nr) * nr * p.K, n0, cols);
+    });
+  }
 }
 
 }  // namespace
