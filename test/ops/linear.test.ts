@@ -6,10 +6,11 @@ import { FLOAT_TYPES, randomTensor } from '../helpers/tensors';
 import { assertClose } from '../helpers/tolerance';
 
 // (M, N, K): tiny-M gemv path (M <= 4), odd sizes around the micro-tile (12 x 32 on AVX-512,
-// 6 x 16 on AVX2), blocks larger than one task (96 x 256), and K = 1.
+// 6 x 16 on AVX2), blocks larger than one task (96 x 256), several stripes of packed A, and K = 1.
 const SHAPES: [number, number, number][] = [
   [1, 7, 5], [3, 33, 17], [5, 1, 9], [13, 31, 1], [37, 65, 129], [100, 50, 3], [131, 260, 70],
   [2, 9, 1100], [25, 20, 1100], // K past the GEMV's 512-element chunks
+  [1601, 35, 6], // M past one stripe of packed A (16 blocks of 96 rows on AVX-512, of 48 on AVX2)
 ];
 
 for (const dtype of FLOAT_TYPES) {
