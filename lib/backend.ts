@@ -162,9 +162,10 @@ function marshal(call: object): OpArgs {
       // folded into the byte offset of tensor field `<t>` above
     } else if (value === null || value === undefined) {
       args[key] = null;
-    } else if (typeof value === 'string') {
-      // the enum fields: dtypes and the activation
-      args[key] = key === 'activation' ? ACTIVATION_CODES[value as Activation] : dtypeCode(value as DType);
+    } else if (key === 'activation') {
+      args[key] = ACTIVATION_CODES[value as Activation];
+    } else if (key === 'dtype' || key === 'srcDtype' || key === 'dstDtype') {
+      args[key] = dtypeCode(value as DType);
     } else {
       args[key] = value as number | boolean;
     }
