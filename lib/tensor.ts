@@ -41,7 +41,7 @@ export function checkShape(shape: unknown, name = 'shape'): number[] {
 }
 
 export function describe(v: unknown): string {
-  if (v === null) return 'null';
+  if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return `array of length ${v.length}`;
   if (ArrayBuffer.isView(v)) return `${v.constructor.name} of length ${(v as Float32Array).length}`;
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';

@@ -30,9 +30,9 @@ export interface DiTLoadOptions {
   seed?: number;
 }
 
-export type TimestepInput = Tensor | ArrayLike<number>;
+export type TimestepInput = Tensor | ArrayLike<number> | BigInt64Array;
 /** text: [B, 1, 1, caption_channels] floats; label: B integer class ids (Tensor or array) */
-export type ConditionInput = Tensor | ArrayLike<number>;
+export type ConditionInput = Tensor | ArrayLike<number> | BigInt64Array;
 
 export interface ForwardInput {
   /** latent [B, in_channels, T, H, W] */
@@ -298,7 +298,7 @@ export class DiT {
     if (Array.isArray(t) || ArrayBuffer.isView(t)) values = t as ArrayLike<number>;
     if (!values) throw new TypeError(`Expected t to be a Tensor or an array of ${B} numbers but received ${describe(t)}`);
     if (values.length !== B) throw new RangeError(`Expected t to hold ${B} timesteps (one per sample) but received ${values.length}`);
-    const data = Float32Array.from(values as ArrayLike<number>);
+    const data = Float32Array.from(values as ArrayLike<number | bigint>, Number); // BigInt64Array too, as the labels
     if (data.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
     return Tensor.from(data, [B], { device: this.device });
   }

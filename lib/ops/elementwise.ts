@@ -43,7 +43,7 @@ function hostTimesteps(values: unknown, device: 'cpu' | 'cuda' | undefined): Ten
   if (!Array.isArray(values) && !(ArrayBuffer.isView(values) && !(values instanceof DataView))) {
     throw new TypeError(`Expected t to be a Tensor or an array of numbers but received ${describe(values)}`);
   }
-  const data = Float32Array.from(values as ArrayLike<number>);
+  const data = Float32Array.from(values as ArrayLike<number | bigint>, Number);
   if (data.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
   return Tensor.from(data, [data.length], { device });
 }

@@ -51,6 +51,11 @@ test('forward inputs are validated with the expected and received values', async
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 11] }), { instanceOf: RangeError, message: /labels in \[0, 10\].*received 11/ });
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 1.5] }), { instanceOf: TypeError, message: /integer class labels/ });
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: 'cat' as never }), { instanceOf: TypeError, message: /Expected y to be a Tensor or an array of 2 class labels/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2] } as never), { instanceOf: TypeError, message: /class labels but received undefined$/ });
+  // integer arrays of any kind, BigInt64Array included, for t as for y
+  const viaBigInt = await model.forward({ x, t: new BigInt64Array([1n, 2n]), y: new BigInt64Array([0n, 1n]) });
+  const viaNumbers = await model.forward({ x, t: [1, 2], y: [0, 1] });
+  t.deepEqual(await viaBigInt.toFloat32Array(), await viaNumbers.toFloat32Array());
   await t.throwsAsync(model.forwardWithCfg({ x, t: [1, 2], y: [0, 1], cfgScale: Number.NaN }), { instanceOf: TypeError, message: /cfgScale/ });
   const text = await DiT.load({ weights: TEXT });
   const tw = await readSafetensors(TEXT);
