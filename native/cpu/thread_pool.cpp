@@ -16,8 +16,9 @@ namespace {
 
 // Workers wait for a job by spinning before they block on the condition variable (spin.h; a
 // 512-row layerNormModulate took 71 us with blocking waits, about half of it the wake-up, and
-// 34-61 us with spinning). The caller waits for the workers the same way. Blocking is Dekker-style: a waiter announces itself (sleepers_) and re-checks
-// under the mutex; a publisher bumps the counter, then notifies only if someone announced.
+// 34-61 us with spinning). The caller waits for the workers the same way. Blocking is
+// Dekker-style: a waiter announces itself (sleepers_) and re-checks under the mutex; a publisher
+// bumps the counter, then notifies only if someone announced.
 class ThreadPool {
  public:
   explicit ThreadPool(int n) : n_threads_(n) {

@@ -3,9 +3,6 @@
 // A block used only on its own stream is reusable at once (stream order); one that other streams
 // used waits for events recorded on them. When cudaMalloc fails the device is synchronised, the
 // cache given back and the call retried; only then is it out of memory.
-#include <limits>
-#include <mutex>
-
 #include "backend.h"
 #include "common.cuh"
 

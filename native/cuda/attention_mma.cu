@@ -9,9 +9,9 @@
 // no S or P ever reaches shared memory.
 // The head dim D is a template parameter (16, 32, 40, 48, 64, 72, 80, 96, 128 are instantiated),
 // computed exactly: the m16n8k16 steps cover 16 of D at a time and a last m16n8k8 step takes a
-// remaining 8 (72 = 4 x 16 + 8, not padded to 80 or 96); P V produces D / 8 column tiles of 8. Shared rows are D / 8
-// chunks of 16 bytes, padded to an odd count so the 8 rows an ldmatrix phase reads land on 8
-// different bank groups.
+// remaining 8 (72 = 4 x 16 + 8, not padded to 80 or 96); P V produces D / 8 column tiles of 8.
+// Shared rows are D / 8 chunks of 16 bytes, padded to an odd count so the 8 rows an ldmatrix
+// phase reads land on 8 different bank groups.
 // Needs D % 8 == 0, every row stride a multiple of 8 elements and 16-byte aligned Q, K, V (and
 // 4-byte aligned O); attention.cu falls back to its WMMA kernel otherwise.
 #include "attention_kernels.h"

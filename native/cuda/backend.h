@@ -40,12 +40,11 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes);
 // copy it there, no second staging buffer needed) and returns "" or the CUDA error text.
 using HostConsumer = std::function<void(const void* host)>;
 std::function<std::string(const HostConsumer& consume)> begin_download(const void* src, size_t bytes);
-// A marker after everything launched so far on the current stream (every stream: fence_all); the
-// function blocks until the GPU reaches it.
-std::function<std::string()> fence();
-std::function<std::string()> fence_all();
-// The same on stream `id`; nothing to wait for when it was destroyed (synchronised then).
+// A marker after everything launched so far on stream `id` (nothing to wait for when it was
+// destroyed: synchronised then), or on every stream (fence_all); the function blocks until the GPU
+// reaches it.
 std::function<std::string()> fence_stream(StreamId id);
+std::function<std::string()> fence_all();
 // Blocks until the stream is idle (for cross-device copies); throws on error.
 void synchronize();
 

@@ -25,7 +25,6 @@ DeviceMemoryStats device_memory_stats() { return {0, 0, 0}; }
 void upload(void*, const void*, size_t) { unavailable(); }
 void copy_device_to_device(void*, const void*, size_t) { unavailable(); }
 std::function<std::string(const HostConsumer&)> begin_download(const void*, size_t) { unavailable(); }
-std::function<std::string()> fence() { unavailable(); }
 std::function<std::string()> fence_all() { unavailable(); }
 std::function<std::string()> fence_stream(StreamId) { unavailable(); }
 void synchronize() {}

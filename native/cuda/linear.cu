@@ -176,8 +176,11 @@ void linear(const LinearParams& p) {
   if (p.M == 0 || p.N == 0) return;
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
+    // rows of A and W readable 16 bytes at a time: the GEMV's vector path and every tensor-core
+    // kernel (linear_kernels.h) need it; checked here once for all of them
+    const bool rows16 = rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) && rows_are_16_byte_aligned<T>(p.w, p.ldw);
     if (p.M <= kSmallM) {
-      if (rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) && rows_are_16_byte_aligned<T>(p.w, p.ldw)) {
+      if (rows16) {
         gemv_kernel<T, true><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
       } else {
         gemv_kernel<T, false><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
@@ -191,9 +194,9 @@ void linear(const LinearParams& p) {
         // the Hopper kernels are opt-in until verified on a GPU
         static const bool wgmma_asked = env_equals("DIT_CUDA_GEMM", "wgmma");
         static const bool tma_asked = env_equals("DIT_CUDA_GEMM", "tma");
-        if (tma_asked && linear_tma<T>(p)) return;
-        if (wgmma_asked && linear_wgmma<T>(p)) return;
-        if (wmma_forced || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
+        if (rows16 && tma_asked && linear_tma<T>(p)) return;
+        if (rows16 && wgmma_asked && linear_wgmma<T>(p)) return;
+        if (wmma_forced || !rows16 || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
       }
     }
   });

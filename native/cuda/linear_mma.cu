@@ -55,7 +55,6 @@ int tile_width(const LinearParams& p) {
 
 template <typename T>
 bool linear_mma(const LinearParams& p) {
-  if (!rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) || !rows_are_16_byte_aligned<T>(p.w, p.ldw)) return false;
   if ((p.M + gemm::kBlockM - 1) / gemm::kBlockM > 65535) return false;
   if (tile_width(p) == 256) {
     launch<T, 256>(p);

@@ -11,8 +11,8 @@
 // N = 192 divides DiT-XL's widths (1152 = 6 x 192, 3456, 4608) with no partial tiles. Tails in M,
 // N and K come in as zeros from TMA (its out-of-bounds fill) and are not stored.
 // Needs: compute capability 9.0, the driver's cuTensorMapEncodeTiled (fetched through the runtime,
-// so no libcuda link), A and W 16-byte aligned with K, lda, ldw multiples of 8 (the check shared
-// with the other tensor-core kernels; TMA itself would take any K). Opt-in
+// so no libcuda link), A and W 16-byte aligned with K, lda, ldw multiples of 8 (checked in
+// linear.cu for every tensor-core kernel; TMA itself would take any K). Opt-in
 // (DIT_CUDA_GEMM=tma) until a GPU session has verified it.
 #include <cuda.h>
 
@@ -23,7 +23,7 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int kBM = 128, kBN = 192, kBK = 64, kStages = 5, kConsumers = 2;
+constexpr int kBM = 128, kBN = 192, kBK = wgmma::kTileK, kStages = 5, kConsumers = 2;
 constexpr int kThreads = 128 * (1 + kConsumers);
 constexpr int kATileBytes = kBM * wgmma::kRowBytes;  // 16 KiB
 constexpr int kWTileBytes = kBN * wgmma::kRowBytes;  // 24 KiB
@@ -76,13 +76,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma::barrier_wait(&full[s], uint32_t(kt / kStages) & 1);  // both tiles have landed
     const uint32_t sa = smem_base + uint32_t(s * kStageBytes + consumer * 64 * wgmma::kRowBytes);
     const uint32_t sw = smem_base + uint32_t(s * kStageBytes + kATileBytes);
-    wgmma::fence_operands(acc);
-    wgmma::fence();
-#pragma unroll
-    for (int ks = 0; ks < kBK / 16; ks++) {
-      wgmma::mma_async<kBN, T>(acc, wgmma::descriptor(sa + ks * 32), wgmma::descriptor(sw + ks * 32));
-    }
-    wgmma::commit();
+    wgmma::mma_k_tile<kBN, T>(acc, sa, sw);
     wgmma::wait<1>();  // the batch of tile kt - 1 has completed: its stage may be refilled
     if (kt > 0 && warp_leader) wgmma::barrier_arrive(&empty[(kt - 1) % kStages]);
   }
@@ -137,7 +131,6 @@ bool linear_tma(const LinearParams& p) {
   const DeviceInfo& device = current_device();
   // the dynamic ring plus the static barriers (padded to 1 KiB)
   if (device.major != 9 || device.minor != 0 || int(kSharedBytes) + 1024 > max_shared_optin() || !encode_tiled()) return false;
-  if (!rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) || !rows_are_16_byte_aligned<T>(p.w, p.ldw)) return false;
   // TMA coordinates are 32-bit and a dimension at most 2^32
   if (p.M <= 0 || p.N <= 0 || p.K <= 0 || p.M > INT32_MAX || p.N > INT32_MAX || p.K > INT32_MAX) return false;
   if ((p.M + kBM - 1) / kBM > 65535) return false;

@@ -17,7 +17,7 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 5, kThreads = 256;
+constexpr int kBM = 128, kBN = 128, kBK = wgmma::kTileK, kStages = 5, kThreads = 256;
 constexpr int kRowBytes = wgmma::kRowBytes;
 constexpr int kTileBytes = kBM * kRowBytes;               // 16 KiB (A and W tiles alike)
 constexpr int kStageBytes = 2 * kTileBytes;
@@ -71,13 +71,7 @@ __global__ void __launch_bounds__(kThreads, 1) linear_wgmma_kernel(const LinearP
 
     const uint32_t sa = smem_base + uint32_t((kt % kStages) * kStageBytes) + uint32_t(warpgroup * 64 * kRowBytes);
     const uint32_t sw = smem_base + uint32_t((kt % kStages) * kStageBytes + kTileBytes);
-    wgmma::fence_operands(acc);
-    wgmma::fence();
-#pragma unroll
-    for (int ks = 0; ks < kBK / 16; ks++) {
-      wgmma::mma_async<kBN, T>(acc, wgmma::descriptor(sa + ks * 32), wgmma::descriptor(sw + ks * 32));
-    }
-    wgmma::commit();
+    wgmma::mma_k_tile<kBN, T>(acc, sa, sw);
     wgmma::wait<1>();  // the batch of tile kt - 1 is done: its stage may be refilled after the next barrier
   }
   wgmma::wait<0>();
@@ -96,7 +90,6 @@ template <typename T>
 bool linear_wgmma(const LinearParams& p) {
   const DeviceInfo& device = current_device();
   if (device.major != 9 || device.minor != 0 || int(kSharedBytes) > max_shared_optin()) return false;
-  if (!rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) || !rows_are_16_byte_aligned<T>(p.w, p.ldw)) return false;
   if ((p.M + kBM - 1) / kBM > 65535) return false;
   auto kernel = linear_wgmma_kernel<T>;
   static const bool configured =

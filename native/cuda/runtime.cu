@@ -82,18 +82,16 @@ cudaStream_t default_stream() {
   return s;
 }
 
-// nullptr when `id` is not (or no longer) a live stream
-cudaStream_t find_stream(StreamId id) {
+}  // namespace
+
+cudaStream_t stream() { return current_handle ? current_handle : default_stream(); }
+
+cudaStream_t stream_of(StreamId id) {
   if (id == 0) return default_stream();
   std::lock_guard<std::mutex> lock(streams_mu);
   auto it = streams.find(id);
   return it == streams.end() ? nullptr : it->second;
 }
-}  // namespace
-
-cudaStream_t stream() { return current_handle ? current_handle : default_stream(); }
-
-cudaStream_t stream_of(StreamId id) { return find_stream(id); }
 
 StreamId create_stream() {
   // one shared stream on request: per-model streams off, for comparisons and debugging
@@ -112,7 +110,7 @@ StreamId create_stream() {
 
 void destroy_stream(StreamId id) {
   if (id == 0) return;
-  cudaStream_t st = find_stream(id);
+  cudaStream_t st = stream_of(id);
   if (!st) return;
   // Its blocks become stream 0's only once its work is done, so this waits (on the calling
   // thread: a model disposed with a forward still queued waits for that forward). A fault is
@@ -131,7 +129,7 @@ void destroy_stream(StreamId id) {
 }
 
 StreamId set_current_stream(StreamId id) {
-  cudaStream_t st = find_stream(id);
+  cudaStream_t st = stream_of(id);
   if (!st) throw std::invalid_argument("CUDA stream " + std::to_string(id) + " does not exist (destroyed?)");
   const StreamId previous = current_id;
   current_id = id;
@@ -143,14 +141,17 @@ StreamId current_stream_id() { return current_id; }
 
 void wait_for_stream(StreamId on) {
   if (on == current_id) return;
-  cudaStream_t other = find_stream(on);
+  cudaStream_t other = stream_of(on);
   if (!other) return;  // destroyed: synchronised then
-  cudaEvent_t e;
-  check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
-  cudaError_t err = cudaEventRecord(e, other);
-  if (err == cudaSuccess) err = cudaStreamWaitEvent(stream(), e, 0);
-  cudaEventDestroy(e);  // released once the wait has been satisfied
-  check(err, "cudaStreamWaitEvent");
+  // one event per thread, recorded again for every wait: cudaStreamWaitEvent takes the event's
+  // state at the call, so the next record does not disturb a wait already queued
+  thread_local cudaEvent_t marker = [] {
+    cudaEvent_t e;
+    check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    return e;
+  }();
+  check(cudaEventRecord(marker, other), "cudaEventRecord");
+  check(cudaStreamWaitEvent(stream(), marker, 0), "cudaStreamWaitEvent");
 }
 
 void upload(void* dst, const void* host, size_t bytes) {
@@ -251,13 +252,8 @@ std::function<std::string(const HostConsumer&)> begin_download(const void* src, 
   };
 }
 
-std::function<std::string()> fence() {
-  auto done = std::make_shared<Event>(stream());
-  return [done] { return done->wait(); };
-}
-
 std::function<std::string()> fence_stream(StreamId id) {
-  cudaStream_t st = find_stream(id);
+  cudaStream_t st = stream_of(id);
   if (!st) return [] { return std::string(); };
   auto done = std::make_shared<Event>(st);
   return [done] { return done->wait(); };

@@ -1,8 +1,8 @@
-// Hopper warpgroup tensor-core primitives (sm_90a), shared by the wgmma GEMMs (linear_wgmma.cu,
-// cp.async-fed; linear_tma.cu, fed by the bulk tensor copy engine): shared-memory matrix
-// descriptors for the 128-byte swizzled K-major layout, wgmma m64nNk16 (N = 128, 192) with f32
-// accumulators, its fences, mbarriers and TMA loads, and the store of a warpgroup's accumulators
-// through the linear epilogue. Everything here compiles to nothing outside sm_90a; callers guard
+// Hopper warpgroup tensor-core primitives (sm_90a), shared by the wgmma kernels (linear_wgmma.cu,
+// cp.async-fed; linear_tma.cu, fed by the bulk tensor copy engine; attention_wgmma.cu):
+// shared-memory matrix descriptors (128-byte swizzled and no-swizzle layouts), wgmma m64nNk16 with
+// f32 accumulators (A from shared memory or from registers), its fences, mbarriers and TMA loads,
+// and the store of a warpgroup's accumulators through the linear epilogue. Everything here compiles to nothing outside sm_90a; callers guard
 // their kernel bodies with DIT_WGMMA_AVAILABLE.
 //
 // The swizzled layout: a tile of rows of 64 16-bit elements (128 bytes, one swizzle span), 16-byte
@@ -20,18 +20,24 @@
 
 namespace dit::cuda::wgmma {
 
-constexpr int kRowBytes = 128;  // one swizzle span: 64 elements of f16 / bf16
+constexpr int kRowBytes = 128;           // one swizzle span
+constexpr int kTileK = kRowBytes / 2;    // its elements of f16 / bf16: the K depth of a GEMM tile
 
 __device__ __forceinline__ uint32_t swizzle128(int row, int chunk) {
   return uint32_t(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
 }
 
-// K-major operand, 128-byte swizzle: start address, leading offset (unused with this swizzle,
-// 16 bytes by convention), stride 1024 bytes between 8-row groups, mode 1 (128B) in bits 62-63.
-// Stepping K by 16 elements moves the start address 32 bytes.
-__device__ __forceinline__ uint64_t descriptor(uint32_t smem_address) {
-  return uint64_t((smem_address & 0x3FFFF) >> 4) | (uint64_t(16 >> 4) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
+// A shared-memory matrix descriptor: start address, leading and stride byte offsets (16-byte
+// units), layout mode in bits 62-63 (0: no swizzle, 1: 128-byte swizzle).
+__device__ __forceinline__ uint64_t encode_descriptor(uint32_t smem_address, uint32_t leading, uint32_t stride, uint64_t mode) {
+  return uint64_t((smem_address & 0x3FFFF) >> 4) | (uint64_t((leading & 0x3FFFF) >> 4) << 16) |
+         (uint64_t((stride & 0x3FFFF) >> 4) << 32) | (mode << 62);
 }
+
+// K-major operand, 128-byte swizzle: leading offset unused with this swizzle (16 bytes by
+// convention), stride 1024 bytes between 8-row groups. Stepping K by 16 elements moves the start
+// address 32 bytes.
+__device__ __forceinline__ uint64_t descriptor(uint32_t smem_address) { return encode_descriptor(smem_address, 16, 1024, 1); }
 
 // The dynamic shared memory from its first 1024-byte boundary: the swizzle pattern is a function
 // of shared-address bits, so tiles start there (kernels allocate 1024 bytes of slack).
@@ -44,8 +50,7 @@ __device__ __forceinline__ unsigned char* align_1024(unsigned char* raw) {
 // = between those adjacent in M / N. MN-major (trans-b): `leading` = adjacent in K, `stride` =
 // adjacent in M / N (each core matrix then 8 K-rows of 8 contiguous M / N elements).
 __device__ __forceinline__ uint64_t descriptor_interleave(uint32_t smem_address, uint32_t leading, uint32_t stride) {
-  return uint64_t((smem_address & 0x3FFFF) >> 4) | (uint64_t((leading & 0x3FFFF) >> 4) << 16) |
-         (uint64_t((stride & 0x3FFFF) >> 4) << 32);
+  return encode_descriptor(smem_address, leading, stride, 0);
 }
 
 #ifdef DIT_WGMMA_AVAILABLE
@@ -153,6 +158,18 @@ __device__ __forceinline__ void wait() {
 }
 // ordinary shared-memory writes (cp.async) made visible to the tensor cores' async-proxy reads
 __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// One kTileK-deep K tile of a warpgroup's 64 x N product, both operands 128-byte swizzled K-major
+// tiles in shared memory at `a` and `b`: pins the accumulators, fences, issues the four k16 steps
+// (32 bytes apart) and commits them as one batch (the caller waits for it).
+template <int N, typename T>
+__device__ __forceinline__ void mma_k_tile(float (&d)[N / 2], uint32_t a, uint32_t b) {
+  fence_operands(d);
+  fence();
+#pragma unroll
+  for (int ks = 0; ks < kTileK / 16; ks++) mma_async<N, T>(d, descriptor(a + ks * 32), descriptor(b + ks * 32));
+  commit();
+}
 
 // --- mbarriers (shared memory, one 64-bit word each) and TMA 2-D tile loads completing on them
 __device__ __forceinline__ void barrier_init(uint64_t* bar, uint32_t arrivals) {
