@@ -13,6 +13,7 @@
 #include "../common/dtype.h"
 #include "../cpu/allocator.h"
 #include "../cpu/isa/kernels.h"
+#include "../cpu/ops.h"
 #include "../cpu/queue.h"
 #include "../cpu/thread_pool.h"
 #include "../cuda/backend.h"
@@ -109,13 +110,13 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   char* dst = b->data() + off;
   if (b->device() == Device::Cpu) {
     auto staged = std::make_shared<std::vector<char>>(src.data, src.data + size_t(count) * dtype_size(sd));
-    cpu::enqueue([staged, sd, dst, dd, count] { convert_elements(staged->data(), sd, dst, dd, count); });
+    cpu::enqueue([staged, sd, dst, dd, count] { cpu::convert(staged->data(), sd, dst, dd, count); });
   } else {
     std::vector<char> converted;
     const char* host = src.data;
     if (sd != dd) {  // convert on the host; same dtype goes straight from the JS array
       converted.resize(size_t(count) * dtype_size(dd));
-      convert_elements(src.data, sd, converted.data(), dd, count);
+      cpu::convert(src.data, sd, converted.data(), dd, count);
       host = converted.data();
     }
     native_call(env, [&] {
@@ -142,7 +143,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   const char* src = b->data() + off;
   char* out = dst.data;
   if (b->device() == Device::Cpu) {
-    cpu::enqueue([src, sd, out, dd, count] { convert_elements(src, sd, out, dd, count); });
+    cpu::enqueue([src, sd, out, dd, count] { cpu::convert(src, sd, out, dd, count); });
     return WaitWorker::Start(env, cpu_fence(), info[3]);
   }
   const size_t bytes = size_t(count) * dtype_size(sd);
@@ -152,7 +153,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   });
   // converted straight out of the pinned staging buffer into the JS array
   return WaitWorker::Start(env, [pending, out, sd, dd, count] {
-    return pending([&](const void* host) { convert_elements(static_cast<const char*>(host), sd, out, dd, count); });
+    return pending([&](const void* host) { cpu::convert(static_cast<const char*>(host), sd, out, dd, count); });
   }, info[3]);
 }
 

@@ -79,6 +79,12 @@ template <> inline float from_float<float>(float f) { return f; }
 template <> inline f16 from_float<f16>(float f) { return f16_from(f); }
 template <> inline bf16 from_float<bf16>(float f) { return bf16_from(f); }
 
+// The dtype of a floating storage type (the inverse of dispatch_float).
+template <typename T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::F32; }
+template <> constexpr DType dtype_of<f16>() { return DType::F16; }
+template <> constexpr DType dtype_of<bf16>() { return DType::BF16; }
+
 // Calls fn(T{}) with T the storage type of a floating dtype; integer dtypes throw.
 template <typename Fn>
 static inline void dispatch_float(DType d, Fn&& fn) {
@@ -88,6 +94,13 @@ static inline void dispatch_float(DType d, Fn&& fn) {
     case DType::BF16: fn(bf16{}); return;
     default: throw std::invalid_argument(std::string("unsupported dtype ") + dtype_name(d) + " (expected f32, f16 or bf16)");
   }
+}
+
+static inline bool is_float(DType d) { return d == DType::F32 || d == DType::F16 || d == DType::BF16; }
+
+// Throws unless d is a floating dtype (for ops that then work on bytes and dtype codes).
+static inline void require_float(DType d) {
+  dispatch_float(d, [](auto) {});
 }
 
 // Converts `count` elements between any two dtypes (integers go through double, floats through float).

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "isa/kernels.h"
+#include "pack.h"
 #include "scratch.h"
 #include "thread_pool.h"
 
@@ -26,10 +27,9 @@ const float* pack_conv_weight(const Conv3dParams& p) {
   float* w_packed = thread_scratch(size_t(n_panels * nr * K), 1);
   const T* w = static_cast<const T*>(p.weight);
   parallel_for(n_panels, [&](int64_t panel, int) {
-    float* dst = w_packed + panel * nr * K;
     for (int64_t j = 0; j < nr; j++) {
       const int64_t co = panel * nr + j;
-      for (int64_t k = 0; k < K; k++) dst[k * nr + j] = co < p.Cout ? to_float(w[co * K + k]) : 0.0f;
+      pack_row<T>(co < p.Cout ? w + co * K : nullptr, K, nr, j, w_packed + panel * nr * K);
     }
   });
   return w_packed;
@@ -80,8 +80,8 @@ PaddedInput padded_input(const Conv3dParams& p, int64_t b0, int64_t b1) {
       const int64_t hi = hp - p.pad_h;
       std::fill(row, row + pi.Wp, 0.0f);
       if (hi < 0 || hi >= p.H) continue;
-      const int64_t w_end = std::min<int64_t>(pi.Wp, p.pad_w + p.W);
-      for (int64_t wp = p.pad_w; wp < w_end; wp++) row[wp] = to_float(src[hi * p.W + wp - p.pad_w]);
+      const int64_t w_count = std::min<int64_t>(pi.Wp, p.pad_w + p.W) - p.pad_w;
+      if (w_count > 0) cpu_kernels().to_f32(dtype_of<T>(), src + hi * p.W, row + p.pad_w, w_count);
     }
   });
   pi.data = data;

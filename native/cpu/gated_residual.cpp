@@ -1,33 +1,27 @@
 // out = x + gate[b] * y over [B, N, D]; out may alias x (the DiT residual stream is updated in place).
 #include <algorithm>
 
+#include "chunks_f32.h"
 #include "ops.h"
 #include "thread_pool.h"
 
 namespace dit::cpu {
 
-namespace {
-template <typename T>
-void gated_residual_t(const GatedResidualParams& p) {
-  const T* x = static_cast<const T*>(p.x);
-  const T* g = static_cast<const T*>(p.gate);
-  const T* y = static_cast<const T*>(p.y);
-  T* out = static_cast<T*>(p.out);
+void gated_residual(const GatedResidualParams& p) {
+  require_float(p.dtype);
+  const size_t size = dtype_size(p.dtype);
   const int64_t rows = p.B * p.N, chunk = 64;
   parallel_for((rows + chunk - 1) / chunk, [&](int64_t task, int) {
     for (int64_t i = task * chunk; i < std::min(rows, (task + 1) * chunk); i++) {
-      const T* gr = g + (i / p.N) * p.gate_stride;
-      for (int64_t d = 0; d < p.D; d++) {
-        const int64_t e = i * p.D + d;
-        out[e] = from_float<T>(to_float(x[e]) + to_float(gr[d]) * to_float(y[e]));
-      }
+      const void* src[3] = {static_cast<const char*>(p.x) + i * p.D * size,
+                            static_cast<const char*>(p.gate) + (i / p.N) * p.gate_stride * size,
+                            static_cast<const char*>(p.y) + i * p.D * size};
+      map_f32(p.dtype, src, static_cast<char*>(p.out) + i * p.D * size, p.D,
+              [](float* out, const float* const* in, int64_t n) {
+                for (int64_t d = 0; d < n; d++) out[d] = in[0][d] + in[1][d] * in[2][d];
+              });
     }
   });
-}
-}  // namespace
-
-void gated_residual(const GatedResidualParams& p) {
-  dispatch_float(p.dtype, [&](auto tag) { gated_residual_t<decltype(tag)>(p); });
 }
 
 }  // namespace dit::cpu

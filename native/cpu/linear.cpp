@@ -8,6 +8,7 @@
 
 #include "isa/kernels.h"
 #include "ops.h"
+#include "pack.h"
 #include "scratch.h"
 #include "thread_pool.h"
 
@@ -21,15 +22,7 @@ template <typename T>
 void pack_w_panel(const LinearParams& p, int nr, int64_t panel, float* dst) {
   const T* w = static_cast<const T*>(p.w);
   const int64_t n0 = panel * nr;
-  for (int64_t j = 0; j < nr; j++) {
-    const int64_t n = n0 + j;
-    if (n < p.N) {
-      const T* row = w + n * p.ldw;
-      for (int64_t k = 0; k < p.K; k++) dst[k * nr + j] = to_float(row[k]);
-    } else {
-      for (int64_t k = 0; k < p.K; k++) dst[k * nr + j] = 0.0f;
-    }
-  }
+  for (int j = 0; j < nr; j++) pack_row<T>(n0 + j < p.N ? w + (n0 + j) * p.ldw : nullptr, p.K, nr, j, dst);
 }
 
 template <typename T>
@@ -37,15 +30,7 @@ void pack_a_block(const LinearParams& p, int mr, int64_t m0, int64_t rows, float
   const T* a = static_cast<const T*>(p.a);
   for (int64_t i0 = 0; i0 < rows; i0 += mr) {
     float* panel = dst + (i0 / mr) * p.K * mr;
-    for (int64_t r = 0; r < mr; r++) {
-      const int64_t m = m0 + i0 + r;
-      if (i0 + r < rows) {
-        const T* row = a + m * p.lda;
-        for (int64_t k = 0; k < p.K; k++) panel[k * mr + r] = to_float(row[k]);
-      } else {
-        for (int64_t k = 0; k < p.K; k++) panel[k * mr + r] = 0.0f;
-      }
-    }
+    for (int r = 0; r < mr; r++) pack_row<T>(i0 + r < rows ? a + (m0 + i0 + r) * p.lda : nullptr, p.K, mr, r, panel);
   }
 }
 
@@ -55,8 +40,7 @@ void linear_t(const LinearParams& p) {
   if (p.M <= kSmallM && !p.w_packed) {
     float* a32 = thread_scratch(size_t(p.M * p.K), 1);
     const T* a = static_cast<const T*>(p.a);
-    for (int64_t m = 0; m < p.M; m++)
-      for (int64_t k = 0; k < p.K; k++) a32[m * p.K + k] = to_float(a[m * p.lda + k]);
+    for (int64_t m = 0; m < p.M; m++) kern.to_f32(p.dtype, a + m * p.lda, a32 + m * p.K, p.K);
     const int64_t chunk = 64;
     parallel_for((p.N + chunk - 1) / chunk, [&](int64_t t, int) {
       kern.gemv(p, a32, t * chunk, std::min(p.N, (t + 1) * chunk));

@@ -7,4 +7,8 @@ namespace dit::cpu {
 
 DIT_OPS(DIT_DECLARE_OP)
 
+// count elements from one dtype to another on this thread (cast, uploads and downloads): the
+// floating pairs through the ISA's vector conversions, the rest through convert_elements
+void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count);
+
 }  // namespace dit::cpu

@@ -7,25 +7,18 @@
 
 namespace dit::cpu {
 
-namespace {
-template <typename T>
-void unary_t(const UnaryParams& p) {
-  const T* x = static_cast<const T*>(p.x);
-  T* out = static_cast<T*>(p.out);
+void unary(const UnaryParams& p) {
+  require_float(p.dtype);
+  const size_t size = dtype_size(p.dtype);
   constexpr int64_t chunk = 4096;
   const CpuKernels& kern = cpu_kernels();
   parallel_for((p.count + chunk - 1) / chunk, [&](int64_t task, int) {
-    float buf[chunk] = {};
+    float buf[chunk];
     const int64_t i0 = task * chunk, n = std::min(chunk, p.count - i0);
-    for (int64_t i = 0; i < n; i++) buf[i] = to_float(x[i0 + i]);
+    kern.to_f32(p.dtype, static_cast<const char*>(p.x) + i0 * size, buf, n);
     kern.activation_f32(p.act, buf, buf, n);
-    for (int64_t i = 0; i < n; i++) out[i0 + i] = from_float<T>(buf[i]);
+    kern.from_f32(p.dtype, buf, static_cast<char*>(p.out) + i0 * size, n);
   });
-}
-}  // namespace
-
-void unary(const UnaryParams& p) {
-  dispatch_float(p.dtype, [&](auto tag) { unary_t<decltype(tag)>(p); });
 }
 
 }  // namespace dit::cpu

@@ -11,8 +11,9 @@ namespace {
 const CpuKernels& pick() {
   __builtin_cpu_init();
   bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c");
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   const char* forced = std::getenv("DIT_CPU_ISA");
   if (forced && std::strcmp(forced, "sse2") == 0) return kernels_sse2();
   if (forced && std::strcmp(forced, "avx2") == 0) return avx2 ? kernels_avx2() : kernels_sse2();

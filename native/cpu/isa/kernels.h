@@ -28,6 +28,10 @@ struct CpuKernels {
   void (*activation_f32)(Activation act, const float* x, float* y, int64_t n);
   // adaLN modulate of rows [r0, r1) of p (row: p.D floats of scratch)
   void (*layer_norm_modulate_rows)(const LayerNormModulateParams& p, int64_t r0, int64_t r1, float* row);
+  // n contiguous elements of a floating dtype to f32 and back (vectorised; f16 by F16C where the
+  // ISA has it); other dtypes are ignored (callers dispatch with dispatch_float first)
+  void (*to_f32)(DType dtype, const void* x, float* y, int64_t n);
+  void (*from_f32)(DType dtype, const float* x, void* y, int64_t n);
 };
 
 const CpuKernels& cpu_kernels();
