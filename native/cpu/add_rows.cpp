@@ -2,7 +2,7 @@
 // broadcast over batch), and c = t_emb + y_emb (add_rows = rows). out may alias x.
 #include <algorithm>
 
-#include "chunks_f32.h"
+#include "map_f32.h"
 #include "ops.h"
 #include "thread_pool.h"
 

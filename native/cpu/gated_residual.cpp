@@ -1,7 +1,7 @@
 // out = x + gate[b] * y over [B, N, D]; out may alias x (the DiT residual stream is updated in place).
 #include <algorithm>
 
-#include "chunks_f32.h"
+#include "map_f32.h"
 #include "ops.h"
 #include "thread_pool.h"
 
