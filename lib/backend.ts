@@ -326,6 +326,10 @@ export function cudaAutoReason(): string | null {
 export function resolveDevice(requested: Device | 'auto' | undefined): Device {
   const want = requested ?? 'auto';
   if (want === 'cpu' || want === 'cuda') return want;
+  if (want !== 'auto') {
+    const shown = typeof want === 'string' ? `'${want}'` : typeof want;
+    throw new TypeError(`Expected device to be one of 'auto', 'cpu', 'cuda' but received ${shown}`);
+  }
   const env = process.env.DIT_DEVICE;
   if (env === 'cpu' || env === 'cuda') return env;
   return cudaAutoReason() === null ? 'cuda' : 'cpu';

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { getBackend, resolveDevice, type Device } from './backend';
 import { dtypeSize, type FloatDType } from './dtype';
 import { DiT } from './dit/model';
+import { DitError } from './errors';
 import { backendInfo } from './info';
 import * as ops from './ops';
 import { Tensor } from './tensor';
@@ -302,12 +303,20 @@ export async function runBench(o: BenchOptions): Promise<number> {
       ? `${base} through ${variant}: ${r.median_ms.toFixed(3)} ms (torch/ours ${(r.median_ms / ours.medianMs).toFixed(2)}x)\n`
       : `${base} through ${variant}: ${r.error}\n`);
   }
-  process.stdout.write(torch ? `PyTorch ${torch.version} timed in the same run (torch/ours > 1: dit-native is faster)\n` : 'PyTorch not importable: no comparison\n');
+  process.stdout.write(
+    torch ? `PyTorch ${torch.version} timed in the same run (torch/ours > 1: dit-native is faster)\n`
+      : o.torch ? 'PyTorch not importable: no comparison\n' : 'PyTorch not run (--no-torch)\n',
+  );
   if (o.jsonPath) {
     const doc = { date: new Date().toISOString(), device: where, suite: o.suite, iters, peaks, torch: torch?.version ?? null, rows };
     const tmp = `${o.jsonPath}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-    fs.renameSync(tmp, o.jsonPath);
+    try {
+      fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
+      fs.renameSync(tmp, o.jsonPath);
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      throw new DitError('ERR_DIT_FILE', `cannot write "${o.jsonPath}": ${(e as Error).message}`, { cause: e });
+    }
   }
   return 0;
 }

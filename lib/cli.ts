@@ -3,6 +3,7 @@
  * exit with code 2; output files appear only complete (written to a temporary name, renamed).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Device } from './backend';
 import { runBench } from './bench';
@@ -115,10 +116,25 @@ async function cmdInfo(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Fails before any work, not after it, when `file` cannot be created (no such folder, no write access). */
+function checkWritable(flag: string, file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  let writable = false;
+  try {
+    writable = fs.statSync(dir).isDirectory();
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    writable = false;
+  }
+  if (!writable) throw new UsageError(`${flag}: cannot write "${file}": the folder "${dir}" does not exist or is not writable`);
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag}: "${file}" is a folder`);
+}
+
 async function cmdForward(argv: string[]): Promise<number> {
   const o = parse(argv, { ...MODEL_OPTIONS, input: { type: 'string' }, output: { type: 'string' } });
   if (o.input === undefined) throw new UsageError('--input is required');
   if (o.output === undefined) throw new UsageError('--output is required');
+  checkWritable('--output', o.output as string);
   const cfgScale = numberArg('cfg-scale', o['cfg-scale'], false, -Infinity);
   const model = await loadModel(o, true);
   const { tensors } = await readSafetensorsWithMetadata(o.input as string, { device: model.device });
@@ -144,6 +160,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const steps = numberArg('steps', o.steps, true, 1) ?? 1;
   const seed = numberArg('seed', o.seed, true, 0) ?? 0;
   const cfgScale = numberArg('cfg-scale', o['cfg-scale'], false, -Infinity);
+  if (o.output !== undefined) checkWritable('--output', o.output as string);
   let config = readConfig(o.config as string | undefined);
   if (o['input-size'] !== undefined) {
     const size = String(o['input-size']).split(/[,x]/).map(Number);
@@ -193,6 +210,7 @@ async function cmdBench(argv: string[]): Promise<number> {
   const suite = (o.suite ?? 'all') as string;
   if (!['kernels', 'model', 'all'].includes(suite)) throw new UsageError(`--suite must be kernels, model or all (got '${suite}')`);
   const device = deviceArg(o.device);
+  if (o.json !== undefined) checkWritable('--json', o.json as string);
   return runBench({
     suite: suite as 'kernels' | 'model' | 'all',
     device,

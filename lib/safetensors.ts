@@ -4,7 +4,7 @@
  * (safetensors_format.ts). Writes go to a temporary name and are renamed at the end.
  */
 import { promises as fsp } from 'node:fs';
-import type { Device } from './backend';
+import { resolveDevice, type Device } from './backend';
 import { dtypeSize, isFloatDType, type DType } from './dtype';
 import { DitError } from './errors';
 import { parseSafetensorsLayout, writeSafetensorsFile, type RawTensor, type SafetensorsDType, type SafetensorsLayout } from './safetensors_format';
@@ -23,6 +23,18 @@ export interface SafetensorsHeader {
   metadata: Record<string, string>;
 }
 
+/**
+ * Reads bytes.length bytes at `position`: in pieces of at most 1 GiB (one read() returns at most
+ * 2 GiB - 4 KiB on Linux, and Node asserts on lengths past 2^31), until all have arrived.
+ */
+async function readFully(fh: fsp.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesRead } = await fh.read(bytes, done, Math.min(bytes.length - done, 2 ** 30), position + done);
+    if (bytesRead === 0) throw new Error(`the file ended ${bytes.length - done} bytes early`);
+    done += bytesRead;
+  }
+}
+
 async function openLayout(path: string): Promise<{ fh: fsp.FileHandle; layout: SafetensorsLayout }> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
   let fh: fsp.FileHandle;
@@ -34,13 +46,13 @@ async function openLayout(path: string): Promise<{ fh: fsp.FileHandle; layout: S
   try {
     const { size } = await fh.stat();
     const prefix = new Uint8Array(Math.min(size, 8));
-    await fh.read(prefix, 0, prefix.length, 0);
+    await readFully(fh, prefix, 0);
     let head = prefix;
     if (size >= 8) {
       const n = Number(new DataView(prefix.buffer).getBigUint64(0, true));
       const want = Math.min(size, 8 + Math.min(n, 100_000_001));
       head = new Uint8Array(want);
-      await fh.read(head, 0, want, 0);
+      await readFully(fh, head, 0);
     }
     return { fh, layout: parseSafetensorsLayout(head, size, path) };
   } catch (e) {
@@ -76,20 +88,31 @@ export class SafetensorsReader {
     return new SafetensorsReader(path, fh, layout);
   }
 
-  /** One tensor, on `device`, floats converted to `dtype` when given. */
-  async read(name: string, options: Pick<ReadSafetensorsOptions, 'device' | 'dtype'> = {}): Promise<Tensor> {
+  /**
+   * One tensor, on `device`; floating tensors converted to `dtype` when given (every dtype as well
+   * with `convertAll`, for model weights, which are all floating point).
+   */
+  async read(name: string, options: Pick<ReadSafetensorsOptions, 'device' | 'dtype'> & { convertAll?: boolean } = {}): Promise<Tensor> {
     const e = this.#entries.get(name);
     if (!e) throw new DitError('ERR_DIT_WEIGHTS', `safetensors file "${this.#path}" has no tensor "${name}"`);
     if (!this.#fh) throw new DitError('ERR_DIT_FILE', `safetensors file "${this.#path}" was closed`);
-    const bytes = new Uint8Array(e.end - e.begin);
+    let bytes: Uint8Array;
     try {
-      if (bytes.length > 0) await this.#fh.read(bytes, 0, bytes.length, this.#layout.dataStart + e.begin);
+      bytes = new Uint8Array(e.end - e.begin);
+    } catch (err) {
+      throw new DitError('ERR_DIT_OOM', `safetensors file "${this.#path}": tensor "${name}" (${e.end - e.begin} bytes) is too large to read: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      await readFully(this.#fh, bytes, this.#layout.dataStart + e.begin);
     } catch (err) {
       throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${this.#path}": ${(err as Error).message}`, { cause: err });
     }
     const { data, dtype } = decode(e.name, e.dtype, bytes, this.#path);
-    const target = options.dtype && isFloatDType(dtype) ? options.dtype : dtype;
-    return Tensor.from(data as Float32Array, e.shape, { device: options.device, dtype: target });
+    const target = options.dtype && (isFloatDType(dtype) || options.convertAll) ? options.dtype : dtype;
+    // the file's dtype is the source dtype of the upload, which converts (raw f16/bf16 bits too)
+    const t = Tensor.empty(e.shape, { device: options.device, dtype: target });
+    if (t.numel > 0) t.backend.upload(t, data, dtype);
+    return t;
   }
 
   async close(): Promise<void> {
@@ -135,12 +158,14 @@ export async function readSafetensorsWithMetadata(
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
     throw new TypeError(`Expected options.dtype to be one of 'f32', 'f16', 'bf16' but received ${String(options.dtype)}`);
   }
+  resolveDevice(options.device);  // a bad device name fails before the file is read
   const reader = await SafetensorsReader.open(path);
   const tensors: Record<string, Tensor> = {};
   try {
     for (const name of reader.tensors.keys()) {
       if (options.filter && !options.filter(name)) continue;
-      tensors[name] = await reader.read(name, options);
+      // defined, not assigned: a tensor may be called "__proto__"
+      Object.defineProperty(tensors, name, { value: await reader.read(name, options), enumerable: true, writable: true, configurable: true });
     }
     return { tensors, metadata: reader.metadata };
   } catch (e) {
@@ -173,7 +198,8 @@ export async function writeSafetensors(path: string, tensors: Record<string, Ten
   for (const [name, t] of Object.entries(tensors)) {
     if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
     t.assertAlive(`tensors["${name}"]`);
-    raw[name] = { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(t) };
+    const entry: RawTensor = { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(t) };
+    Object.defineProperty(raw, name, { value: entry, enumerable: true, writable: true, configurable: true });  // "__proto__" too
   }
   await writeSafetensorsFile(path, raw, metadata);
 }

@@ -82,9 +82,15 @@ function describe(v: unknown): string {
   try {
     s = v === undefined ? 'undefined' : JSON.stringify(v);
   } catch {
-    s = String(v);
+    s = undefined as unknown as string;
   }
-  if (s === undefined) s = String(v);
+  if (s === undefined) {
+    try {
+      s = String(v);
+    } catch {
+      s = Array.isArray(v) ? 'a deeply nested array' : `a value of type ${typeof v}`;  // e.g. too deep to render
+    }
+  }
   return s.length > 200 ? `${s.slice(0, 200)}...` : s;
 }
 

@@ -49,12 +49,16 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
+/** Larger sizes cannot be real allocations (and lose integer precision as numbers). */
+const MAX_TENSOR_BYTES = 2 ** 52;
+
 /** The dtype a typed array holds when none is given (Uint16Array needs an explicit f16/bf16). */
 function inferDType(data: TensorData): DType {
   if (data instanceof Float32Array || data instanceof Float64Array || Array.isArray(data)) return 'f32';
   if (data instanceof Int32Array) return 'i32';
   if (data instanceof BigInt64Array) return 'i64';
-  throw new TypeError('Expected dtype f16 or bf16 for a Uint16Array (raw half-precision bits) but received none');
+  if (data instanceof Uint16Array) throw new TypeError('Expected dtype f16 or bf16 for a Uint16Array (raw half-precision bits) but received none');
+  return 'f32';  // any other type of data is refused by hostView, naming it
 }
 
 /** Host data as a typed array of srcDtype that the native upload understands. */
@@ -62,9 +66,9 @@ function hostView(data: TensorData, dtype: DType): { view: ArrayBufferView; srcD
   if (Array.isArray(data)) {
     for (const v of data) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
     if (dtype === 'i32' || dtype === 'i64') {
-      const limit = dtype === 'i32' ? 2 ** 31 : Number.MAX_SAFE_INTEGER;
+      const [lo, hi] = dtype === 'i32' ? [-(2 ** 31), 2 ** 31 - 1] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
       for (const v of data) {
-        if (!Number.isInteger(v) || Math.abs(v) > limit) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
+        if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
       }
       return dtype === 'i32' ? { view: Int32Array.from(data), srcDtype: 'i32' } : { view: BigInt64Array.from(data, (v) => BigInt(v)), srcDtype: 'i64' };
     }
@@ -122,8 +126,12 @@ export class Tensor {
     const dtype = options.dtype ?? 'f32';
     if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);
     const device = resolveDevice(options.device);
+    const bytes = numelOf(s) * dtypeSize(dtype);
+    if (bytes > MAX_TENSOR_BYTES) {
+      throw new RangeError(`Expected a tensor of at most 2^52 bytes but shape [${s.join(', ')}] of ${dtype} needs ${bytes.toExponential(3)} bytes`);
+    }
     const backend = getBackend(device);
-    const buffer = backend.alloc(numelOf(s) * dtypeSize(dtype));
+    const buffer = backend.alloc(bytes);
     return new Tensor(new Storage(buffer, backend), s, dtype, 0);
   }
 

@@ -45,3 +45,55 @@ test('malformed and missing files are DitErrors naming the file, and nothing is 
   disposed.dispose();
   await t.throwsAsync(writeSafetensors(path.join(dir, 'x.safetensors'), { w: disposed }), { code: 'ERR_DIT_DISPOSED' });
 });
+
+/** IEEE binary16 bits -> number (the reference for the native conversions). */
+function halfToNumber(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const man = h & 0x3ff;
+  if (exp === 0x1f) return man ? NaN : sign * Infinity;
+  return exp === 0 ? sign * man * 2 ** -24 : sign * (1 + man / 1024) * 2 ** (exp - 15);
+}
+
+test('files convert on load: f16 and bf16 bits to any float dtype, integers into model weights', async (t) => {
+  const all = new Uint16Array(65536).map((_, i) => i);
+  const file = path.join(dir, 'halves.safetensors');
+  await writeSafetensors(file, { h: Tensor.from(all, [65536], { dtype: 'f16' }), b: Tensor.from(all, [65536], { dtype: 'bf16' }) });
+  const asF32 = await readSafetensors(file, { dtype: 'f32' });
+  const h = await asF32.h.toFloat32Array();
+  const b = await asF32.b.toFloat32Array();
+  const bits = new Uint32Array(1);
+  const asFloat = new Float32Array(bits.buffer);
+  let wrong = 0;
+  for (let i = 0; i < 65536; i++) {
+    const want = halfToNumber(i);
+    if (!(Object.is(h[i], want) || (Number.isNaN(want) && Number.isNaN(h[i])))) wrong++;
+    bits[0] = i << 16;
+    if (!(Object.is(b[i], asFloat[0]) || (Number.isNaN(asFloat[0]) && Number.isNaN(b[i])))) wrong++;
+  }
+  t.is(wrong, 0, 'every f16 and bf16 value widens exactly');
+  // the other half-precision type: values, not bits
+  const small = path.join(dir, 'small.safetensors');
+  await writeSafetensors(small, { h: Tensor.from([1, 2, 3, -0.5], [4], { dtype: 'f16' }), b: Tensor.from([1, 2, 3, -0.5], [4], { dtype: 'bf16' }) });
+  const swapped = await readSafetensors(small, { dtype: 'bf16' });
+  t.deepEqual(Array.from(await swapped.h.toFloat32Array()), [1, 2, 3, -0.5]);
+  t.deepEqual(Array.from(await (await readSafetensors(small, { dtype: 'f16' })).b.toFloat32Array()), [1, 2, 3, -0.5]);
+  await t.throwsAsync(readSafetensors(small, { device: 'GPU' as never }), { instanceOf: TypeError, message: /received 'GPU'/ });
+});
+
+test('a tensor named __proto__ round-trips; a too deeply nested header is a format error', async (t) => {
+  const file = path.join(dir, 'proto.safetensors');
+  const rec: Record<string, Tensor> = {};
+  Object.defineProperty(rec, '__proto__', { value: Tensor.from([1, 2], [2]), enumerable: true });
+  await writeSafetensors(file, rec);
+  const back = await readSafetensors(file);
+  t.deepEqual(Object.keys(back), ['__proto__']);
+  t.true(Object.prototype.hasOwnProperty.call(back, '__proto__'));
+  t.is(Object.getPrototypeOf(back), Object.prototype);
+  const header = Buffer.from(`{"a":{"dtype":"F32","shape":${'['.repeat(20000)}${']'.repeat(20000)},"data_offsets":[0,0]}}`);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(header.length));
+  const deep = path.join(dir, 'deep.safetensors');
+  fs.writeFileSync(deep, Buffer.concat([prefix, header]));
+  await t.throwsAsync(readSafetensors(deep), { code: 'ERR_DIT_FORMAT', message: /"shape" must be an array of non-negative integers \(got a deeply nested array\)/ });
+});

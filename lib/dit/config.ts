@@ -93,6 +93,16 @@ const KNOWN_KEYS = new Set([...Object.keys(DEFAULT_CONFIG), 'model_max_length', 
 export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTConfig {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) bad(`expected an object but received ${JSON.stringify(input)}`);
   let base: DiTConfig = DEFAULT_CONFIG;
+  // Open-Sora's configs name the model in `type` (model = dict(type="DiT-XL/2", ...)): a preset
+  if (input.type !== undefined) {
+    if (typeof input.type !== 'string' || !PRESETS[input.type]) {
+      throw new DitError('ERR_DIT_CONFIG', `unknown model type ${JSON.stringify(input.type)}; known: ${Object.keys(PRESETS).join(', ')}`);
+    }
+    if (preset !== undefined && preset !== input.type) {
+      throw new DitError('ERR_DIT_CONFIG', `the preset '${preset}' and the config's type '${input.type}' disagree`);
+    }
+    preset = input.type;
+  }
   if (preset !== undefined) {
     const p = PRESETS[preset];
     if (!p) throw new DitError('ERR_DIT_CONFIG', `unknown preset '${preset}'; known presets: ${Object.keys(PRESETS).join(', ')}`);

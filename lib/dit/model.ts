@@ -203,7 +203,7 @@ export class DiT {
       if (!has(name(s.key))) return undefined;
       let t: Tensor;
       if (random) return random.next(s, device, dtype);
-      if (reader) t = await reader.read(name(s.key), { device, dtype });
+      if (reader) t = await reader.read(name(s.key), { device, dtype, convertAll: true });
       else {
         const src = record![name(s.key)];
         t = src.device === device && src.dtype === dtype ? src.reshape(src.shape) : src.to({ device, dtype });

@@ -32,6 +32,44 @@ test('weights that do not fit the config are refused before any compute, naming 
   model.dispose();
 });
 
+test("a checkpoint's tensors are converted to the model dtype whatever their own: f16 into f32, integers", async (t) => {
+  const fx = await readSafetensors(LABEL);
+  const cfg = { input_size: [4, 6, 6], patch_size: [2, 2, 2], hidden_size: 32, depth: 2, num_heads: 2, condition: 'label_10', in_channels: 4 };
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-w-'));
+  const weights = Object.fromEntries(Object.entries(fx).filter(([k]) => !['x', 't', 'y', 'out'].includes(k)));
+  const reference = await DiT.load({ weights, config: cfg });
+  const input = { x: fx.x, t: fx.t, y: fx.y };
+  const want = await (await reference.forward(input)).toFloat32Array();
+  // the same weights as f16 in a file, loaded as f32: within f16 rounding of the f32 result
+  const half = path.join(tmp, 'half.safetensors');
+  const { writeSafetensors } = await import('../../lib');
+  await writeSafetensors(half, Object.fromEntries(Object.entries(weights).map(([k, v]) => [k, v.to({ dtype: 'f16' })])));
+  const fromHalf = await DiT.load({ weights: half, config: cfg });
+  const got = await (await fromHalf.forward(input)).toFloat32Array();
+  const { relL2 } = await import('../helpers/tolerance');
+  t.true(relL2(got, want) < 1e-2, `f16 file as f32: ${relL2(got, want)}`);
+  t.true(relL2(got, want) > 0, 'the f16 rounding is visible, so the values did go through f16');
+  // an integer embedding table (integral values) gives exactly what the same values in f32 give
+  const table = 'y_embedder.embedding_table.weight';
+  const rounded = Tensor.from((await weights[table].toFloat32Array()).map((v) => Math.round(v * 4)), weights[table].shape);
+  const asInt = path.join(tmp, 'int.safetensors');
+  await writeSafetensors(asInt, { ...weights, [table]: rounded.to({ dtype: 'i32' }) });
+  const intModel = await DiT.load({ weights: asInt, config: cfg });
+  const floatModel = await DiT.load({ weights: { ...weights, [table]: rounded }, config: cfg });
+  t.deepEqual(await (await intModel.forward(input)).toFloat32Array(), await (await floatModel.forward(input)).toFloat32Array());
+  for (const m of [reference, fromHalf, intModel, floatModel]) m.dispose();
+});
+
+test("an Open-Sora config's type names the preset", (t) => {
+  const s8 = resolveConfig({ type: 'DiT-S/8', input_size: [1, 16, 16] } as never);
+  t.deepEqual([s8.hidden_size, s8.depth, s8.patch_size], [384, 12, [1, 8, 8]]);
+  t.throws(() => resolveConfig({ type: 'STDiT-XL/2' } as never), { code: 'ERR_DIT_CONFIG', message: /unknown model type "STDiT-XL\/2"/ });
+  t.throws(() => resolveConfig({ type: 'DiT-S/8' } as never, 'DiT-XL/2'), { code: 'ERR_DIT_CONFIG', message: /preset 'DiT-XL\/2' and the config's type 'DiT-S\/8' disagree/ });
+});
+
 test('a missing or malformed weights file is a DitError naming the file', async (t) => {
   await t.throwsAsync(DiT.load({ weights: '/nonexistent/w.safetensors', preset: 'DiT-S/2' }), { code: 'ERR_DIT_FILE', message: /\/nonexistent\/w.safetensors/ });
   const fs = await import('node:fs');

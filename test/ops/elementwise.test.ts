@@ -68,6 +68,11 @@ test('tensors convert between dtypes and reject bad data', async (t) => {
   const big = Tensor.from([3000000000, -5], [2], { dtype: 'i64' });
   t.deepEqual(Array.from(await big.toFloat32Array()), [3000000000, -5]);
   t.throws(() => Tensor.from([1.5], [1], { dtype: 'i32' }), { instanceOf: RangeError, message: /Expected integers that fit i32/ });
+  t.throws(() => Tensor.from([2 ** 31], [1], { dtype: 'i32' }), { instanceOf: RangeError, message: /fit i32 in data but received 2147483648/ });
+  t.deepEqual(Array.from(await Tensor.from([2 ** 31 - 1, -(2 ** 31)], [2], { dtype: 'i32' }).toInt32Array()), [2 ** 31 - 1, -(2 ** 31)]);
+  t.throws(() => Tensor.from(new Uint8Array(2) as never, [2]), { instanceOf: TypeError, message: /received Uint8Array of length 2/ });
+  t.throws(() => Tensor.from([1], [1], { device: 'gpu' as never }), { instanceOf: TypeError, message: /device to be one of 'auto', 'cpu', 'cuda' but received 'gpu'/ });
+  t.throws(() => Tensor.empty([2 ** 20, 2 ** 20, 2 ** 20]), { instanceOf: RangeError, message: /at most 2\^52 bytes but shape \[1048576, 1048576, 1048576\] of f32/ });
   const ints = Tensor.from(new BigInt64Array([1n, -2n, 3000000000n]), [3]);
   t.is(ints.dtype, 'i64');
   t.deepEqual(Array.from(await ints.toFloat32Array()), [1, -2, 3000000000]);
