@@ -35,7 +35,7 @@ export interface NativeAddon {
   /** CUDA: `stream` omitted = every stream */
   sync(device: number, stream?: number): Promise<void>;
   copy(dst: NativeBuffer, dstByteOffset: number, src: NativeBuffer, srcByteOffset: number, bytes: number): void;
-  info(): { cpu: { isa: string; threads: number; gemmPanel: number }; cuda: NativeCudaInfo };
+  info(): { cpu: { isa: string; threads: number }; cuda: NativeCudaInfo };
   memoryStats(): {
     cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number;
     cudaBytesInUse: number; cudaBuffers: number; cudaBytesCached: number;
@@ -68,6 +68,8 @@ export interface NativeAddon {
   cfgCombine(a: OpArgs): void;
   cast(a: OpArgs): void;
   packLinearWeight(a: OpArgs): void;
+  /** f32 elements of packLinearWeight's out for W [N, K] in this dtype (code) */
+  packedWeightFloats(dtype: number, N: number, K: number): number;
 }
 
 /** The package root: the nearest directory above this file holding dit-native's package.json. */

@@ -266,8 +266,7 @@ class NativeBackend implements Backend {
   prepareLinearWeight(w: Tensor): Tensor | null {
     if (this.device !== 'cpu') return null;
     const [N, K] = w.shape;
-    const nr = this.addon.info().cpu.gemmPanel;
-    const packed = Tensor.empty([Math.ceil(N / nr) * nr * K], { device: 'cpu', dtype: 'f32' });
+    const packed = Tensor.empty([this.addon.packedWeightFloats(dtypeCode(w.dtype), N, K)], { device: 'cpu', dtype: 'f32' });
     this.invoke(() => this.addon.packLinearWeight(marshal({ dtype: w.dtype, N, K, w, out: packed })));
     return packed;
   }

@@ -211,7 +211,6 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("isa", cpu::cpu_kernels().isa);
   cpu.Set("threads", cpu::thread_count());
-  cpu.Set("gemmPanel", cpu::cpu_kernels().nr);  // columns per packed weight panel (packLinearWeight)
   out.Set("cpu", cpu);
   const cuda::CudaInfo& ci = cuda::cuda_info();
   Napi::Object cu = Napi::Object::New(env);

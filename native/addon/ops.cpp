@@ -14,11 +14,8 @@ namespace dit::addon {
 
 namespace {
 
-// bytes of W [N, K] packed for the CPU GEMM: NR-column panels of f32 (NR of the ISA in use)
-int64_t packed_weight_bytes(int64_t N, int64_t K) {
-  const int64_t nr = cpu::cpu_kernels().nr;
-  return (N + nr - 1) / nr * nr * K * 4;
-}
+// bytes of W [N, K] packed for the CPU GEMM in `dtype` (NR-column panels for the ISA in use)
+int64_t packed_weight_bytes(DType dtype, int64_t N, int64_t K) { return cpu::packed_weight_floats(dtype, N, K) * 4; }
 
 int64_t span(int64_t rows, int64_t ld, int64_t cols, size_t es) {
   return (rows <= 0 || cols <= 0) ? 0 : ((rows - 1) * ld + cols) * int64_t(es);
@@ -49,7 +46,7 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   p.lda = a.i64("lda"); p.ldw = a.i64("ldw"); p.ldc = a.i64("ldc");
   const size_t es = dtype_size(p.dtype);
   p.a = a.ptr("a", span(p.M, p.lda, p.K, es));
-  p.w_packed = static_cast<const float*>(a.ptr("wPacked", packed_weight_bytes(p.N, p.K), true));
+  p.w_packed = static_cast<const float*>(a.ptr("wPacked", packed_weight_bytes(p.dtype, p.N, p.K), true));
   p.w = a.ptr("w", span(p.N, p.ldw, p.K, es), p.w_packed != nullptr);  // not read when packed
   p.c = a.ptr("c", span(p.M, p.ldc, p.N, es));
   p.bias = a.ptr("bias", p.N * int64_t(es), true);
@@ -68,13 +65,24 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// packedWeightFloats(dtype, N, K) -> the f32 elements packLinearWeight's `out` needs
+Napi::Value PackedWeightFloats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    throw DitError(env, "ERR_DIT_NATIVE", "packedWeightFloats(dtype, N, K): expected three numbers");
+  const int64_t d = info[0].As<Napi::Number>().Int64Value();
+  if (d < 0 || d > int64_t(DType::I64)) throw DitError(env, "ERR_DIT_NATIVE", "packedWeightFloats: invalid dtype code");
+  return Napi::Number::New(env, double(cpu::packed_weight_floats(DType(d), info[1].As<Napi::Number>().Int64Value(),
+                                                                 info[2].As<Napi::Number>().Int64Value())));
+}
+
 Napi::Value PackLinearWeight(const Napi::CallbackInfo& info) {
   OpArgs a(info, "packLinearWeight");
   PackWeightParams p{};
   p.dtype = a.dtype();
   p.N = a.i64("N"); p.K = a.i64("K");
   p.w = a.ptr("w", p.N * p.K * int64_t(dtype_size(p.dtype)));
-  p.out = static_cast<float*>(a.ptr("out", packed_weight_bytes(p.N, p.K)));
+  p.out = static_cast<float*>(a.ptr("out", packed_weight_bytes(p.dtype, p.N, p.K)));
   run(a, p, cpu::pack_linear_weight, cuda::pack_linear_weight);
   return info.Env().Undefined();
 }
@@ -285,6 +293,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   exports.Set("cfgCombine", Napi::Function::New<CfgCombine>(env, "cfgCombine"));
   exports.Set("cast", Napi::Function::New<Cast>(env, "cast"));
   exports.Set("packLinearWeight", Napi::Function::New<PackLinearWeight>(env, "packLinearWeight"));
+  exports.Set("packedWeightFloats", Napi::Function::New<PackedWeightFloats>(env, "packedWeightFloats"));
 }
 
 }  // namespace dit::addon

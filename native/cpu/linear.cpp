@@ -1,7 +1,8 @@
 // linear / GEMM: C[m, n] = epilogue(sum_k A[m, k] W[n, k]) with PyTorch's weight layout [N, K].
-// W is packed once per call into NR-column f32 panels (or once at load: w_packed), A once per call
+// W is packed once per call into NR-column panels (or once at load: w_packed), A once per call
 // into MR-row panels, both shared by all threads; each task runs the ISA micro-kernel over an
-// MC x NC block.
+// MC x NC block. Panels hold f32 values, or for bf16 on AVX512-BF16 bf16 pairs along K (the
+// dot-product instruction runs at twice the f32 FMA rate).
 // The whole K is one pass (no K blocking): the epilogue then works on registers, and the DiT
 // sizes (K <= 4608) keep a W panel within L2. M <= 4 (adaLN, embedders) takes the gemv path.
 #include <algorithm>
@@ -18,19 +19,58 @@ namespace {
 
 constexpr int64_t kSmallM = 4;
 
+// Whether a GEMM in this dtype packs bf16 pairs (else f32 values).
+bool packs_bf16_pairs(DType dtype) { return dtype == DType::BF16 && cpu_kernels().gemm_block_bf16 != nullptr; }
+
+// Elements per packed row of K: f32 values, or bf16 pairs.
+int64_t packed_row_length(DType dtype, int64_t K) { return packs_bf16_pairs(dtype) ? (K + 1) / 2 : K; }
+
+// The row packers, one per panel element type: (row or nullptr, K, panel width, column, panel).
 template <typename T>
-void pack_w_panel(const LinearParams& p, int nr, int64_t panel, float* dst) {
+void pack_values(const T* row, int64_t K, int64_t width, int64_t col, float* panel) { pack_row<T>(row, K, width, col, panel); }
+void pack_pairs(const bf16* row, int64_t K, int64_t width, int64_t col, uint32_t* panel) { pack_bf16_pairs(row, K, width, col, panel); }
+
+// W's panels [n_panels][kp][nr] from rows of T.
+template <typename T, typename E, typename Pack>
+void pack_w_panel(const LinearParams& p, int nr, int64_t panel, E* dst, Pack pack) {
   const T* w = static_cast<const T*>(p.w);
   const int64_t n0 = panel * nr;
-  for (int j = 0; j < nr; j++) pack_row<T>(n0 + j < p.N ? w + (n0 + j) * p.ldw : nullptr, p.K, nr, j, dst);
+  for (int j = 0; j < nr; j++) pack(n0 + j < p.N ? w + (n0 + j) * p.ldw : nullptr, p.K, nr, j, dst);
 }
 
-template <typename T>
-void pack_a_block(const LinearParams& p, int mr, int64_t m0, int64_t rows, float* dst) {
+// The packed GEMM over panel element type E (float or bf16 pairs); kp = packed_row_length.
+template <typename T, typename E, typename Pack, typename Block>
+void gemm_packed(const LinearParams& p, int64_t kp, const E* w_packed, Pack pack, Block block) {
+  const CpuKernels& kern = cpu_kernels();
+  const int mr = kern.mr, nr = kern.nr;
+  const int64_t n_panels = (p.N + nr - 1) / nr;
+  if (!w_packed) {
+    E* packed = reinterpret_cast<E*>(thread_scratch(size_t(n_panels * nr * kp), 1));
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, packed + panel * nr * kp, pack); });
+    w_packed = packed;
+  }
+
+  // A packed once for all tasks (each MC-row block used to be packed once per column block: N / NC
+  // times over), in parallel over MR-row panels, a stripe of rows at a time so the packed copy
+  // stays bounded (16 MC blocks: 1536 x K floats with AVX-512)
+  const int64_t mc = int64_t(mr) * 8;  // rows of A per task (its packed A ~ mc * K floats in L2)
+  const int64_t nc = int64_t(nr) * 8;  // columns per task
+  const int64_t stripe = 16 * mc, n_blocks = (p.N + nc - 1) / nc;
+  E* a_packed = reinterpret_cast<E*>(thread_scratch(size_t(std::min(stripe, (p.M + mr - 1) / mr * mr) * kp), 2));
   const T* a = static_cast<const T*>(p.a);
-  for (int64_t i0 = 0; i0 < rows; i0 += mr) {
-    float* panel = dst + (i0 / mr) * p.K * mr;
-    for (int r = 0; r < mr; r++) pack_row<T>(i0 + r < rows ? a + (m0 + i0 + r) * p.lda : nullptr, p.K, mr, r, panel);
+  for (int64_t s0 = 0; s0 < p.M; s0 += stripe) {
+    const int64_t stripe_rows = std::min(stripe, p.M - s0);
+    parallel_for((stripe_rows + mr - 1) / mr, [&](int64_t panel, int) {
+      const int64_t r0 = panel * mr;
+      for (int r = 0; r < mr; r++) pack(r0 + r < stripe_rows ? a + (s0 + r0 + r) * p.lda : nullptr, p.K, mr, r, a_packed + r0 * kp);
+    });
+    const int64_t m_blocks = (stripe_rows + mc - 1) / mc;
+    parallel_for(m_blocks * n_blocks, [&](int64_t task, int) {
+      const int64_t mb = task / n_blocks, nb = task % n_blocks;
+      const int64_t r0 = mb * mc, rows = std::min(mc, stripe_rows - r0);
+      const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
+      block(p, a_packed + r0 * kp, s0 + r0, rows, w_packed + (n0 / nr) * nr * kp, n0, cols);
+    });
   }
 }
 
@@ -47,39 +87,22 @@ void linear_t(const LinearParams& p) {
     });
     return;
   }
-  const int mr = kern.mr, nr = kern.nr;
-  const int64_t n_panels = (p.N + nr - 1) / nr;
-  const float* w_packed = p.w_packed;
-  if (!w_packed) {
-    float* packed = thread_scratch(size_t(n_panels * nr * p.K), 1);
-    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, packed + panel * nr * p.K); });
-    w_packed = packed;
+  if constexpr (sizeof(T) == 2) {
+    if (packs_bf16_pairs(p.dtype)) {
+      gemm_packed<bf16>(p, packed_row_length(p.dtype, p.K), reinterpret_cast<const uint32_t*>(p.w_packed), pack_pairs,
+                        kern.gemm_block_bf16);
+      return;
+    }
   }
-
-  // A packed once for all tasks (each MC-row block used to be packed once per column block: N / NC
-  // times over), in parallel over MR-row panels, a stripe of rows at a time so the packed copy
-  // stays bounded (16 MC blocks: 1536 x K floats with AVX-512)
-  const int64_t mc = int64_t(mr) * 8;  // rows of A per task (its packed A ~ mc * K floats in L2)
-  const int64_t nc = int64_t(nr) * 8;  // columns per task
-  const int64_t stripe = 16 * mc, n_blocks = (p.N + nc - 1) / nc;
-  float* a_packed = thread_scratch(size_t(std::min(stripe, (p.M + mr - 1) / mr * mr) * p.K), 2);
-  for (int64_t s0 = 0; s0 < p.M; s0 += stripe) {
-    const int64_t stripe_rows = std::min(stripe, p.M - s0);
-    parallel_for((stripe_rows + mr - 1) / mr, [&](int64_t panel, int) {
-      const int64_t r0 = panel * mr;
-      pack_a_block<T>(p, mr, s0 + r0, std::min<int64_t>(mr, stripe_rows - r0), a_packed + r0 * p.K);
-    });
-    const int64_t m_blocks = (stripe_rows + mc - 1) / mc;
-    parallel_for(m_blocks * n_blocks, [&](int64_t task, int) {
-      const int64_t mb = task / n_blocks, nb = task % n_blocks;
-      const int64_t r0 = mb * mc, rows = std::min(mc, stripe_rows - r0);
-      const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
-      kern.gemm_block(p, a_packed + r0 * p.K, s0 + r0, rows, w_packed + (n0 / nr) * nr * p.K, n0, cols);
-    });
-  }
+  gemm_packed<T>(p, p.K, p.w_packed, pack_values<T>, kern.gemm_block);
 }
 
 }  // namespace
+
+int64_t packed_weight_floats(DType dtype, int64_t N, int64_t K) {
+  const int64_t nr = cpu_kernels().nr;
+  return (N + nr - 1) / nr * nr * packed_row_length(dtype, K);
+}
 
 void linear(const LinearParams& p) {
   if (p.M == 0 || p.N == 0) return;
@@ -89,11 +112,17 @@ void linear(const LinearParams& p) {
 void pack_linear_weight(const PackWeightParams& pw) {
   const int nr = cpu_kernels().nr;
   LinearParams p{};
-  p.N = pw.N; p.K = pw.K; p.w = pw.w; p.ldw = pw.K;
+  p.dtype = pw.dtype; p.N = pw.N; p.K = pw.K; p.w = pw.w; p.ldw = pw.K;
+  const int64_t kp = packed_row_length(pw.dtype, pw.K);
+  const int64_t n_panels = (pw.N + nr - 1) / nr;
+  if (packs_bf16_pairs(pw.dtype)) {
+    uint32_t* out = reinterpret_cast<uint32_t*>(pw.out);
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<bf16>(p, nr, panel, out + panel * nr * kp, pack_pairs); });
+    return;
+  }
   dispatch_float(pw.dtype, [&](auto tag) {
-    parallel_for((pw.N + nr - 1) / nr, [&](int64_t panel, int) {
-      pack_w_panel<decltype(tag)>(p, nr, panel, pw.out + panel * nr * pw.K);
-    });
+    using T = decltype(tag);
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, pw.out + panel * nr * kp, pack_values<T>); });
   });
 }
 

@@ -11,4 +11,8 @@ DIT_OPS(DIT_DECLARE_OP)
 // floating pairs through the ISA's vector conversions, the rest through convert_elements
 void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t count);
 
+// floats (4-byte elements) of W [N, K] packed by pack_linear_weight for a GEMM in `dtype`: f32
+// values, or bf16 pairs where the ISA has the bf16 GEMM
+int64_t packed_weight_floats(DType dtype, int64_t N, int64_t K);
+
 }  // namespace dit::cpu

@@ -25,4 +25,17 @@ void pack_row(const T* row, int64_t K, int64_t width, int64_t col, float* panel)
   }
 }
 
+// Column `col` of a bf16-pair panel of width `width` from one bf16 row of K elements: element kp
+// of the column holds row[2 kp] (low half) and row[2 kp + 1] (high half), zero past K; all zeros
+// for a row past the matrix (row == nullptr). The layout of the AVX512-BF16 GEMM.
+inline void pack_bf16_pairs(const bf16* row, int64_t K, int64_t width, int64_t col, uint32_t* panel) {
+  const int64_t K2 = (K + 1) / 2;
+  if (!row) {
+    for (int64_t kp = 0; kp < K2; kp++) panel[kp * width + col] = 0;
+    return;
+  }
+  for (int64_t kp = 0; kp < K / 2; kp++) panel[kp * width + col] = uint32_t(row[2 * kp].bits) | (uint32_t(row[2 * kp + 1].bits) << 16);
+  if (K % 2) panel[(K2 - 1) * width + col] = row[K - 1].bits;
+}
+
 }  // namespace dit::cpu

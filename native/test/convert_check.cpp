@@ -83,8 +83,10 @@ int main() {
   std::vector<const dit::cpu::CpuKernels*> isas = {&dit::cpu::kernels_sse2()};
   const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
   if (f16c && __builtin_cpu_supports("avx2")) isas.push_back(&dit::cpu::kernels_avx2());
-  if (f16c && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+  if (f16c && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
     isas.push_back(&dit::cpu::kernels_avx512());
+    if (__builtin_cpu_supports("avx512bf16")) isas.push_back(&dit::cpu::kernels_avx512bf16());
+  }
   for (const dit::cpu::CpuKernels* k : isas) {
     for (dit::DType d : {dit::DType::F16, dit::DType::BF16}) {
       check_widen(*k, d);

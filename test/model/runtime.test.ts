@@ -62,7 +62,7 @@ test.serial('200 forwards keep memory flat (native buffers and RSS)', async (t) 
 test.serial('backendInfo reports the CPU path and why CUDA is or is not used', (t) => {
   const info = backendInfo();
   t.true(info.backends.includes('cpu'));
-  t.regex(info.cpu.isa, /^(avx512|avx2|sse2)$/);
+  t.regex(info.cpu.isa, /^(avx512bf16|avx512|avx2|sse2)$/);
   t.true(info.cpu.threads >= 1);
   if (!info.cuda.available) t.regex(String(info.cuda.reason), /.+/);
 });

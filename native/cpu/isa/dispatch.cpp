@@ -1,5 +1,5 @@
-// Picks the widest instruction set this processor and OS support. DIT_CPU_ISA=avx2|sse2 forces a
-// narrower one (to test every path on one machine).
+// Picks the widest instruction set this processor and OS support. DIT_CPU_ISA=avx512|avx2|sse2
+// forces a narrower one (to test every path on one machine).
 #include <cstdlib>
 #include <cstring>
 
@@ -14,9 +14,12 @@ const CpuKernels& pick() {
                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
                 __builtin_cpu_supports("f16c");
   bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  bool bf16 = avx512 && __builtin_cpu_supports("avx512bf16");
   const char* forced = std::getenv("DIT_CPU_ISA");
   if (forced && std::strcmp(forced, "sse2") == 0) return kernels_sse2();
   if (forced && std::strcmp(forced, "avx2") == 0) return avx2 ? kernels_avx2() : kernels_sse2();
+  if (forced && std::strcmp(forced, "avx512") == 0) bf16 = false;
+  if (bf16) return kernels_avx512bf16();
   if (avx512) return kernels_avx512();
   if (avx2) return kernels_avx2();
   return kernels_sse2();

@@ -8,7 +8,7 @@
 namespace dit::cpu {
 
 struct CpuKernels {
-  const char* isa;  // "avx512", "avx2" or "sse2"
+  const char* isa;  // "avx512bf16", "avx512", "avx2" or "sse2"
   int mr, nr;       // GEMM micro-tile: rows of A, columns of W per micro-kernel call
   // C block [m0, m0 + m_count) x [n0, n0 + n_count) from packed A (MR-row panels, K-major) and
   // packed W (NR-column panels, K-major), epilogue of p applied, stored to p.c.
@@ -32,10 +32,15 @@ struct CpuKernels {
   // ISA has it); other dtypes are ignored (callers dispatch with dispatch_float first)
   void (*to_f32)(DType dtype, const void* x, float* y, int64_t n);
   void (*from_f32)(DType dtype, const float* x, void* y, int64_t n);
+  // The bf16 GEMM block on AVX512-BF16 (nullptr on the other ISAs): as gemm_block, with A and W
+  // packed as bf16 pairs along K (cpu/pack.h: pack_bf16_pairs), K2 = ceil(K / 2) pairs per row.
+  void (*gemm_block_bf16)(const LinearParams& p, const uint32_t* a_pairs, int64_t m0, int64_t m_count,
+                          const uint32_t* w_pairs, int64_t n0, int64_t n_count);
 };
 
 const CpuKernels& cpu_kernels();
 
+const CpuKernels& kernels_avx512bf16();
 const CpuKernels& kernels_avx512();
 const CpuKernels& kernels_avx2();
 const CpuKernels& kernels_sse2();
