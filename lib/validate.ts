@@ -54,6 +54,21 @@ export function finiteNumber(name: string, v: unknown): number {
   return v;
 }
 
+/**
+ * An op's options object: absent, or an object whose keys are all known (a misspelt or unsupported
+ * option, such as conv3d's groups, is an error rather than silently ignored). Returns it or {}.
+ */
+export function optionsArg<T extends object>(op: string, v: T | undefined, known: readonly (keyof T & string)[], hint = ''): T {
+  if (v === undefined) return {} as T;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`Expected options of ${op} to be an object but received ${describe(v)}`);
+  for (const key of Object.keys(v)) {
+    if (!(known as readonly string[]).includes(key)) {
+      throw new TypeError(`Unknown option '${key}' of ${op} (known: ${known.join(', ')})${hint}`);
+    }
+  }
+  return v;
+}
+
 /** An int or a triple of ints, as PyTorch's conv arguments. */
 export function triple(name: string, v: unknown, check: (n: string, x: unknown) => number): [number, number, number] {
   if (typeof v === 'number') {

@@ -1,9 +1,10 @@
 import { Tensor } from '../tensor';
-import { expectShape, fmtShape, nonNegativeInt, oneOf, positiveInt, sameKind, tensorArg, triple } from '../validate';
+import { expectShape, fmtShape, nonNegativeInt, oneOf, optionsArg, positiveInt, sameKind, tensorArg, triple } from '../validate';
 
 export interface Conv3dOptions {
   stride?: number | [number, number, number];
-  padding?: number | [number, number, number];
+  /** zeros on both sides; 'valid' = 0, 'same' (stride 1) = dilation * (k - 1) / 2 when that is whole */
+  padding?: number | [number, number, number] | 'same' | 'valid';
   dilation?: number | [number, number, number];
 }
 
@@ -66,12 +67,25 @@ function runConv(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, g: 
 }
 
 /** PyTorch's F.conv3d (NCTHW, weight [Cout, Cin, kt, kh, kw], zero padding, groups = 1). */
-export function conv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv3dOptions = {}): Tensor {
+export function conv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv3dOptions): Tensor {
+  const o = optionsArg('conv3d', options, ['stride', 'padding', 'dilation'], ' (groups other than 1 are not supported)');
   checkConvInputs(x, weight, bias);
-  const stride = triple('options.stride', options.stride ?? 1, positiveInt);
-  const padding = triple('options.padding', options.padding ?? 0, nonNegativeInt);
-  const dilation = triple('options.dilation', options.dilation ?? 1, positiveInt);
+  const stride = triple('options.stride', o.stride ?? 1, positiveInt);
+  const dilation = triple('options.dilation', o.dilation ?? 1, positiveInt);
+  const padding = convPadding(o.padding ?? 0, weight.shape.slice(2) as [number, number, number], stride, dilation);
   return runConv(x, weight, bias, { pad: [padding[0], padding[0], padding[1], padding[2]], stride, dilation, replicateTime: false });
+}
+
+/** PyTorch's padding argument: integers, 'valid' (none) or 'same' (output size = input size at stride 1). */
+function convPadding(padding: unknown, kernel: [number, number, number], stride: number[], dilation: number[]): [number, number, number] {
+  if (padding === 'valid') return [0, 0, 0];
+  if (padding !== 'same') return triple('options.padding', padding, nonNegativeInt);
+  if (stride.some((s) => s !== 1)) throw new RangeError(`Expected stride 1 with padding 'same' (as PyTorch) but received [${stride.join(', ')}]`);
+  const total = kernel.map((k, i) => dilation[i] * (k - 1));
+  if (total.some((p) => p % 2 !== 0)) {
+    throw new RangeError(`padding 'same' needs an even dilation * (kernel - 1) in every dimension (symmetric padding) but it is [${total.join(', ')}]`);
+  }
+  return total.map((p) => p / 2) as [number, number, number];
 }
 
 /**
@@ -79,7 +93,8 @@ export function conv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, options:
  * zeros on both sides, then an ordinary conv3d. EasyAnimate: padMode 'replicate', timePad
  * (kt - 1) * dilation_t (the default). Open-Sora 1.2: padMode 'zeros', timePad = (kt - 1) * d + 1 - stride_t.
  */
-export function causalConv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, options: CausalConv3dOptions = {}): Tensor {
+export function causalConv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: CausalConv3dOptions): Tensor {
+  const options = optionsArg('causalConv3d', opts, ['stride', 'dilation', 'padding', 'padMode', 'timePad'], ' (groups other than 1 are not supported)');
   checkConvInputs(x, weight, bias);
   const [, , kt, kh, kw] = weight.shape;
   const stride = triple('options.stride', options.stride ?? 1, positiveInt);

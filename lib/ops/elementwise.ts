@@ -1,10 +1,11 @@
 import { describe, Tensor } from '../tensor';
-import { floatDTypeArg, finiteNumber, oneOf, positiveInt, tensorArg, triple } from '../validate';
+import { floatDTypeArg, finiteNumber, oneOf, optionsArg, positiveInt, tensorArg, triple } from '../validate';
 
 /** GELU, tanh approximation (the DiT MLP's) or exact erf form. */
-export function gelu(x: Tensor, options: { approximate?: 'tanh' | 'none' } = {}): Tensor {
+export function gelu(x: Tensor, options?: { approximate?: 'tanh' | 'none' }): Tensor {
+  const o = optionsArg('gelu', options, ['approximate']);
   tensorArg('x', x);
-  const approximate = oneOf('options.approximate', options.approximate ?? 'none', ['tanh', 'none'] as const);
+  const approximate = oneOf('options.approximate', o.approximate ?? 'none', ['tanh', 'none'] as const);
   const out = Tensor.empty(x.shape, { device: x.device, dtype: x.dtype });
   x.backend.activation({ dtype: x.dtype, count: x.numel, activation: approximate === 'tanh' ? 'gelu_tanh' : 'gelu', x, out });
   return out;
@@ -22,14 +23,15 @@ export function silu(x: Tensor): Tensor {
 export function timestepEmbedding(
   timesteps: Tensor | ArrayLike<number>,
   dim: number,
-  options: { maxPeriod?: number; dtype?: 'f32' | 'f16' | 'bf16'; device?: 'cpu' | 'cuda' } = {},
+  options?: { maxPeriod?: number; dtype?: 'f32' | 'f16' | 'bf16'; device?: 'cpu' | 'cuda' },
 ): Tensor {
-  const t = timesteps instanceof Tensor ? timesteps : hostTimesteps(timesteps, options.device);
+  const o = optionsArg('timestepEmbedding', options, ['maxPeriod', 'dtype', 'device']);
+  const t = timesteps instanceof Tensor ? timesteps : hostTimesteps(timesteps, o.device);
   tensorArg('t', t, 1, true);
   positiveInt('dim', dim);
-  const maxPeriod = finiteNumber('options.maxPeriod', options.maxPeriod ?? 10000);
+  const maxPeriod = finiteNumber('options.maxPeriod', o.maxPeriod ?? 10000);
   if (maxPeriod <= 0) throw new RangeError(`Expected options.maxPeriod > 0 but received ${maxPeriod}`);
-  const dtype = floatDTypeArg('options.dtype', options.dtype ?? 'f32');
+  const dtype = floatDTypeArg('options.dtype', o.dtype ?? 'f32');
   const B = t.shape[0];
   const tf = t.dtype === 'f32' ? t : t.to({ dtype: 'f32' });
   const out = Tensor.empty([B, dim], { device: t.device, dtype });
@@ -58,6 +60,7 @@ export function unpatchify(
 ): Tensor {
   tensorArg('x', x, 3);
   if (typeof options !== 'object' || options === null) throw new TypeError('Expected options { gridSize, patchSize, outChannels }');
+  optionsArg('unpatchify', options, ['gridSize', 'patchSize', 'outChannels']);
   const [t, h, w] = triple('options.gridSize', options.gridSize, positiveInt);
   const [pt, ph, pw] = triple('options.patchSize', options.patchSize, positiveInt);
   const C = positiveInt('options.outChannels', options.outChannels);

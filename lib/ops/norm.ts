@@ -1,8 +1,9 @@
 import { Tensor } from '../tensor';
-import { expectShape, finiteNumber, sameKind, tensorArg } from '../validate';
+import { expectShape, finiteNumber, optionsArg, sameKind, tensorArg } from '../validate';
 
 /** Fused adaLN: LayerNorm(x) (eps, no affine, f32 statistics) * (1 + scale[:, None]) + shift[:, None]. */
-export function layerNormModulate(x: Tensor, shift: Tensor, scale: Tensor, options: { eps?: number } = {}): Tensor {
+export function layerNormModulate(x: Tensor, shift: Tensor, scale: Tensor, options?: { eps?: number }): Tensor {
+  const o = optionsArg('layerNormModulate', options, ['eps']);
   tensorArg('x', x, 3);
   const [B, N, D] = x.shape;
   for (const [name, t] of [['shift', shift], ['scale', scale]] as const) {
@@ -10,7 +11,7 @@ export function layerNormModulate(x: Tensor, shift: Tensor, scale: Tensor, optio
     sameKind(name, t, x, 'x');
     expectShape(name, t, [B, D]);
   }
-  const eps = finiteNumber('options.eps', options.eps ?? 1e-6);
+  const eps = finiteNumber('options.eps', o.eps ?? 1e-6);
   if (eps < 0) throw new RangeError(`Expected options.eps >= 0 but received ${eps}`);
   const out = Tensor.empty(x.shape, { device: x.device, dtype: x.dtype });
   x.backend.layerNormModulate({ dtype: x.dtype, B, N, D, eps, x, out, shift, scale, modStride: D });

@@ -85,7 +85,9 @@ int main() {
   if (f16c && __builtin_cpu_supports("avx2")) isas.push_back(&dit::cpu::kernels_avx2());
   if (f16c && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
     isas.push_back(&dit::cpu::kernels_avx512());
+#if defined(DIT_HAVE_AVX512BF16)
     if (__builtin_cpu_supports("avx512bf16")) isas.push_back(&dit::cpu::kernels_avx512bf16());
+#endif
   }
   for (const dit::cpu::CpuKernels* k : isas) {
     for (dit::DType d : {dit::DType::F16, dit::DType::BF16}) {

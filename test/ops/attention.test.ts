@@ -45,4 +45,5 @@ test('attention rejects mismatched shapes', async (t) => {
   t.throws(() => ops.attention(q.t, k.t, k.t), { instanceOf: RangeError, message: /Expected k to have shape \[1, 2, M, 8\] but received \[1, 2, 4, 9\]/ });
   t.throws(() => ops.attention(q.t, v.t, q.t), { instanceOf: RangeError, message: /Expected v to have shape \[1, 2, 5, 8\]/ });
   t.throws(() => ops.attention(q.t, q.t, q.t, { scale: Number.NaN }), { instanceOf: TypeError, message: /options.scale/ });
+  t.throws(() => ops.attention(q.t, q.t, q.t, { scael: 1 } as never), { instanceOf: TypeError, message: /Unknown option 'scael' of attention \(known: scale\)/ });
 });

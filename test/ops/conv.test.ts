@@ -109,4 +109,21 @@ test('conv ops reject bad geometry with clear messages', async (t) => {
   const w4 = await randomTensor(rng, [3, 4, 1, 1, 1], 'f32');
   t.throws(() => ops.conv3d(x.t, w4.t), { instanceOf: RangeError, message: /Expected weight to have shape \[Cout, 2, kt, kh, kw\]/ });
   t.throws(() => ops.causalConv3d(x.t, w.t, null, { padMode: 'reflect' as never }), { instanceOf: TypeError, message: /options.padMode/ });
+  // an option PyTorch has and dit-native does not is an error, never silently ignored
+  t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 1, groups: 2 } as never), { instanceOf: TypeError, message: /Unknown option 'groups' of conv3d .*groups other than 1 are not supported/ });
+  t.throws(() => ops.causalConv3d(x.t, w.t, null, { groups: 2 } as never), { instanceOf: TypeError, message: /Unknown option 'groups' of causalConv3d/ });
+  t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 'same', stride: 2 }), { instanceOf: RangeError, message: /stride 1 with padding 'same'/ });
+  const w2 = await randomTensor(rng, [3, 2, 2, 1, 1], 'f32');
+  t.throws(() => ops.conv3d(x.t, w2.t, null, { padding: 'same' }), { instanceOf: RangeError, message: /even dilation \* \(kernel - 1\).*\[1, 0, 0\]/ });
+});
+
+test("conv3d padding 'same' and 'valid' are PyTorch's", async (t) => {
+  const rng = new Rng(26);
+  const x = await randomTensor(rng, [1, 2, 4, 5, 6], 'f32');
+  const w = await randomTensor(rng, [3, 2, 3, 1, 3], 'f32');
+  const same = ops.conv3d(x.t, w.t, null, { padding: 'same', dilation: [1, 2, 2] });
+  t.deepEqual(same.shape, [1, 3, 4, 5, 6]);
+  const explicit = ops.conv3d(x.t, w.t, null, { padding: [1, 0, 2], dilation: [1, 2, 2] });
+  t.deepEqual(Array.from(await same.toFloat32Array()), Array.from(await explicit.toFloat32Array()));
+  t.deepEqual(ops.conv3d(x.t, w.t, null, { padding: 'valid' }).shape, [1, 3, 2, 5, 4]);
 });
