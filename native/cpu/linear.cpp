@@ -69,7 +69,8 @@ void gemm_packed(const LinearParams& p, int64_t kp, const E* w_packed, Pack pack
       const int64_t mb = task / n_blocks, nb = task % n_blocks;
       const int64_t r0 = mb * mc, rows = std::min(mc, stripe_rows - r0);
       const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
-      block(p, a_packed + r0 * kp, s0 + r0, rows, w_packed + (n0 / nr) * nr * kp, n0, cols);
+      float* c_partial = thread_scratch(size_t(gemm_partial_floats(kern, rows, cols)), 4);
+      block(p, a_packed + r0 * kp, s0 + r0, rows, w_packed + (n0 / nr) * nr * kp, n0, cols, c_partial);
     });
   }
 }

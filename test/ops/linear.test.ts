@@ -5,11 +5,13 @@ import { linearRef } from '../helpers/reference';
 import { FLOAT_TYPES, randomTensor } from '../helpers/tensors';
 import { assertClose } from '../helpers/tolerance';
 
-// (M, N, K): tiny-M gemv path (M <= 4), odd sizes around the micro-tile (12 x 32 on AVX-512,
-// 6 x 16 on AVX2), blocks larger than one task (96 x 256), several stripes of packed A, and K = 1.
+// (M, N, K): tiny-M gemv path (M <= 4), odd sizes around the micro-tile (14 x 32 on AVX-512,
+// 6 x 16 on AVX2), blocks larger than one task (112 x 256), several stripes of packed A, K = 1,
+// and long K walked in chunks (more than 384 packed elements: f32 values or bf16 pairs), odd too.
 const SHAPES: [number, number, number][] = [
   [1, 7, 5], [3, 33, 17], [5, 1, 9], [13, 31, 1], [37, 65, 129], [100, 50, 3], [131, 260, 70],
   [2, 9, 1100], [25, 20, 1100], // K past the GEMV's 512-element chunks
+  [29, 45, 1001], // an odd K in several chunks of the GEMM
   [1601, 35, 6], // M past one stripe of packed A (16 blocks of 96 rows on AVX-512, of 48 on AVX2)
 ];
 
