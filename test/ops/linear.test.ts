@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ops } from '../../lib';
+import { ops, Tensor } from '../../lib';
 import { Rng } from '../helpers/random';
 import { linearRef } from '../helpers/reference';
 import { FLOAT_TYPES, randomTensor } from '../helpers/tensors';
@@ -41,6 +41,20 @@ test('linear keeps leading dimensions', async (t) => {
   const y = ops.linear(x.t, w.t);
   t.deepEqual(y.shape, [2, 3, 4, 6]);
   assertClose(t, await y.toFloat32Array(), linearRef(x.values, 24, 5, w.values, 6, null, 'none'), 'f32', 'linear 4-D');
+});
+
+test('linear with K = 0 gives act(bias) on the GEMV and the GEMM paths, in every dtype', async (t) => {
+  for (const dtype of FLOAT_TYPES) {
+    for (const M of [2, 9]) {
+      const x = Tensor.empty([M, 0], { dtype });
+      const w = Tensor.empty([5, 0], { dtype });
+      const b = Tensor.from([0.5, -1, 2, 0, 3], [5], { dtype });
+      const y = ops.linear(x, w, b, { activation: 'silu' });
+      const silu = (v: number) => v / (1 + Math.exp(-v));
+      const want = Array.from({ length: M * 5 }, (_, i) => silu([0.5, -1, 2, 0, 3][i % 5]));
+      assertClose(t, await y.toFloat32Array(), want, dtype, `K = 0, M = ${M}, ${dtype}`);
+    }
+  }
 });
 
 test('linear rejects mismatched shapes, dtypes and activations with clear messages', async (t) => {
