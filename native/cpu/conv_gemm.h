@@ -21,16 +21,15 @@ constexpr int64_t kMaxMr = 16;  // the largest micro-kernel row count of any ISA
 // W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch.
 template <typename T>
 const float* pack_conv_weight(const Conv3dParams& p) {
-  const int64_t nr = cpu_kernels().nr;
+  const int nr = cpu_kernels().nr;
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t n_panels = (p.Cout + nr - 1) / nr;
   float* w_packed = thread_scratch(size_t(n_panels * nr * K), 1);
   const T* w = static_cast<const T*>(p.weight);
   parallel_for(n_panels, [&](int64_t panel, int) {
-    for (int64_t j = 0; j < nr; j++) {
-      const int64_t co = panel * nr + j;
-      pack_row<T>(co < p.Cout ? w + co * K : nullptr, K, nr, j, w_packed + panel * nr * K);
-    }
+    const T* rows[kMaxPanelWidth];
+    for (int j = 0; j < nr; j++) rows[j] = panel * nr + j < p.Cout ? w + (panel * nr + j) * K : nullptr;
+    pack_panel(rows, nr, K, w_packed + panel * nr * K);
   });
   return w_packed;
 }

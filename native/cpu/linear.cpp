@@ -25,28 +25,24 @@ bool packs_bf16_pairs(DType dtype) { return dtype == DType::BF16 && cpu_kernels(
 // Elements per packed row of K: f32 values, or bf16 pairs.
 int64_t packed_row_length(DType dtype, int64_t K) { return packs_bf16_pairs(dtype) ? (K + 1) / 2 : K; }
 
-// The row packers, one per panel element type: (row or nullptr, K, panel width, column, panel).
-template <typename T>
-void pack_values(const T* row, int64_t K, int64_t width, int64_t col, float* panel) { pack_row<T>(row, K, width, col, panel); }
-void pack_pairs(const bf16* row, int64_t K, int64_t width, int64_t col, uint32_t* panel) { pack_bf16_pairs(row, K, width, col, panel); }
-
-// W's panels [n_panels][kp][nr] from rows of T.
-template <typename T, typename E, typename Pack>
-void pack_w_panel(const LinearParams& p, int nr, int64_t panel, E* dst, Pack pack) {
+// W's panel `panel` ([kp][nr], E: f32 values or bf16 pairs) from rows of T.
+template <typename T, typename E>
+void pack_w_panel(const LinearParams& p, int nr, int64_t panel, E* dst) {
   const T* w = static_cast<const T*>(p.w);
-  const int64_t n0 = panel * nr;
-  for (int j = 0; j < nr; j++) pack(n0 + j < p.N ? w + (n0 + j) * p.ldw : nullptr, p.K, nr, j, dst);
+  const T* rows[kMaxPanelWidth];
+  for (int j = 0; j < nr; j++) rows[j] = panel * nr + j < p.N ? w + (panel * nr + j) * p.ldw : nullptr;
+  pack_panel(rows, nr, p.K, dst);
 }
 
 // The packed GEMM over panel element type E (float or bf16 pairs); kp = packed_row_length.
-template <typename T, typename E, typename Pack, typename Block>
-void gemm_packed(const LinearParams& p, int64_t kp, const E* w_packed, Pack pack, Block block) {
+template <typename T, typename E, typename Block>
+void gemm_packed(const LinearParams& p, int64_t kp, const E* w_packed, Block block) {
   const CpuKernels& kern = cpu_kernels();
   const int mr = kern.mr, nr = kern.nr;
   const int64_t n_panels = (p.N + nr - 1) / nr;
   if (!w_packed) {
     E* packed = reinterpret_cast<E*>(thread_scratch(size_t(n_panels * nr * kp), 1));
-    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, packed + panel * nr * kp, pack); });
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, packed + panel * nr * kp); });
     w_packed = packed;
   }
 
@@ -62,7 +58,9 @@ void gemm_packed(const LinearParams& p, int64_t kp, const E* w_packed, Pack pack
     const int64_t stripe_rows = std::min(stripe, p.M - s0);
     parallel_for((stripe_rows + mr - 1) / mr, [&](int64_t panel, int) {
       const int64_t r0 = panel * mr;
-      for (int r = 0; r < mr; r++) pack(r0 + r < stripe_rows ? a + (s0 + r0 + r) * p.lda : nullptr, p.K, mr, r, a_packed + r0 * kp);
+      const T* rows[kMaxPanelWidth];
+      for (int r = 0; r < mr; r++) rows[r] = r0 + r < stripe_rows ? a + (s0 + r0 + r) * p.lda : nullptr;
+      pack_panel(rows, mr, p.K, a_packed + r0 * kp);
     });
     const int64_t m_blocks = (stripe_rows + mc - 1) / mc;
     parallel_for(m_blocks * n_blocks, [&](int64_t task, int) {
@@ -90,12 +88,11 @@ void linear_t(const LinearParams& p) {
   }
   if constexpr (sizeof(T) == 2) {
     if (packs_bf16_pairs(p.dtype)) {
-      gemm_packed<bf16>(p, packed_row_length(p.dtype, p.K), reinterpret_cast<const uint32_t*>(p.w_packed), pack_pairs,
-                        kern.gemm_block_bf16);
+      gemm_packed<bf16>(p, packed_row_length(p.dtype, p.K), reinterpret_cast<const uint32_t*>(p.w_packed), kern.gemm_block_bf16);
       return;
     }
   }
-  gemm_packed<T>(p, p.K, p.w_packed, pack_values<T>, kern.gemm_block);
+  gemm_packed<T>(p, p.K, p.w_packed, kern.gemm_block);
 }
 
 }  // namespace
@@ -118,12 +115,12 @@ void pack_linear_weight(const PackWeightParams& pw) {
   const int64_t n_panels = (pw.N + nr - 1) / nr;
   if (packs_bf16_pairs(pw.dtype)) {
     uint32_t* out = reinterpret_cast<uint32_t*>(pw.out);
-    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<bf16>(p, nr, panel, out + panel * nr * kp, pack_pairs); });
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<bf16>(p, nr, panel, out + panel * nr * kp); });
     return;
   }
   dispatch_float(pw.dtype, [&](auto tag) {
     using T = decltype(tag);
-    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, pw.out + panel * nr * kp, pack_values<T>); });
+    parallel_for(n_panels, [&](int64_t panel, int) { pack_w_panel<T>(p, nr, panel, pw.out + panel * nr * kp); });
   });
 }
 

@@ -12,6 +12,7 @@ const SHAPES: [number, number, number][] = [
   [1, 7, 5], [3, 33, 17], [5, 1, 9], [13, 31, 1], [37, 65, 129], [100, 50, 3], [131, 260, 70],
   [2, 9, 1100], [25, 20, 1100], // K past the GEMV's 512-element chunks
   [29, 45, 1001], // an odd K in several chunks of the GEMM
+  [17, 40, 30], [16, 9, 30], // last micro-tile of 3 and 2 rows (the 4- and 2-row kernels)
   [1601, 35, 6], // M past one stripe of packed A (16 blocks of 96 rows on AVX-512, of 48 on AVX2)
 ];
 
