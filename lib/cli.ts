@@ -118,6 +118,7 @@ async function cmdInfo(argv: string[]): Promise<number> {
 
 /** Fails before any work, not after it, when `file` cannot be created (no such folder, no write access). */
 function checkWritable(flag: string, file: string): void {
+  if (file === '') throw new UsageError(`${flag} needs a file path`);
   const dir = path.dirname(path.resolve(file));
   let writable = false;
   try {

@@ -75,6 +75,7 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   // an output that cannot be written fails before the work, not after it
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', '/no/such/dir/o.safetensors'), /--output: cannot write "\/no\/such\/dir\/o.safetensors"/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--json', '/no/such/dir/b.json'), /--json: cannot write/);
+  assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--output', ''), /--output needs a file path/);
   t.false(fs.existsSync(out), 'no partial output');
   t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
 });

@@ -95,7 +95,7 @@ export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTC
   let base: DiTConfig = DEFAULT_CONFIG;
   // Open-Sora's configs name the model in `type` (model = dict(type="DiT-XL/2", ...)): a preset
   if (input.type !== undefined) {
-    if (typeof input.type !== 'string' || !PRESETS[input.type]) {
+    if (typeof input.type !== 'string' || !Object.hasOwn(PRESETS, input.type)) {
       throw new DitError('ERR_DIT_CONFIG', `unknown model type ${JSON.stringify(input.type)}; known: ${Object.keys(PRESETS).join(', ')}`);
     }
     if (preset !== undefined && preset !== input.type) {
@@ -104,7 +104,7 @@ export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTC
     preset = input.type;
   }
   if (preset !== undefined) {
-    const p = PRESETS[preset];
+    const p = Object.hasOwn(PRESETS, preset) ? PRESETS[preset] : undefined;
     if (!p) throw new DitError('ERR_DIT_CONFIG', `unknown preset '${preset}'; known presets: ${Object.keys(PRESETS).join(', ')}`);
     base = { ...DEFAULT_CONFIG, ...p };
   }

@@ -3,13 +3,20 @@ import { expectShape, fmtShape, nonNegativeInt, oneOf, optionsArg, positiveInt, 
 
 export interface Conv3dOptions {
   stride?: number | [number, number, number];
-  /** zeros on both sides; 'valid' = 0, 'same' (stride 1) = dilation * (k - 1) / 2 when that is whole */
+  /** 1 only (accepted for PyTorch-style calls) */
+  groups?: number;
+  /**
+   * zeros on both sides; 'valid' = 0, 'same' (stride 1) = dilation * (k - 1) / 2 when that is whole
+   * (PyTorch's uneven 'same', one more zero at the end, is refused: the padding here is symmetric)
+   */
   padding?: number | [number, number, number] | 'same' | 'valid';
   dilation?: number | [number, number, number];
 }
 
 export interface CausalConv3dOptions {
   stride?: number | [number, number, number];
+  /** 1 only (accepted for PyTorch-style calls) */
+  groups?: number;
   dilation?: number | [number, number, number];
   /** spatial padding [h, w] or one int for both (zeros); default kernel // 2 */
   padding?: number | [number, number];
@@ -68,12 +75,19 @@ function runConv(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, g: 
 
 /** PyTorch's F.conv3d (NCTHW, weight [Cout, Cin, kt, kh, kw], zero padding, groups = 1). */
 export function conv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, options?: Conv3dOptions): Tensor {
-  const o = optionsArg('conv3d', options, ['stride', 'padding', 'dilation'], ' (groups other than 1 are not supported)');
+  const o = optionsArg('conv3d', options, ['stride', 'padding', 'dilation', 'groups']);
+  checkGroups(o.groups);
   checkConvInputs(x, weight, bias);
   const stride = triple('options.stride', o.stride ?? 1, positiveInt);
   const dilation = triple('options.dilation', o.dilation ?? 1, positiveInt);
   const padding = convPadding(o.padding ?? 0, weight.shape.slice(2) as [number, number, number], stride, dilation);
   return runConv(x, weight, bias, { pad: [padding[0], padding[0], padding[1], padding[2]], stride, dilation, replicateTime: false });
+}
+
+function checkGroups(groups: unknown): void {
+  if (groups !== undefined && groups !== 1) {
+    throw new RangeError(`Expected options.groups to be 1 (grouped convolutions are not supported) but received ${String(groups)}`);
+  }
 }
 
 /** PyTorch's padding argument: integers, 'valid' (none) or 'same' (output size = input size at stride 1). */
@@ -94,7 +108,8 @@ function convPadding(padding: unknown, kernel: [number, number, number], stride:
  * (kt - 1) * dilation_t (the default). Open-Sora 1.2: padMode 'zeros', timePad = (kt - 1) * d + 1 - stride_t.
  */
 export function causalConv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts?: CausalConv3dOptions): Tensor {
-  const options = optionsArg('causalConv3d', opts, ['stride', 'dilation', 'padding', 'padMode', 'timePad'], ' (groups other than 1 are not supported)');
+  const options = optionsArg('causalConv3d', opts, ['stride', 'dilation', 'padding', 'padMode', 'timePad', 'groups']);
+  checkGroups(options.groups);
   checkConvInputs(x, weight, bias);
   const [, , kt, kh, kw] = weight.shape;
   const stride = triple('options.stride', options.stride ?? 1, positiveInt);

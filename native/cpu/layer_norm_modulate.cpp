@@ -11,7 +11,8 @@
 namespace dit::cpu {
 
 void layer_norm_modulate(const LayerNormModulateParams& p) {
-  dispatch_float(p.dtype, [](auto) {});  // throws for a dtype that is not f32, f16 or bf16
+  require_float(p.dtype);
+  if (p.D == 0) return;  // empty rows: nothing to normalise (and no row to read)
   const int64_t rows = p.B * p.N, chunk = 16;
   const auto rows_kernel = cpu_kernels().layer_norm_modulate_rows;
   parallel_for((rows + chunk - 1) / chunk, [&](int64_t task, int) {

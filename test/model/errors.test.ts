@@ -67,6 +67,10 @@ test("an Open-Sora config's type names the preset", (t) => {
   const s8 = resolveConfig({ type: 'DiT-S/8', input_size: [1, 16, 16] } as never);
   t.deepEqual([s8.hidden_size, s8.depth, s8.patch_size], [384, 12, [1, 8, 8]]);
   t.throws(() => resolveConfig({ type: 'STDiT-XL/2' } as never), { code: 'ERR_DIT_CONFIG', message: /unknown model type "STDiT-XL\/2"/ });
+  for (const name of ['toString', 'constructor', '__proto__']) {
+    t.throws(() => resolveConfig({ type: name } as never), { code: 'ERR_DIT_CONFIG', message: /unknown model type/ }, name);
+    t.throws(() => resolveConfig({}, name), { code: 'ERR_DIT_CONFIG', message: /unknown preset/ }, name);
+  }
   t.throws(() => resolveConfig({ type: 'DiT-S/8' } as never, 'DiT-XL/2'), { code: 'ERR_DIT_CONFIG', message: /preset 'DiT-XL\/2' and the config's type 'DiT-S\/8' disagree/ });
 });
 

@@ -110,8 +110,10 @@ test('conv ops reject bad geometry with clear messages', async (t) => {
   t.throws(() => ops.conv3d(x.t, w4.t), { instanceOf: RangeError, message: /Expected weight to have shape \[Cout, 2, kt, kh, kw\]/ });
   t.throws(() => ops.causalConv3d(x.t, w.t, null, { padMode: 'reflect' as never }), { instanceOf: TypeError, message: /options.padMode/ });
   // an option PyTorch has and dit-native does not is an error, never silently ignored
-  t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 1, groups: 2 } as never), { instanceOf: TypeError, message: /Unknown option 'groups' of conv3d .*groups other than 1 are not supported/ });
-  t.throws(() => ops.causalConv3d(x.t, w.t, null, { groups: 2 } as never), { instanceOf: TypeError, message: /Unknown option 'groups' of causalConv3d/ });
+  t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 1, groups: 2 }), { instanceOf: RangeError, message: /options.groups to be 1 \(grouped convolutions are not supported\) but received 2/ });
+  t.throws(() => ops.causalConv3d(x.t, w.t, null, { groups: 2 }), { instanceOf: RangeError, message: /options.groups to be 1/ });
+  t.deepEqual(ops.conv3d(x.t, w.t, null, { padding: 1, groups: 1 }).shape, [1, 3, 2, 2, 2]);
+  t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 1, group: 1 } as never), { instanceOf: TypeError, message: /Unknown option 'group' of conv3d \(known: stride, padding, dilation, groups\)/ });
   t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 'same', stride: 2 }), { instanceOf: RangeError, message: /stride 1 with padding 'same'/ });
   const w2 = await randomTensor(rng, [3, 2, 2, 1, 1], 'f32');
   t.throws(() => ops.conv3d(x.t, w2.t, null, { padding: 'same' }), { instanceOf: RangeError, message: /even dilation \* \(kernel - 1\).*\[1, 0, 0\]/ });
