@@ -30,7 +30,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionP
   float* qs = smem;                  // [kRows][Dh], pre-scaled
   float* ks = qs + kRows * Dh;       // [kKeys][Dh + 1]
   float* vs = ks + kKeys * (Dh + 1); // [kKeys][Dh]
-  const int64_t bh = blockIdx.y;
+  const int64_t bh = block_head();
+  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
   const int64_t row0 = int64_t(blockIdx.x) * kRows;
   const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
@@ -107,7 +108,7 @@ void launch(const AttentionParams& p) {
   // the largest this kernel ever needs (Dh = 128), set once per instantiation
   static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes(kMaxHeadDim))), "attention smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((p.N + kRows - 1) / kRows), unsigned(p.B * p.H));
+  const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
   kernel<<<grid, kWarps * 32, smem, stream()>>>(p);
 }
 
@@ -148,7 +149,8 @@ __global__ void __launch_bounds__(128) attention_tc_kernel(const AttentionParams
   float* row_alpha = row_l + kTcRows;
 
   const int Dh = int(p.Dh);
-  const int64_t bh = blockIdx.y;
+  const int64_t bh = block_head();
+  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
   const int64_t row0 = int64_t(blockIdx.x) * kTcRows;
   const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
@@ -255,7 +257,7 @@ bool launch_tc(const AttentionParams& p) {
   auto kernel = attention_tc_kernel<T, DP>;
   static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "attention smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((p.N + kTcRows - 1) / kTcRows), unsigned(p.B * p.H));
+  const dim3 grid = attention_grid((p.N + kTcRows - 1) / kTcRows, p.B * p.H);
   kernel<<<grid, 128, smem, stream()>>>(p);
   return true;
 }

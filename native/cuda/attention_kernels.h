@@ -6,7 +6,16 @@
 
 namespace dit::cuda {
 
-// One (batch, head)'s Q, K, V and O (bh = b * H + h, a block's y index in every kernel).
+// The attention grids: x over query-row tiles, the (batch, head) pairs over y and z (each at most
+// 65535), so any B * H launches. A kernel reads its pair with block_head() and returns at once when
+// it is past B * H (the last z slice is partly empty).
+constexpr int64_t kGridYMax = 65535;
+inline dim3 attention_grid(int64_t query_tiles, int64_t heads) {
+  return dim3(unsigned(query_tiles), unsigned(heads < kGridYMax ? heads : kGridYMax), unsigned((heads + kGridYMax - 1) / kGridYMax));
+}
+__device__ inline int64_t block_head() { return int64_t(blockIdx.z) * kGridYMax + blockIdx.y; }
+
+// One (batch, head)'s Q, K, V and O (bh = b * H + h, from block_head() in every kernel).
 template <typename T>
 struct HeadOperands {
   const T *q, *k, *v;
@@ -21,10 +30,10 @@ struct HeadOperands {
 };
 
 // What the tensor-core kernels need of the operands: Q, K, V rows 16-byte aligned (cp.async) and
-// O stored in 4-byte pairs; also B * H within a grid's y limit.
+// O stored in 4-byte pairs.
 template <typename T>
 inline bool attention_operands_fit_tensor_cores(const AttentionParams& p) {
-  return p.B * p.H <= 65535 && rows_are_16_byte_aligned<T>(p.q, p.q_sb, p.q_sh, p.q_sn) &&
+  return rows_are_16_byte_aligned<T>(p.q, p.q_sb, p.q_sh, p.q_sn) &&
          rows_are_16_byte_aligned<T>(p.k, p.k_sb, p.k_sh, p.k_sn) && rows_are_16_byte_aligned<T>(p.v, p.v_sb, p.v_sh, p.v_sn) &&
          reinterpret_cast<uintptr_t>(p.o) % 4 == 0 && p.o_sb % 2 == 0 && p.o_sh % 2 == 0 && p.o_sn % 2 == 0;
 }

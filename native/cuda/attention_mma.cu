@@ -50,7 +50,8 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const AttentionP
   uint4* k_tiles = q_tile + L::kRows * L::kStride;  // stage s at + s * kTile
   uint4* v_tiles = k_tiles + 2 * L::kTile;
 
-  const int64_t bh = blockIdx.y;
+  const int64_t bh = block_head();
+  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
   const int64_t row0 = int64_t(blockIdx.x) * L::kRows;
   const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
@@ -245,7 +246,7 @@ bool launch_tiles(const AttentionParams& p) {
   static const bool configured =
       (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kSharedBytes)), "attention smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((p.N + L::kRows - 1) / L::kRows), unsigned(p.B * p.H));
+  const dim3 grid = attention_grid((p.N + L::kRows - 1) / L::kRows, p.B * p.H);
   kernel<<<grid, kWarps * 32, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
   return true;
 }

@@ -56,7 +56,8 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   unsigned char* k_tiles = q_tile + L::kQBytes;       // stage s at + s * kKBytes
   unsigned char* v_tiles = k_tiles + 2 * L::kKBytes;  // stage s at + s * kVBytes
 
-  const int64_t bh = blockIdx.y;
+  const int64_t bh = block_head();
+  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
   const int64_t row0 = int64_t(blockIdx.x) * kRows;
   const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
@@ -208,7 +209,7 @@ bool launch(const AttentionParams& p) {
   static const bool configured =
       (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kSharedBytes)), "attention wgmma smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((p.N + kRows - 1) / kRows), unsigned(p.B * p.H));
+  const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
   kernel<<<grid, kThreads, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
   return true;
 }

@@ -86,7 +86,7 @@ void dispatch(DType d, Fn&& fn) {
 
 inline unsigned grid_for(int64_t n, int threads) {
   int64_t g = (n + threads - 1) / threads;
-  return unsigned(g < 1 ? 1 : (g > 65535LL * 1024 ? 65535LL * 1024 : g));
+  return unsigned(g < 1 ? 1 : (g > 2147483647LL ? 2147483647LL : g));  // gridDim.x's limit
 }
 
 // Scratch device memory from the caching allocator, released in stream order when it goes.

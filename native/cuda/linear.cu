@@ -28,7 +28,7 @@ __global__ void __launch_bounds__(256) gemm_f32_kernel(const LinearParams p) {
   __shared__ float ws[kSimtK][kTile + 1];
   const float* a = static_cast<const float*>(p.a);
   const float* w = static_cast<const float*>(p.w);
-  const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
+  const int64_t m0 = int64_t(blockIdx.x) * kTile, n0 = int64_t(blockIdx.y) * kTile;  // M over x: no 65535 limit
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   float acc[4][4] = {};
   for (int64_t k0 = 0; k0 < p.K; k0 += kSimtK) {
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(128) gemm_wmma_kernel(const LinearParams p) {
   __shared__ __align__(32) float cs[kTile][kTile + 4];
   const T* a = static_cast<const T*>(p.a);
   const T* w = static_cast<const T*>(p.w);
-  const int64_t m0 = int64_t(blockIdx.y) * kTile, n0 = int64_t(blockIdx.x) * kTile;
+  const int64_t m0 = int64_t(blockIdx.x) * kTile, n0 = int64_t(blockIdx.y) * kTile;  // M over x: no 65535 limit
   const int warp = threadIdx.x / 32, wm = (warp / 2) * 32, wn = (warp % 2) * 32;
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 #pragma unroll
@@ -186,7 +186,7 @@ void linear(const LinearParams& p) {
         gemv_kernel<T, false><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
       }
     } else {
-      const dim3 grid(unsigned((p.N + kTile - 1) / kTile), unsigned((p.M + kTile - 1) / kTile));
+      const dim3 grid(unsigned((p.M + kTile - 1) / kTile), unsigned((p.N + kTile - 1) / kTile));
       if constexpr (sizeof(T) == 4) {
         gemm_f32_kernel<<<grid, 256, 0, stream()>>>(p);
       } else {

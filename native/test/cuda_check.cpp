@@ -233,17 +233,18 @@ void check_layer_norm_modulate(DType dt) {
 }
 
 void check_attention(DType dt) {
-  const int64_t B = 2, H = 3;
-  struct Case { int64_t N, M, D; };
+  struct Case { int64_t B, H, N, M, D; };
   std::vector<Case> cases;
-  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128}) cases.push_back({70, 150, D});
-  cases.push_back({300, 333, 72});  // several query blocks and key tiles of every kernel, both tails
+  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128}) cases.push_back({2, 3, 70, 150, D});
+  cases.push_back({2, 3, 300, 333, 72});  // several query blocks and key tiles of every kernel, both tails
+  cases.push_back({1, 65537, 3, 5, 16});  // more (batch, head) pairs than a grid's y dimension holds
   for (const Case& c : cases) {
-    const int64_t N = c.N, M = c.M, D = c.D;
+    const int64_t B = c.B, H = c.H, N = c.N, M = c.M, D = c.D;
     std::vector<HostArray> in = {random_array(dt, size_t(B * H * N * D), 1.0f), random_array(dt, size_t(B * H * M * D), 1.0f),
                                  random_array(dt, size_t(B * H * M * D), 1.0f)};
     check<dit::AttentionParams>(
-        "attention d" + std::to_string(D) + " " + std::to_string(N) + "x" + std::to_string(M), dt, in, size_t(B * H * N * D),
+        "attention B" + std::to_string(B) + " H" + std::to_string(H) + " d" + std::to_string(D) + " " + std::to_string(N) + "x" +
+            std::to_string(M), dt, in, size_t(B * H * N * D),
         [&](const std::vector<void*>& ptr, void* out) {
           dit::AttentionParams p{};
           p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = M; p.Dh = D;
@@ -257,7 +258,7 @@ void check_attention(DType dt) {
         dit::cpu::attention, dit::cuda::attention);
   }
   // the model's layout: q, k, v read by strides out of one qkv buffer [B, N, 3, H, D], output [B, N, H, D]
-  const int64_t D = 72, T = 77;
+  const int64_t B = 2, H = 3, D = 72, T = 77;
   std::vector<HostArray> in = {random_array(dt, size_t(B * T * 3 * H * D), 1.0f)};
   check<dit::AttentionParams>(
       "attention d72 from a qkv buffer", dt, in, size_t(B * T * H * D),
