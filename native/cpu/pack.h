@@ -39,7 +39,8 @@ void pack_panel(const T* const* rows, int width, int64_t K, float* panel) {
 // row[2 kp] (low half) and row[2 kp + 1] (high half, zero past an odd K).
 inline void pack_panel(const bf16* const* rows, int width, int64_t K, uint32_t* panel) {
   const int64_t full = K / 2, K2 = (K + 1) / 2;
-  for (int64_t kp = 0; kp < K2; kp++) {
+  const auto vector_pack = cpu_kernels().pack_bf16_pairs;  // whole blocks of 16 steps
+  for (int64_t kp = vector_pack ? vector_pack(rows, width, K, panel) : 0; kp < K2; kp++) {
     uint32_t* out = panel + kp * width;
     for (int i = 0; i < width; i++) {
       uint32_t word = 0;

@@ -37,6 +37,9 @@ struct CpuKernels {
   // packed as bf16 pairs along K (cpu/pack.h: pack_bf16_pairs), K2 = ceil(K / 2) pairs per row.
   void (*gemm_block_bf16)(const LinearParams& p, const uint32_t* a_pairs, int64_t m0, int64_t m_count,
                           const uint32_t* w_pairs, int64_t n0, int64_t n_count, float* c_partial);
+  // The first K steps of a bf16-pair panel (cpu/pack.h), in whole blocks of 16 by word transposes;
+  // returns how many steps it packed (nullptr where the ISA has no bf16 GEMM).
+  int64_t (*pack_bf16_pairs)(const bf16* const* rows, int width, int64_t K, uint32_t* panel);
 };
 
 const CpuKernels& cpu_kernels();
