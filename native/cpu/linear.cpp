@@ -77,9 +77,10 @@ template <typename T>
 void linear_t(const LinearParams& p) {
   const CpuKernels& kern = cpu_kernels();
   if (p.M <= kSmallM && !p.w_packed) {
-    float* a32 = thread_scratch(size_t(p.M * p.K), 1);
+    // A in f32 for the GEMV, except where bf16 runs on the bf16 rows as they are
+    float* a32 = packs_bf16_pairs(p.dtype) ? nullptr : thread_scratch(size_t(p.M * p.K), 1);
     const T* a = static_cast<const T*>(p.a);
-    for (int64_t m = 0; m < p.M; m++) kern.to_f32(p.dtype, a + m * p.lda, a32 + m * p.K, p.K);
+    for (int64_t m = 0; a32 && m < p.M; m++) kern.to_f32(p.dtype, a + m * p.lda, a32 + m * p.K, p.K);
     const int64_t chunk = 64;
     parallel_for((p.N + chunk - 1) / chunk, [&](int64_t t, int) {
       kern.gemv(p, a32, t * chunk, std::min(p.N, (t + 1) * chunk));

@@ -1,7 +1,8 @@
-// Elementwise activations (gelu tanh/erf, silu): converted to f32 in chunks, then the ISA kernel.
+// Elementwise activations (gelu tanh/erf, silu): the ISA kernel on f32 chunks (map_f32.h).
 #include <algorithm>
 
 #include "isa/kernels.h"
+#include "map_f32.h"
 #include "ops.h"
 #include "thread_pool.h"
 
@@ -13,11 +14,10 @@ void unary(const UnaryParams& p) {
   constexpr int64_t chunk = 4096;
   const CpuKernels& kern = cpu_kernels();
   parallel_for((p.count + chunk - 1) / chunk, [&](int64_t task, int) {
-    float buf[chunk];
-    const int64_t i0 = task * chunk, n = std::min(chunk, p.count - i0);
-    kern.to_f32(p.dtype, static_cast<const char*>(p.x) + i0 * size, buf, n);
-    kern.activation_f32(p.act, buf, buf, n);
-    kern.from_f32(p.dtype, buf, static_cast<char*>(p.out) + i0 * size, n);
+    const int64_t i0 = task * chunk;
+    const void* src[1] = {static_cast<const char*>(p.x) + i0 * size};
+    map_f32(p.dtype, src, static_cast<char*>(p.out) + i0 * size, std::min(chunk, p.count - i0),
+            [&](float* out, const float* const* in, int64_t n) { kern.activation_f32(p.act, in[0], out, n); });
   });
 }
 

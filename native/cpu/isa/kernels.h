@@ -15,7 +15,8 @@ struct CpuKernels {
   // calling thread's gemm_partial_floats(m_count, n_count) floats (partial sums of a long K).
   void (*gemm_block)(const LinearParams& p, const float* a_packed, int64_t m0, int64_t m_count,
                      const float* w_packed, int64_t n0, int64_t n_count, float* c_partial);
-  // Rows of C for small M: a_f32 holds A as f32 [M, K]; columns [n_begin, n_end).
+  // Rows of C for small M: a_f32 holds A as f32 [M, K] (nullptr for bf16 on AVX512-BF16, which
+  // reads p.a as it is); columns [n_begin, n_end).
   void (*gemv)(const LinearParams& p, const float* a_f32, int64_t n_begin, int64_t n_end);
   // Key block [j0, j0 + kAttentionKeyBlock) of one (b, h) converted to f32 (K transposed, then V):
   // attention_kv_block_floats(Dh) floats at out.
