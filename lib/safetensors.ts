@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import { resolveDevice, type Device } from './backend';
 import { dtypeSize, isFloatDType, type DType } from './dtype';
 import { DitError } from './errors';
-import { parseSafetensorsLayout, writeSafetensorsFile, type RawTensor, type SafetensorsDType, type SafetensorsLayout } from './safetensors_format';
+import { parseSafetensorsLayout, setOwn, writeSafetensorsFile, type RawTensor, type SafetensorsDType, type SafetensorsLayout } from './safetensors_format';
 import { Tensor } from './tensor';
 
 export interface ReadSafetensorsOptions {
@@ -164,8 +164,7 @@ export async function readSafetensorsWithMetadata(
   try {
     for (const name of reader.tensors.keys()) {
       if (options.filter && !options.filter(name)) continue;
-      // defined, not assigned: a tensor may be called "__proto__"
-      Object.defineProperty(tensors, name, { value: await reader.read(name, options), enumerable: true, writable: true, configurable: true });
+      setOwn(tensors, name, await reader.read(name, options));  // a tensor may be called "__proto__"
     }
     return { tensors, metadata: reader.metadata };
   } catch (e) {
@@ -198,8 +197,7 @@ export async function writeSafetensors(path: string, tensors: Record<string, Ten
   for (const [name, t] of Object.entries(tensors)) {
     if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
     t.assertAlive(`tensors["${name}"]`);
-    const entry: RawTensor = { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(t) };
-    Object.defineProperty(raw, name, { value: entry, enumerable: true, writable: true, configurable: true });  // "__proto__" too
+    setOwn(raw, name, { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(t) });
   }
   await writeSafetensorsFile(path, raw, metadata);
 }

@@ -113,7 +113,7 @@ function byteSizeBig(shape: readonly number[], elementSize: number): bigint {
   return n;
 }
 
-function setOwn(obj: Record<string, string>, key: string, value: string): void {
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   // defineProperty so that a key named "__proto__" becomes a normal own property.
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }

@@ -30,10 +30,9 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionP
   float* qs = smem;                  // [kRows][Dh], pre-scaled
   float* ks = qs + kRows * Dh;       // [kKeys][Dh + 1]
   float* vs = ks + kKeys * (Dh + 1); // [kKeys][Dh]
-  const int64_t bh = block_head();
-  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
+  const HeadOperands<T> head(p);
+  if (head.past_end) return;
   const int64_t row0 = int64_t(blockIdx.x) * kRows;
-  const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
   T* o = head.o;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -149,10 +148,9 @@ __global__ void __launch_bounds__(128) attention_tc_kernel(const AttentionParams
   float* row_alpha = row_l + kTcRows;
 
   const int Dh = int(p.Dh);
-  const int64_t bh = block_head();
-  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
+  const HeadOperands<T> head(p);
+  if (head.past_end) return;
   const int64_t row0 = int64_t(blockIdx.x) * kTcRows;
-  const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
   T* o = head.o;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;

@@ -15,13 +15,17 @@ inline dim3 attention_grid(int64_t query_tiles, int64_t heads) {
 }
 __device__ inline int64_t block_head() { return int64_t(blockIdx.z) * kGridYMax + blockIdx.y; }
 
-// One (batch, head)'s Q, K, V and O (bh = b * H + h, from block_head() in every kernel).
+// The Q, K, V and O of this block's (batch, head) pair (bh = b * H + h, from block_head()); a
+// kernel returns at once, before any barrier, when past_end (the last z slice of the grid).
 template <typename T>
 struct HeadOperands {
   const T *q, *k, *v;
   T* o;
-  __device__ HeadOperands(const AttentionParams& p, int64_t bh) {
-    const int64_t b = bh / p.H, h = bh % p.H;
+  bool past_end;
+  __device__ explicit HeadOperands(const AttentionParams& p) {
+    const int64_t bh = block_head();
+    past_end = bh >= p.B * p.H;
+    const int64_t b = past_end ? 0 : bh / p.H, h = past_end ? 0 : bh % p.H;  // no pointer past the tensors
     q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
     k = static_cast<const T*>(p.k) + b * p.k_sb + h * p.k_sh;
     v = static_cast<const T*>(p.v) + b * p.v_sb + h * p.v_sh;

@@ -50,10 +50,9 @@ __global__ void __launch_bounds__(kWarps * 32) flash_mma_kernel(const AttentionP
   uint4* k_tiles = q_tile + L::kRows * L::kStride;  // stage s at + s * kTile
   uint4* v_tiles = k_tiles + 2 * L::kTile;
 
-  const int64_t bh = block_head();
-  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
+  const HeadOperands<T> head(p);
+  if (head.past_end) return;
   const int64_t row0 = int64_t(blockIdx.x) * L::kRows;
-  const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
   T* o = head.o;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;

@@ -56,10 +56,9 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   unsigned char* k_tiles = q_tile + L::kQBytes;       // stage s at + s * kKBytes
   unsigned char* v_tiles = k_tiles + 2 * L::kKBytes;  // stage s at + s * kVBytes
 
-  const int64_t bh = block_head();
-  if (bh >= p.B * p.H) return;  // the whole block: no barrier is reached
+  const HeadOperands<T> head(p);
+  if (head.past_end) return;
   const int64_t row0 = int64_t(blockIdx.x) * kRows;
-  const HeadOperands<T> head(p, bh);
   const T *q = head.q, *k = head.k, *v = head.v;
   T* o = head.o;
   const int tid = threadIdx.x, lane = tid & 31, warpgroup = tid / 128, warp_in_group = (tid / 32) & 3;

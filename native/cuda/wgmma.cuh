@@ -78,23 +78,34 @@ __device__ __forceinline__ uint64_t descriptor_interleave(uint32_t smem_address,
   "{\n.reg .pred p;\nsetp.ne.b32 p, %" scale_d ", 0;\nwgmma.mma_async.sync.aligned." shape ".f32." type "." type \
   " " regs ", {%" a0 ", %" a1 ", %" a2 ", %" a3 "}, %" b ", p, 1, 1, 1;\n}\n"
 
+// One wgmma shape in both element types (the PTX names the type in the instruction; `f16` is the
+// caller's constexpr bool). D: the accumulator operand list macro of that shape.
+#define DIT_WGMMA_SS_BOTH(shape, regs, a, b, scale_d, D)                                                   \
+  if constexpr (f16) {                                                                                    \
+    asm volatile(DIT_WGMMA_SS(shape, "f16", regs, a, b, scale_d) : D : "l"(desc_a), "l"(desc_b), "r"(1));  \
+  } else {                                                                                                \
+    asm volatile(DIT_WGMMA_SS(shape, "bf16", regs, a, b, scale_d) : D : "l"(desc_a), "l"(desc_b), "r"(1)); \
+  }
+#define DIT_WGMMA_RS_BOTH(shape, regs, a0, a1, a2, a3, b, scale_d, D)                                        \
+  if constexpr (f16) {                                                                                      \
+    asm volatile(DIT_WGMMA_RS(shape, "f16", regs, a0, a1, a2, a3, b, scale_d)                               \
+                 : D : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));                    \
+  } else {                                                                                                  \
+    asm volatile(DIT_WGMMA_RS(shape, "bf16", regs, a0, a1, a2, a3, b, scale_d)                              \
+                 : D : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));                    \
+  }
+
 // d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory
 template <int N, typename T>
 __device__ __forceinline__ void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
   static_assert(N == 64 || N == 128 || N == 192, "instantiated for N = 64, 128, 192");
   constexpr bool f16 = std::is_same_v<T, __half>;
-  if constexpr (N == 64 && f16) {
-    asm volatile(DIT_WGMMA_SS("m64n64k16", "f16", DIT_WGMMA_REGS32, "32", "33", "34") : DIT_WGMMA_D32 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 64 && !f16) {
-    asm volatile(DIT_WGMMA_SS("m64n64k16", "bf16", DIT_WGMMA_REGS32, "32", "33", "34") : DIT_WGMMA_D32 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 128 && f16) {
-    asm volatile(DIT_WGMMA_SS("m64n128k16", "f16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 128 && !f16) {
-    asm volatile(DIT_WGMMA_SS("m64n128k16", "bf16", DIT_WGMMA_REGS64, "64", "65", "66") : DIT_WGMMA_D64 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 192 && f16) {
-    asm volatile(DIT_WGMMA_SS("m64n192k16", "f16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 192 && !f16) {
-    asm volatile(DIT_WGMMA_SS("m64n192k16", "bf16", DIT_WGMMA_REGS96, "96", "97", "98") : DIT_WGMMA_D96 : "l"(desc_a), "l"(desc_b), "r"(1));
+  if constexpr (N == 64) {
+    DIT_WGMMA_SS_BOTH("m64n64k16", DIT_WGMMA_REGS32, "32", "33", "34", DIT_WGMMA_D32)
+  } else if constexpr (N == 128) {
+    DIT_WGMMA_SS_BOTH("m64n128k16", DIT_WGMMA_REGS64, "64", "65", "66", DIT_WGMMA_D64)
+  } else {
+    DIT_WGMMA_SS_BOTH("m64n192k16", DIT_WGMMA_REGS96, "96", "97", "98", DIT_WGMMA_D96)
   }
 }
 
@@ -103,36 +114,16 @@ template <int N, typename T>
 __device__ __forceinline__ void mma_async_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b) {
   static_assert(N == 64 || N == 72 || N == 80 || N == 96 || N == 128, "instantiated for N = 64, 72, 80, 96, 128");
   constexpr bool f16 = std::is_same_v<T, __half>;
-  if constexpr (N == 64 && f16) {
-    asm volatile(DIT_WGMMA_RS("m64n64k16", "f16", DIT_WGMMA_REGS32, "32", "33", "34", "35", "36", "37")
-                 : DIT_WGMMA_D32 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 64 && !f16) {
-    asm volatile(DIT_WGMMA_RS("m64n64k16", "bf16", DIT_WGMMA_REGS32, "32", "33", "34", "35", "36", "37")
-                 : DIT_WGMMA_D32 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 72 && f16) {
-    asm volatile(DIT_WGMMA_RS("m64n72k16", "f16", DIT_WGMMA_REGS36, "36", "37", "38", "39", "40", "41")
-                 : DIT_WGMMA_D36 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 72 && !f16) {
-    asm volatile(DIT_WGMMA_RS("m64n72k16", "bf16", DIT_WGMMA_REGS36, "36", "37", "38", "39", "40", "41")
-                 : DIT_WGMMA_D36 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 80 && f16) {
-    asm volatile(DIT_WGMMA_RS("m64n80k16", "f16", DIT_WGMMA_REGS40, "40", "41", "42", "43", "44", "45")
-                 : DIT_WGMMA_D40 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 80 && !f16) {
-    asm volatile(DIT_WGMMA_RS("m64n80k16", "bf16", DIT_WGMMA_REGS40, "40", "41", "42", "43", "44", "45")
-                 : DIT_WGMMA_D40 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 96 && f16) {
-    asm volatile(DIT_WGMMA_RS("m64n96k16", "f16", DIT_WGMMA_REGS48, "48", "49", "50", "51", "52", "53")
-                 : DIT_WGMMA_D48 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 96 && !f16) {
-    asm volatile(DIT_WGMMA_RS("m64n96k16", "bf16", DIT_WGMMA_REGS48, "48", "49", "50", "51", "52", "53")
-                 : DIT_WGMMA_D48 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 128 && f16) {
-    asm volatile(DIT_WGMMA_RS("m64n128k16", "f16", DIT_WGMMA_REGS64, "64", "65", "66", "67", "68", "69")
-                 : DIT_WGMMA_D64 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  } else if constexpr (N == 128 && !f16) {
-    asm volatile(DIT_WGMMA_RS("m64n128k16", "bf16", DIT_WGMMA_REGS64, "64", "65", "66", "67", "68", "69")
-                 : DIT_WGMMA_D64 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  if constexpr (N == 64) {
+    DIT_WGMMA_RS_BOTH("m64n64k16", DIT_WGMMA_REGS32, "32", "33", "34", "35", "36", "37", DIT_WGMMA_D32)
+  } else if constexpr (N == 72) {
+    DIT_WGMMA_RS_BOTH("m64n72k16", DIT_WGMMA_REGS36, "36", "37", "38", "39", "40", "41", DIT_WGMMA_D36)
+  } else if constexpr (N == 80) {
+    DIT_WGMMA_RS_BOTH("m64n80k16", DIT_WGMMA_REGS40, "40", "41", "42", "43", "44", "45", DIT_WGMMA_D40)
+  } else if constexpr (N == 96) {
+    DIT_WGMMA_RS_BOTH("m64n96k16", DIT_WGMMA_REGS48, "48", "49", "50", "51", "52", "53", DIT_WGMMA_D48)
+  } else {
+    DIT_WGMMA_RS_BOTH("m64n128k16", DIT_WGMMA_REGS64, "64", "65", "66", "67", "68", "69", DIT_WGMMA_D64)
   }
 }
 
