@@ -37,7 +37,7 @@ export interface NativeAddon {
   copy(dst: NativeBuffer, dstByteOffset: number, src: NativeBuffer, srcByteOffset: number, bytes: number): void;
   info(): { cpu: { isa: string; threads: number }; cuda: NativeCudaInfo };
   memoryStats(): {
-    cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number;
+    cpuBytesInUse: number; cpuBuffers: number; cpuBytesCached: number; cpuQueued: number;
     cudaBytesInUse: number; cudaBuffers: number; cudaBytesCached: number;
   };
   /** CUDA benchmark timing: an event recorded on the stream now (an id) */

@@ -7,7 +7,8 @@ export interface BackendInfo {
   backends: Device[];
   /** what device: 'auto' picks here (DIT_DEVICE applied) */
   defaultDevice: Device;
-  cpu: { isa: string; threads: number };
+  /** queued: CPU work enqueued and not yet started (enqueueing blocks while 1024 wait) */
+  cpu: { isa: string; threads: number; queued: number };
   cuda: {
     compiled: boolean;
     available: boolean;
@@ -32,7 +33,7 @@ export function backendInfo(): BackendInfo {
   return {
     backends: info.cuda.compiled ? ['cpu', 'cuda'] : ['cpu'],
     defaultDevice: resolveDevice('auto'),
-    cpu: { isa: info.cpu.isa, threads: info.cpu.threads },
+    cpu: { isa: info.cpu.isa, threads: info.cpu.threads, queued: mem.cpuQueued },
     cuda: {
       compiled: info.cuda.compiled,
       available: reason === null,

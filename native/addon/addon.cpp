@@ -266,6 +266,7 @@ Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   o.Set("cpuBytesInUse", double(s.bytes_in_use));
   o.Set("cpuBuffers", double(s.buffers));
   o.Set("cpuBytesCached", double(s.bytes_cached));
+  o.Set("cpuQueued", double(cpu::queue_depth()));
   const cuda::DeviceMemoryStats g = cuda::device_memory_stats();
   o.Set("cudaBytesInUse", double(g.bytes_in_use));
   o.Set("cudaBuffers", double(g.buffers));

@@ -14,6 +14,14 @@ namespace dit::cpu {
 
 namespace {
 
+// Back-pressure, as a CUDA stream's launch queue has: a thread that enqueues while this many items
+// wait blocks until half of them have run. Synchronous ops return at once, so a loop of them would
+// otherwise queue without bound, and with them the memory of every output not yet computed. A DiT
+// forward enqueues about 10 items per block, far below this.
+constexpr size_t kMaxPending = 1024;
+
+thread_local bool on_executor = false;  // the executor's own pushes (frees inside work) never wait
+
 class Queue {
  public:
   Queue() { std::thread([this] { loop(); }).detach(); }  // process-lifetime executor
@@ -21,7 +29,12 @@ class Queue {
   void push(std::function<void()> work) {
     bool sleeping;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
+      if (items_.size() >= kMaxPending && !on_executor) {
+        producers_waiting_++;
+        room_.wait(lock, [this] { return items_.size() <= kMaxPending / 2; });
+        producers_waiting_--;
+      }
       items_.push_back(std::move(work));
       pending_.fetch_add(1);
       sleeping = sleeping_;
@@ -44,8 +57,11 @@ class Queue {
     return result;
   }
 
+  size_t depth() { return pending_.load(); }
+
  private:
   void loop() {
+    on_executor = true;
     for (;;) {
       std::function<void()> work;
       spin_until([this] { return pending_.load() > 0; });
@@ -57,6 +73,7 @@ class Queue {
         work = std::move(items_.front());
         items_.pop_front();
         pending_.fetch_sub(1);
+        if (producers_waiting_ > 0 && items_.size() <= kMaxPending / 2) room_.notify_all();
       }
       std::string failure;
       try {
@@ -75,6 +92,8 @@ class Queue {
 
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable room_;  // producers blocked by back-pressure
+  int producers_waiting_ = 0;
   std::deque<std::function<void()>> items_;
   std::atomic<size_t> pending_{0};  // items_.size(), readable without the lock (the spin)
   bool sleeping_ = false;           // the executor is blocked in cv_.wait
@@ -91,5 +110,7 @@ Queue& queue() {
 void enqueue(std::function<void()> work) { queue().push(std::move(work)); }
 
 std::future<std::string> fence() { return queue().fence(); }
+
+size_t queue_depth() { return queue().depth(); }
 
 }  // namespace dit::cpu

@@ -3,12 +3,18 @@
 // freed from JS is released only after the work already queued on it has run.
 #pragma once
 #include <functional>
+#include <cstddef>
 #include <future>
 #include <string>
 
 namespace dit::cpu {
 
+// Blocks (back-pressure) while 1024 items wait, until half have run, unless called from the
+// executor itself.
 void enqueue(std::function<void()> work);
+
+// Items enqueued and not yet started.
+size_t queue_depth();
 
 // A marker placed after everything enqueued so far. The future becomes ready when the executor
 // reaches it, holding the first error raised by queued work since the previous fence ("" if none).

@@ -59,6 +59,22 @@ test.serial('200 forwards keep memory flat (native buffers and RSS)', async (t) 
   model.dispose();
 });
 
+test.serial('a loop of synchronous ops never queues more than 1024 items (back-pressure)', async (t) => {
+  // each SiLU on 256 K values takes tens of microseconds, the call a few: unbounded, the queue would
+  // hold most of the 3000 calls and every output not yet computed
+  const x = Tensor.zeros([512, 512]);
+  let deepest = 0;
+  for (let i = 0; i < 3000; i++) {
+    ops.silu(x).dispose();
+    deepest = Math.max(deepest, backendInfo().cpu.queued);
+  }
+  await fence();
+  t.true(deepest <= 1024, `queue depth reached ${deepest}`);
+  t.true(deepest >= 512, `the loop should outrun the executor (depth ${deepest})`);
+  t.is(backendInfo().cpu.queued, 0);
+  x.dispose();
+});
+
 test.serial('backendInfo reports the CPU path and why CUDA is or is not used', (t) => {
   const info = backendInfo();
   t.true(info.backends.includes('cpu'));
