@@ -336,8 +336,10 @@ def bench(args):
         cfg["patch_size"] = tuple(cfg["patch_size"])
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
-    model = random_init(build(cfg), 0).float().eval()
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    model = random_init(build(cfg), 0).to(dtype).eval()
     x, t, y = random_inputs(model, args.batch, seed=1)
+    x, y = x.to(dtype), (y if y.dtype == torch.int64 else y.to(dtype))
     times = []
     with torch.inference_mode():
         for _ in range(args.warmup):
@@ -352,18 +354,20 @@ def bench(args):
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "iters": args.iters,
+        "dtype": args.dtype,
     }))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("bench", help="time the f32 CPU forward with random weights; prints one JSON line")
+    b = sub.add_parser("bench", help="time the CPU forward (f32 or bf16) with random weights; prints one JSON line")
     b.add_argument("--config", default="{}", help="JSON with Open-Sora DiT argument names")
     b.add_argument("--batch", type=int, default=2)
     b.add_argument("--warmup", type=int, default=2)
     b.add_argument("--iters", type=int, default=10)
     b.add_argument("--threads", type=int, default=0, help="default: os.cpu_count()")
+    b.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
     args = ap.parse_args(argv)
     if args.cmd == "bench":
         bench(args)
