@@ -358,6 +358,10 @@ export async function readSafetensorsFile(path: string): Promise<RawSafetensors>
 // ---------------------------------------------------------------------------
 // serialization
 
+// A UTF-16 surrogate without its pair has no UTF-8 form: JSON.stringify writes it as an escape
+// that the reference (Rust) reader rejects, so the whole file would be unreadable there.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function entriesOf(
   tensors: Map<string, RawTensor> | Record<string, RawTensor>,
 ): Array<[string, RawTensor]> {
@@ -388,6 +392,7 @@ export function serializeSafetensors(
     for (const k of Object.keys(metadata)) {
       const v = metadata[k];
       if (typeof v !== 'string') fail(`metadata value for key ${describe(k)} must be a string (got ${describe(v)})`);
+      if (LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v)) fail(`metadata ${describe(k)} holds an unpaired UTF-16 surrogate (not valid UTF-8)`);
       metaParts.push(`${JSON.stringify(k)}:${JSON.stringify(v)}`);
     }
     if (metaParts.length > 0) parts.push(`${JSON.stringify(METADATA_KEY)}:{${metaParts.join(',')}}`);
@@ -398,6 +403,7 @@ export function serializeSafetensors(
   for (const [name, t] of list) {
     if (typeof name !== 'string' || name.length === 0) fail(`tensor names must be non-empty strings (got ${describe(name)})`);
     if (name === METADATA_KEY) fail(`"${METADATA_KEY}" is reserved and cannot be a tensor name`);
+    if (LONE_SURROGATE.test(name)) fail(`tensor name ${describe(name)} holds an unpaired UTF-16 surrogate (not valid UTF-8)`);
     if (seen.has(name)) fail(`duplicate tensor name ${describe(name)}`);
     seen.add(name);
     const tn = `tensor ${describe(name)}`;

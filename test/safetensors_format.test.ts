@@ -128,7 +128,12 @@ test('serialize validates its input', (t) => {
     [() => serializeSafetensors({ a: { dtype: 'U8', shape: [1.5], data: new Uint8Array(0) } }), /shape must be/],
     [() => serializeSafetensors({ a: { dtype: 'U8', shape: [1], data: [1] as unknown as Uint8Array } }), /Uint8Array/],
     [() => serializeSafetensors({}, { k: 5 as unknown as string }), /metadata value for key "k" must be a string/],
+    [() => serializeSafetensors({ 'x\ud800y': tensor('U8', [1]) }), /unpaired UTF-16 surrogate/],
+    [() => serializeSafetensors({ '\udc00': tensor('U8', [1]) }), /unpaired UTF-16 surrogate/],
+    [() => serializeSafetensors({}, { k: 'v\ud83d' }), /metadata "k" holds an unpaired UTF-16 surrogate/],
   ];
+  // a surrogate pair is fine
+  t.notThrows(() => serializeSafetensors({ 'w\ud83d\ude00': tensor('U8', [1]) }, { 'k\ud83d\ude00': 'v' }));
   for (const [fn, re] of bad) {
     const e = t.throws(fn, { instanceOf: DitError });
     t.is(e?.code, 'ERR_DIT_FORMAT');

@@ -53,8 +53,13 @@ class WaitWorker : public Napi::AsyncWorker {
     }
   }
   void OnOK() override {
-    if (error_.empty()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(DitError(Env(), "ERR_DIT_NATIVE", error_).Value());
+    try {
+      if (error_.empty()) deferred_.Resolve(Env().Undefined());
+      else deferred_.Reject(DitError(Env(), "ERR_DIT_NATIVE", error_).Value());
+    } catch (const Napi::Error&) {
+      // the environment is going away (a worker terminated while this wait ran): nobody can
+      // observe the promise any more, and an exception escaping here would abort the process
+    }
   }
 
  private:

@@ -33,6 +33,11 @@ void convert_elements(const void* src, DType src_dtype, void* dst, DType dst_dty
     for (int64_t i = 0; i < count; i++) static_cast<int32_t*>(dst)[i] = int32_t(static_cast<const int64_t*>(src)[i]);
     return;
   }
+  if (src_dtype == DType::I64) {  // to a float type: rounded once, to f32 first (as PyTorch), not via double
+    const int64_t* s = static_cast<const int64_t*>(src);
+    for (int64_t i = 0; i < count; i++) store_from_double(dst, dst_dtype, i, double(float(s[i])));
+    return;
+  }
   for (int64_t i = 0; i < count; i++) store_from_double(dst, dst_dtype, i, load_as_double(src, src_dtype, i));
 }
 

@@ -3,7 +3,7 @@
 // - rows of up to 32 x 8 16-byte vectors with 16-byte aligned operands (every DiT width): the row
 //   is read once, with 16-byte loads, into registers; mean and variance of the row shifted by its
 //   first element are two passes over the registers; one pass of 16-byte stores. One read and
-//   one write of x: the bandwidth floor.
+//   one write of x: the bandwidth floor. A row whose squares overflow f32 is taken again scaled.
 // - anything else: a generic kernel, statistics in f32 on the row shifted by its first element
 //   (accurate for rows with a large offset, as on the CPU), three passes over the row.
 #include "backend.h"
@@ -12,6 +12,17 @@
 namespace dit::cuda {
 
 namespace {
+constexpr float kFloatMax = 3.4028234663852886e38f;
+
+// A row whose spread is above ~1e19 overflows the sum of squares: the statistics are taken again
+// on the row scaled by 2^-e (exact; eps scaled with it), as on the CPU. False for rows holding Inf
+// or NaN (amax not finite), which stay NaN. fmaxf drops NaN, so a NaN row rescales harmlessly.
+__device__ __forceinline__ bool overflow_rescale(float amax, int* e) {
+  if (!(amax <= kFloatMax)) return false;
+  frexpf(amax, e);
+  return true;
+}
+
 template <typename T>
 __global__ void layer_norm_modulate_kernel(const LayerNormModulateParams p) {
   const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
@@ -19,21 +30,37 @@ __global__ void layer_norm_modulate_kernel(const LayerNormModulateParams p) {
   if (row >= p.B * p.N) return;
   const T* x = static_cast<const T*>(p.x) + row * p.D;
   const float s0 = to_f32(x[0]);
-  float sum = 0.0f;
-  for (int64_t d = lane; d < p.D; d += 32) sum += to_f32(x[d]) - s0;
-  const float mean = warp_sum(sum) / float(p.D);
-  float sq = 0.0f;
-  for (int64_t d = lane; d < p.D; d += 32) {
-    const float c = (to_f32(x[d]) - s0) - mean;
-    sq += c * c;
+  // the shifted row times `down` (1, or a power of two when the squares overflow f32)
+  auto stats = [&](float down, float eps, float* mean_out, float* rstd_out) {
+    float sum = 0.0f;
+    for (int64_t d = lane; d < p.D; d += 32) sum += (to_f32(x[d]) - s0) * down;
+    const float mean = warp_sum(sum) / float(p.D);
+    float sq = 0.0f;
+    for (int64_t d = lane; d < p.D; d += 32) {
+      const float c = (to_f32(x[d]) - s0) * down - mean;
+      sq += c * c;
+    }
+    sq = warp_sum(sq);
+    *mean_out = mean;
+    *rstd_out = rsqrtf(sq / float(p.D) + eps);
+    return sq <= kFloatMax;
+  };
+  float mean, rstd, down = 1.0f;
+  if (!stats(1.0f, p.eps, &mean, &rstd)) {
+    float amax = 0.0f;
+    for (int64_t d = lane; d < p.D; d += 32) amax = fmaxf(amax, fabsf(to_f32(x[d]) - s0));
+    int e;
+    if (overflow_rescale(warp_max(amax), &e)) {
+      down = ldexpf(1.0f, -e);
+      stats(down, ldexpf(p.eps, -2 * e), &mean, &rstd);
+    }
   }
-  const float rstd = rsqrtf(warp_sum(sq) / float(p.D) + p.eps);
   const int64_t b = row / p.N;
   const T* shift = static_cast<const T*>(p.shift) + b * p.mod_stride;
   const T* scale = static_cast<const T*>(p.scale) + b * p.mod_stride;
   T* out = static_cast<T*>(p.out) + row * p.D;
   for (int64_t d = lane; d < p.D; d += 32) {
-    const float n = to_f32(from_f32<T>(((to_f32(x[d]) - s0) - mean) * rstd));
+    const float n = to_f32(from_f32<T>(((to_f32(x[d]) - s0) * down - mean) * rstd));
     out[d] = from_f32<T>(n * (1.0f + to_f32(scale[d])) + to_f32(shift[d]));
   }
 }
@@ -59,25 +86,50 @@ __global__ void __launch_bounds__(256) layer_norm_modulate_vec_kernel(const Laye
   // statistics of the row shifted by its first element (lane 0's first value): f32 sums stay
   // accurate for rows with a large common offset, as on the CPU
   const float s0 = __shfl_sync(0xffffffffu, v[0][0], 0);
-  float sum = 0.0f;
 #pragma unroll
-  for (int i = 0; i < kVecsPerLane; i++) {
-    const bool valid = lane + 32 * i < vecs;
+  for (int i = 0; i < kVecsPerLane; i++)
 #pragma unroll
-    for (int e = 0; e < E; e++) {
-      v[i][e] -= s0;
-      if (valid) sum += v[i][e];
+    for (int e = 0; e < E; e++) v[i][e] -= s0;
+  auto stats = [&](float eps, float* mean_out, float* rstd_out) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecsPerLane; i++) {
+      if (lane + 32 * i >= vecs) continue;
+#pragma unroll
+      for (int e = 0; e < E; e++) sum += v[i][e];
+    }
+    const float mean = warp_sum(sum) / float(p.D);  // of the shifted row
+    float sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecsPerLane; i++) {
+      if (lane + 32 * i >= vecs) continue;
+#pragma unroll
+      for (int e = 0; e < E; e++) sq += (v[i][e] - mean) * (v[i][e] - mean);
+    }
+    sq = warp_sum(sq);
+    *mean_out = mean;
+    *rstd_out = rsqrtf(sq / float(p.D) + eps);
+    return sq <= kFloatMax;
+  };
+  float mean, rstd;
+  if (!stats(p.eps, &mean, &rstd)) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecsPerLane; i++) {
+      if (lane + 32 * i >= vecs) continue;
+#pragma unroll
+      for (int e = 0; e < E; e++) amax = fmaxf(amax, fabsf(v[i][e]));
+    }
+    int e2;
+    if (overflow_rescale(warp_max(amax), &e2)) {
+      const float down = ldexpf(1.0f, -e2);
+#pragma unroll
+      for (int i = 0; i < kVecsPerLane; i++)
+#pragma unroll
+        for (int e = 0; e < E; e++) v[i][e] *= down;
+      stats(ldexpf(p.eps, -2 * e2), &mean, &rstd);
     }
   }
-  const float mean = warp_sum(sum) / float(p.D);  // of the shifted row
-  float sq = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kVecsPerLane; i++) {
-    if (lane + 32 * i >= vecs) continue;
-#pragma unroll
-    for (int e = 0; e < E; e++) sq += (v[i][e] - mean) * (v[i][e] - mean);
-  }
-  const float rstd = rsqrtf(warp_sum(sq) / float(p.D) + p.eps);
   const int64_t b = row / p.N;
   const uint4* shift = reinterpret_cast<const uint4*>(static_cast<const T*>(p.shift) + b * p.mod_stride);
   const uint4* scale = reinterpret_cast<const uint4*>(static_cast<const T*>(p.scale) + b * p.mod_stride);

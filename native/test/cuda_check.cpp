@@ -213,15 +213,20 @@ void check_linear(DType dt) {
 }
 
 void check_layer_norm_modulate(DType dt) {
-  // D 72 and 1152: the register-resident kernel; 33: the generic one; offset: rows around 1000
-  const int64_t shapes[][4] = {{2, 37, 72, 0}, {2, 9, 1152, 0}, {2, 5, 33, 0}, {2, 9, 72, 1000}, {2, 9, 1152, 1000}, {2, 9, 33, 1000}};
+  // D 72 and 1152: the register-resident kernel; 33: the generic one; offset: rows around 1000;
+  // spike (f32 and bf16): one value of 1e30 per row, whose square overflows f32
+  const int64_t shapes[][5] = {{2, 37, 72, 0, 0}, {2, 9, 1152, 0, 0}, {2, 5, 33, 0, 0}, {2, 9, 72, 1000, 0},
+                               {2, 9, 1152, 1000, 0}, {2, 9, 33, 1000, 0}, {2, 9, 72, 0, 1}, {2, 9, 33, 0, 1}};
   for (const auto& s : shapes) {
     const int64_t B = s[0], N = s[1], D = s[2];
+    if (s[4] && dt == DType::F16) continue;  // 1e30 is Inf in f16
     HostArray x = random_array(dt, size_t(B * N * D), 3.0f);
     for (size_t i = 0; i < x.count; i++) x.set(i, x.get(i) + float(s[3]));
+    for (int64_t r = 0; s[4] && r < B * N; r++) x.set(size_t(r * D + (r % D)), 1e30f);
     std::vector<HostArray> in = {x, random_array(dt, size_t(B * D), 1.0f), random_array(dt, size_t(B * D), 1.0f)};
     check<dit::LayerNormModulateParams>(
-        "layerNormModulate D" + std::to_string(D) + (s[3] ? " offset " + std::to_string(s[3]) : std::string()), dt, in, size_t(B * N * D),
+        "layerNormModulate D" + std::to_string(D) + (s[3] ? " offset " + std::to_string(s[3]) : std::string()) + (s[4] ? " spike" : ""),
+        dt, in, size_t(B * N * D),
         [&](const std::vector<void*>& ptr, void* out) {
           dit::LayerNormModulateParams p{};
           p.dtype = dt; p.B = B; p.N = N; p.D = D;

@@ -1,5 +1,6 @@
 import test from 'ava';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { backendInfo, DiT, ops, Tensor } from '../../lib';
 import { getBackend } from '../../lib/backend';
@@ -114,6 +115,32 @@ test('the addon works from worker threads alongside the main thread', async (t) 
   t.deepEqual(fromWorkers, [expected, expected]);
   // the main thread's tensors still work after the workers defined their own classes
   t.deepEqual(Array.from(await ops.silu(Tensor.from([1, -2, 3], [3])).toFloat32Array()), expected);
+});
+
+// Each scenario in a child process, several times (the crashes were timing-dependent): a worker that
+// alone loaded the addon exiting with work queued (Node unloaded the library under the executor
+// thread: SIGSEGV), and a worker terminated while a read was pending (the promise settled in a
+// dying environment threw out of the addon: abort).
+test('workers that load the addon can exit or be terminated mid-read without killing the process', async (t) => {
+  const lib = JSON.stringify(path.join(__dirname, '..', '..', 'dist', 'lib', 'index.js'));
+  const scenarios = {
+    'only a worker loads it': `
+      const { Worker } = require('node:worker_threads');
+      new Worker('const { ops, Tensor } = require(${lib}); ops.silu(Tensor.from([1, 2], [2]));', { eval: true });`,
+    'terminated mid-read': `
+      const { Worker } = require('node:worker_threads');
+      require(${lib}).backendInfo();
+      const w = new Worker(\`const { Tensor } = require(${lib});
+        Tensor.from([1, 2], [2]).toFloat32Array();
+        require('node:worker_threads').parentPort.postMessage(0);\`, { eval: true });
+      w.once('message', () => w.terminate());`,
+  };
+  for (const [name, code] of Object.entries(scenarios)) {
+    for (let run = 0; run < 4; run++) {
+      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 30000 });
+      t.true(r.status === 0 && r.signal === null, `${name}, run ${run}: status ${r.status}, signal ${r.signal}, ${r.stderr.slice(0, 200)}`);
+    }
+  }
 });
 
 test('on the CPU a model stream is the one queue: createStream is 0, onStream runs at once, sync(stream) waits', async (t) => {

@@ -73,6 +73,13 @@ test('tensors convert between dtypes and reject bad data', async (t) => {
   t.throws(() => Tensor.from(new Uint8Array(2) as never, [2]), { instanceOf: TypeError, message: /received Uint8Array of length 2/ });
   t.throws(() => Tensor.from([1], [1], { device: 'gpu' as never }), { instanceOf: TypeError, message: /device to be one of 'auto', 'cpu', 'cuda' but received 'gpu'/ });
   t.throws(() => Tensor.empty([2 ** 20, 2 ** 20, 2 ** 20]), { instanceOf: RangeError, message: /at most 2\^52 bytes but shape \[1048576, 1048576, 1048576\] of f32/ });
+  // doubles to integers exactly (not through f32), and checked like numbers
+  t.deepEqual(Array.from(await Tensor.from(new Float64Array([16777217, 2 ** 31 - 1]), [2], { dtype: 'i32' }).toInt32Array()), [16777217, 2 ** 31 - 1]);
+  t.throws(() => Tensor.from(new Float64Array([0.5]), [1], { dtype: 'i64' }), { instanceOf: RangeError, message: /fit i64 in data but received 0.5/ });
+  // i64 to f32 rounds once (2^60 + 2^36 + 1 is above the midpoint of 2^60 and 2^60 + 2^37; via double it was 2^60)
+  const i64 = Tensor.from(new BigInt64Array([2n ** 60n + 2n ** 36n + 1n]), [1]);
+  t.deepEqual(Array.from(await i64.to({ dtype: 'f32' }).toFloat32Array()), [2 ** 60 + 2 ** 37]);
+  t.deepEqual(Array.from(await Tensor.from(new BigInt64Array([2n ** 60n + 2n ** 36n + 1n]), [1], { dtype: 'f32' }).toFloat32Array()), [2 ** 60 + 2 ** 37]);
   const ints = Tensor.from(new BigInt64Array([1n, -2n, 3000000000n]), [3]);
   t.is(ints.dtype, 'i64');
   t.deepEqual(Array.from(await ints.toFloat32Array()), [1, -2, 3000000000]);

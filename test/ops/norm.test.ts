@@ -47,6 +47,24 @@ test('layerNormModulate with a large common offset keeps its precision', async (
   assertClose(t, await y.toFloat32Array(), expected, 'f32', 'layerNormModulate offset');
 });
 
+test('layerNormModulate with a spread whose squares overflow f32 still normalises (f32, bf16)', async (t) => {
+  // one value of 1e30 among values of about 1: the sum of squares (1e60) overflowed to Inf, rstd
+  // became 0 and the row came out as plain shift
+  const rng = new Rng(14);
+  const D = 37;
+  const data = rng.normals(2 * D);
+  data[5] = 1e30;
+  const { Tensor } = await import('../../lib');
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const x = Tensor.from(data, [1, 2, D], { dtype });
+    const values = await x.toFloat32Array();
+    const zeros = Tensor.zeros([1, D], { dtype });
+    const y = ops.layerNormModulate(x, zeros, zeros);
+    const expected = layerNormModulateRef(values, 1, 2, D, new Float32Array(D), new Float32Array(D), 1e-6);
+    assertClose(t, await y.toFloat32Array(), expected, dtype, `layerNormModulate 1e30 ${dtype}`);
+  }
+});
+
 test('layerNormModulate and gatedResidual reject wrong shapes', async (t) => {
   const rng = new Rng(14);
   const x = await randomTensor(rng, [2, 3, 4], 'f32');
