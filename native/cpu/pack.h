@@ -18,7 +18,15 @@ void pack_panel(const T* const* rows, int width, int64_t K, float* panel) {
   static const float zeros[kChunk] = {};
   float buf[kMaxPanelWidth][kChunk];
   const float* src[kMaxPanelWidth];
-  for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
+  int64_t start = 0;  // f32 rows: whole blocks of 16 steps by word transposes where the ISA has them
+  if constexpr (sizeof(T) == 4) {
+    if (const auto vector_pack = cpu_kernels().pack_words) {
+      const void* words[kMaxPanelWidth];
+      for (int i = 0; i < width; i++) words[i] = rows[i];
+      start = vector_pack(words, width, K, reinterpret_cast<uint32_t*>(panel));
+    }
+  }
+  for (int64_t k0 = start; k0 < K; k0 += kChunk) {
     const int64_t n = std::min(kChunk, K - k0);
     for (int i = 0; i < width; i++) {
       if (!rows[i]) {
@@ -39,8 +47,13 @@ void pack_panel(const T* const* rows, int width, int64_t K, float* panel) {
 // row[2 kp] (low half) and row[2 kp + 1] (high half, zero past an odd K).
 inline void pack_panel(const bf16* const* rows, int width, int64_t K, uint32_t* panel) {
   const int64_t full = K / 2, K2 = (K + 1) / 2;
-  const auto vector_pack = cpu_kernels().pack_bf16_pairs;  // whole blocks of 16 steps
-  for (int64_t kp = vector_pack ? vector_pack(rows, width, K, panel) : 0; kp < K2; kp++) {
+  int64_t kp = 0;
+  if (const auto vector_pack = cpu_kernels().pack_words) {  // whole blocks of 16 steps (pairs as words)
+    const void* words[kMaxPanelWidth];
+    for (int i = 0; i < width; i++) words[i] = rows[i];
+    kp = vector_pack(words, width, full, panel);
+  }
+  for (; kp < K2; kp++) {
     uint32_t* out = panel + kp * width;
     for (int i = 0; i < width; i++) {
       uint32_t word = 0;

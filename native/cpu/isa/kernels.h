@@ -35,12 +35,12 @@ struct CpuKernels {
   void (*to_f32)(DType dtype, const void* x, float* y, int64_t n);
   void (*from_f32)(DType dtype, const float* x, void* y, int64_t n);
   // The bf16 GEMM block on AVX512-BF16 (nullptr on the other ISAs): as gemm_block, with A and W
-  // packed as bf16 pairs along K (cpu/pack.h: pack_bf16_pairs), K2 = ceil(K / 2) pairs per row.
+  // packed as bf16 pairs along K (cpu/pack.h), K2 = ceil(K / 2) pairs per row.
   void (*gemm_block_bf16)(const LinearParams& p, const uint32_t* a_pairs, int64_t m0, int64_t m_count,
                           const uint32_t* w_pairs, int64_t n0, int64_t n_count, float* c_partial);
-  // The first K steps of a bf16-pair panel (cpu/pack.h), in whole blocks of 16 by word transposes;
-  // returns how many steps it packed (nullptr where the ISA has no bf16 GEMM).
-  int64_t (*pack_bf16_pairs)(const bf16* const* rows, int width, int64_t K, uint32_t* panel);
+  // The first of `words` K steps of a panel of 32-bit words (cpu/pack.h: f32 values or bf16 pairs),
+  // in whole blocks of 16 by word transposes; returns how many it packed (nullptr below AVX-512).
+  int64_t (*pack_words)(const void* const* rows, int width, int64_t words, uint32_t* panel);
 };
 
 const CpuKernels& cpu_kernels();
