@@ -11,22 +11,16 @@ constexpr int kMaxPanelWidth = 32;  // the widest panel of any ISA set (AVX-512:
 
 // A K-major panel [K][width] of f32 from `width` rows of K elements (rows[i] == nullptr: a row past
 // the matrix, zeros). Element k of every row lands next to each other, so the stores run
-// contiguously; 16-bit rows are converted in vector chunks first.
+// contiguously; 16-bit rows are converted in vector chunks first; whole blocks of 16 steps go
+// through the ISA's word transposes where it has them.
 template <typename T>
 void pack_panel(const T* const* rows, int width, int64_t K, float* panel) {
   constexpr int64_t kChunk = 64;
   static const float zeros[kChunk] = {};
   float buf[kMaxPanelWidth][kChunk];
   const float* src[kMaxPanelWidth];
-  int64_t start = 0;  // f32 rows: whole blocks of 16 steps by word transposes where the ISA has them
-  if constexpr (sizeof(T) == 4) {
-    if (const auto vector_pack = cpu_kernels().pack_words) {
-      const void* words[kMaxPanelWidth];
-      for (int i = 0; i < width; i++) words[i] = rows[i];
-      start = vector_pack(words, width, K, reinterpret_cast<uint32_t*>(panel));
-    }
-  }
-  for (int64_t k0 = start; k0 < K; k0 += kChunk) {
+  const auto vector_pack = cpu_kernels().pack_words;
+  for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
     const int64_t n = std::min(kChunk, K - k0);
     for (int i = 0; i < width; i++) {
       if (!rows[i]) {
@@ -38,7 +32,13 @@ void pack_panel(const T* const* rows, int width, int64_t K, float* panel) {
         src[i] = buf[i];
       }
     }
-    for (int64_t k = 0; k < n; k++)
+    int64_t k = 0;
+    if (vector_pack) {
+      const void* words[kMaxPanelWidth];
+      for (int i = 0; i < width; i++) words[i] = src[i];
+      k = vector_pack(words, width, n, reinterpret_cast<uint32_t*>(panel + k0 * width));
+    }
+    for (; k < n; k++)
       for (int i = 0; i < width; i++) panel[(k0 + k) * width + i] = src[i][k];
   }
 }
