@@ -193,11 +193,14 @@ export async function tensorBytes(t: Tensor): Promise<Uint8Array> {
 export async function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
   if (typeof tensors !== 'object' || tensors === null) throw new TypeError('Expected tensors to be a record of name -> Tensor');
-  const raw: Record<string, RawTensor> = {};
-  for (const [name, t] of Object.entries(tensors)) {
+  const entries = Object.entries(tensors);
+  for (const [name, t] of entries) {
     if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
     t.assertAlive(`tensors["${name}"]`);
-    setOwn(raw, name, { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(t) });
   }
+  // every read enqueued now, as ops are: the caller may dispose the tensors once this returns
+  const datas = await Promise.all(entries.map(([, t]) => tensorBytes(t)));
+  const raw: Record<string, RawTensor> = {};
+  entries.forEach(([name, t], i) => setOwn(raw, name, { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: datas[i] }));
   await writeSafetensorsFile(path, raw, metadata);
 }

@@ -30,6 +30,18 @@ test('every dtype round-trips through a file, metadata included', async (t) => {
   t.is(asBf16.i.dtype, 'i32', 'integers keep their dtype');
 });
 
+test('tensors may be disposed as soon as writeSafetensors returns its promise (reads enqueued at the call)', async (t) => {
+  const file = path.join(dir, 'disposed.safetensors');
+  const tensors = { a: Tensor.from([1, 2, 3], [3]), b: Tensor.from([4, 5], [2], { dtype: 'bf16' }), c: Tensor.from(new Int32Array([7]), [1]) };
+  const written = writeSafetensors(file, tensors);
+  for (const v of Object.values(tensors)) v.dispose();
+  await written;
+  const back = await readSafetensors(file);
+  t.deepEqual(Array.from(await back.a.toFloat32Array()), [1, 2, 3]);
+  t.deepEqual(Array.from(await back.b.toFloat32Array()), [4, 5]);
+  t.deepEqual(Array.from(await back.c.toInt32Array()), [7]);
+});
+
 test('malformed and missing files are DitErrors naming the file, and nothing is written on failure', async (t) => {
   const bad = path.join(dir, 'truncated.safetensors');
   const good = path.join(dir, 'good.safetensors');
