@@ -10,7 +10,7 @@ import { runBench } from './bench';
 import { DitError } from './errors';
 import { backendInfo } from './info';
 import { DiT } from './dit/model';
-import { readSafetensorsWithMetadata, writeSafetensors } from './safetensors';
+import { readSafetensorsWithMetadata, SafetensorsReader, writeSafetensors } from './safetensors';
 import { Tensor } from './tensor';
 import type { DiTConfigInput } from './dit/config';
 
@@ -26,8 +26,16 @@ const USAGE = `usage:
 class UsageError extends Error {}
 
 function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>) {
+  // `--cfg-scale -2`: a value that looks like an option (a negative number) joined to its flag, which
+  // parseArgs reads as ambiguous otherwise
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : '';
+    if (options[name]?.type === 'string' && /^-[0-9.]/.test(argv[i + 1] ?? '')) args.push(`${argv[i]}=${argv[++i]}`);
+    else args.push(argv[i]);
+  }
   try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]);
   }
@@ -50,10 +58,29 @@ function readConfig(file: string | undefined): DiTConfigInput | undefined {
   } catch (e) {
     throw new UsageError(`cannot read config "${file}": ${(e as Error).message}`);
   }
+  let config: unknown;
   try {
-    return JSON.parse(text) as DiTConfigInput;
+    config = JSON.parse(text);
   } catch (e) {
     throw new UsageError(`config "${file}" is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) throw new UsageError(`config "${file}" must hold a JSON object`);
+  return config as DiTConfigInput;
+}
+
+/** The config a weights file carries in its metadata (as DiT.load reads it), or undefined. */
+async function weightsConfig(file: string): Promise<DiTConfigInput | undefined> {
+  const reader = await SafetensorsReader.open(file);
+  try {
+    const text = reader.metadata.config;
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as DiTConfigInput;
+    } catch {
+      throw new DitError('ERR_DIT_CONFIG', `weights "${file}": the "config" metadata is not valid JSON`);
+    }
+  } finally {
+    await reader.close();
   }
 }
 
@@ -63,20 +90,22 @@ function deviceArg(v: unknown): Device | 'auto' {
   return v;
 }
 
-function dtypeArg(v: unknown): 'f32' | 'f16' | 'bf16' {
-  if (v === undefined) return 'f32';
+function dtypeArg(v: unknown): 'f32' | 'f16' | 'bf16' | undefined {
+  if (v === undefined) return undefined;  // the config's dtype, else f32
   if (v !== 'f32' && v !== 'f16' && v !== 'bf16') throw new UsageError(`--dtype must be f32, bf16 or f16 (got '${v}')`);
   return v;
 }
 
-function numberArg(name: string, v: unknown, integer: boolean, min: number): number | undefined {
+function numberArg(name: string, v: unknown, integer: boolean, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} >= ${min} (got '${v}')`);
+  const n = String(v).trim() === '' ? NaN : Number(v);  // Number('') is 0
+  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} ${min === -Infinity ? '' : range}`.trimEnd() + ` (got '${v}')`);
   }
   return n;
 }
+const MAX_SEED = 0xffffffff;
 
 async function loadModel(o: Record<string, string | boolean | undefined>, requireWeights: boolean): Promise<DiT> {
   if (o.config !== undefined && o.preset !== undefined) throw new UsageError('give either --config or --preset, not both');
@@ -87,7 +116,7 @@ async function loadModel(o: Record<string, string | boolean | undefined>, requir
     weights: o.weights as string | undefined,
     device: deviceArg(o.device),
     dtype: dtypeArg(o.dtype),
-    seed: numberArg('seed', o.seed, true, 0),
+    seed: numberArg('seed', o.seed, true, 0, MAX_SEED),
   });
 }
 
@@ -144,7 +173,9 @@ async function cmdForward(argv: string[]): Promise<number> {
   }
   const start = performance.now();
   const input = { x: tensors.x, t: tensors.t, y: tensors.y };
-  const out = cfgScale === undefined ? await model.forward(input) : await model.forwardWithCfg({ ...input, cfgScale });
+  // `y_null` in the input file: the unconditional input of the guidance (default: the null class / y_embedding)
+  const yNull = tensors.y_null;
+  const out = cfgScale === undefined ? await model.forward(input) : await model.forwardWithCfg({ ...input, cfgScale, ...(yNull ? { yNull } : {}) });
   const ms = performance.now() - start;
   await writeSafetensors(o.output as string, { out });
   process.stdout.write(`${describeModel(model)}: out [${out.shape}] in ${ms.toFixed(1)} ms -> ${o.output}\n`);
@@ -159,13 +190,16 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (o.config === undefined && o.preset === undefined && o.weights === undefined) throw new UsageError('give --preset NAME (e.g. DiT-S/2), --config or --weights');
   const batch = numberArg('batch', o.batch, true, 1) ?? 1;
   const steps = numberArg('steps', o.steps, true, 1) ?? 1;
-  const seed = numberArg('seed', o.seed, true, 0) ?? 0;
+  const seed = numberArg('seed', o.seed, true, 0, MAX_SEED) ?? 0;
   const cfgScale = numberArg('cfg-scale', o['cfg-scale'], false, -Infinity);
   if (o.output !== undefined) checkWritable('--output', o.output as string);
+  if (o.config !== undefined && o.preset !== undefined) throw new UsageError('give either --config or --preset, not both');
   let config = readConfig(o.config as string | undefined);
   if (o['input-size'] !== undefined) {
     const size = String(o['input-size']).split(/[,x]/).map(Number);
     if (size.length !== 3 || !size.every((v) => Number.isInteger(v) && v > 0)) throw new UsageError(`--input-size must be T,H,W (got '${o['input-size']}')`);
+    // over the config the weights carry, when no other is given (a config turns that lookup off)
+    if (config === undefined && o.preset === undefined && o.weights !== undefined) config = await weightsConfig(o.weights as string);
     config = { ...(config ?? {}), input_size: size };
   }
   const loadStart = performance.now();

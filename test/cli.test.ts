@@ -52,6 +52,35 @@ test('forward reproduces the PyTorch fixture through files', async (t) => {
   t.true(relL2(await got.out.toFloat32Array(), await want.out.toFloat32Array()) <= 1e-5);
 });
 
+test('run --weights --input-size keeps the config the weights carry; a negative --cfg-scale reads as a value', (t) => {
+  // the fixture's own size: it used to drop the file's config for the DiT-XL/2 defaults
+  const r = cli('run', '--weights', fixturePath('dit_label_p222.safetensors'), '--input-size', '4,6,6');
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /DiT depth 2, hidden 32, 4 heads, patch \[2,2,2\], input \[4,6,6\]/);
+  const g = cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--cfg-scale', '-2');
+  t.is(g.code, 0, g.err);
+  t.regex(g.out, /with CFG -2/);
+});
+
+test('forward --cfg-scale takes y_null from the input file when it holds one', async (t) => {
+  const file = fixturePath('dit_label_p222.safetensors');
+  const fx = await readSafetensors(file);
+  const withNull = path.join(dir, 'ynull.safetensors');
+  const yNull = Tensor.from(new BigInt64Array([1n, 2n]), [2]);
+  await writeSafetensors(withNull, { x: fx.x, t: fx.t, y: fx.y, y_null: yNull });
+  const [a, b] = [path.join(dir, 'cfg_a.safetensors'), path.join(dir, 'cfg_b.safetensors')];
+  t.is(cli('forward', '--weights', file, '--input', withNull, '--output', a, '--cfg-scale', '3').code, 0);
+  t.is(cli('forward', '--weights', file, '--input', file, '--output', b, '--cfg-scale', '3').code, 0);
+  const { DiT } = await import('../lib');
+  const model = await DiT.load({ weights: file });
+  const want = await model.forwardWithCfg({ x: fx.x, t: fx.t, y: fx.y, cfgScale: 3, yNull: [1, 2] });
+  const got = await readSafetensors(a);
+  t.true(relL2(await got.out.toFloat32Array(), await want.toFloat32Array()) <= 1e-6);
+  const dflt = await readSafetensors(b);
+  t.true(relL2(await dflt.out.toFloat32Array(), await want.toFloat32Array()) > 1e-3, 'the default null class differs');
+  model.dispose();
+});
+
 test('bad arguments and files: one line on stderr, exit 2, no output file', async (t) => {
   const out = path.join(dir, 'never.safetensors');
   assertUserError(t, cli('frobnicate'), /unknown command 'frobnicate'/);
@@ -76,6 +105,12 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', '/no/such/dir/o.safetensors'), /--output: cannot write "\/no\/such\/dir\/o.safetensors"/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--json', '/no/such/dir/b.json'), /--json: cannot write/);
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--output', ''), /--output needs a file path/);
+  // numbers: empty is not 0, seeds fit 32 bits, a null config file is refused
+  assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--cfg-scale', ''), /--cfg-scale must be a number \(got ''\)/);
+  assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--seed', '4294967296'), /--seed must be an integer in \[0, 4294967295\]/);
+  const nullConfig = path.join(dir, 'null.json');
+  fs.writeFileSync(nullConfig, 'null');
+  assertUserError(t, cli('run', '--config', nullConfig), /must hold a JSON object/);
   t.false(fs.existsSync(out), 'no partial output');
   t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
 });

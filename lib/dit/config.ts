@@ -87,7 +87,11 @@ function intTriple(name: string, v: unknown, allowZero = false): [number, number
   return arr as [number, number, number];
 }
 
-const KNOWN_KEYS = new Set([...Object.keys(DEFAULT_CONFIG), 'model_max_length', 'dtype', 'enable_flashattn', 'enable_flash_attn', 'enable_layernorm_kernel', 'type', 'from_pretrained']);
+// Open-Sora's other constructor arguments: accepted (they change how it runs, not what it computes;
+// `dtype` picks the model's dtype when DiT.load is given none)
+const KNOWN_KEYS = new Set([...Object.keys(DEFAULT_CONFIG), 'model_max_length', 'dtype', 'enable_flashattn', 'enable_flash_attn',
+  'enable_layernorm_kernel', 'enable_sequence_parallelism', 'type', 'from_pretrained']);
+const MAX_DEPTH = 4096;  // far past any DiT; keeps the per-block checks cheap for absurd values
 
 /** Fills defaults (from a preset when named), checks every field and the shapes they imply. */
 export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTConfig {
@@ -126,6 +130,7 @@ export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTC
   posInt('depth');
   posInt('num_heads');
   posInt('caption_channels');
+  if (c.depth > MAX_DEPTH) bad(`depth ${c.depth} is more than ${MAX_DEPTH}`);
   if (typeof c.mlp_ratio !== 'number' || !(c.mlp_ratio > 0) || !Number.isFinite(c.mlp_ratio)) bad(`mlp_ratio must be a positive number but is ${JSON.stringify(c.mlp_ratio)}`);
   if (typeof c.class_dropout_prob !== 'number' || !(c.class_dropout_prob >= 0 && c.class_dropout_prob <= 1)) {
     bad(`class_dropout_prob must be in [0, 1] but is ${JSON.stringify(c.class_dropout_prob)}`);

@@ -7,12 +7,13 @@
  * GEMMs with the gated residual fused into their epilogue (the residual stream is updated in
  * place); final layer, unpatchify, f32 output.
  */
+import * as os from 'node:os';
 import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
-import { isFloatDType, type DType, type FloatDType } from '../dtype';
+import { dtypeSize, isFloatDType, type DType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
 import { SafetensorsReader } from '../safetensors';
 import { describe, Tensor } from '../tensor';
-import { finiteNumber, fmtShape, oneOf } from '../validate';
+import { finiteNumber, fmtShape, oneOf, optionsArg } from '../validate';
 import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
 import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
 import { checkWeights, expectedParams, RandomWeights, tokenGemmWeightKeys, type ParamSpec } from './weights';
@@ -60,6 +61,36 @@ interface LinearWeight {
 
 interface Block {
   qkv: LinearWeight; proj: LinearWeight; fc1: LinearWeight; fc2: LinearWeight;
+}
+
+/** Open-Sora's `dtype` argument as a config field ("bf16", "torch.bfloat16", "fp16", ...). */
+function configDType(v: unknown): FloatDType | undefined {
+  if (v === undefined || v === null) return undefined;
+  const name = typeof v === 'string' ? v.replace(/^torch\./, '').toLowerCase() : '';
+  const known: Record<string, FloatDType> = {
+    f32: 'f32', fp32: 'f32', float32: 'f32', float: 'f32',
+    bf16: 'bf16', bfloat16: 'bf16',
+    f16: 'f16', fp16: 'f16', float16: 'f16', half: 'f16',
+  };
+  if (!Object.hasOwn(known, name)) throw new DitError('ERR_DIT_CONFIG', `invalid DiT config: dtype ${JSON.stringify(v)} is not f32, bf16 or f16`);
+  return known[name];
+}
+
+/** Refuses a model that cannot exist here before any of it is allocated or drawn. */
+function checkModelSize(specs: readonly ParamSpec[], dtype: FloatDType, device: Device): void {
+  let elements = 0;
+  for (const s of specs) elements += s.shape.reduce((a, b) => a * b, 1);
+  const bytes = elements * dtypeSize(dtype);
+  if (!(bytes <= 2 ** 52)) throw new RangeError(`Expected a model of at most 2^52 bytes but this config has ${elements.toExponential(3)} parameters`);
+  if (device === 'cpu' && bytes > os.totalmem()) {
+    throw new DitError('ERR_DIT_OOM', `this config has ${elements.toExponential(3)} parameters (${(bytes / 2 ** 30).toFixed(1)} GiB in ${dtype}), more than this machine's ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB of memory`);
+  }
+}
+
+/** A timestep Tensor is read back to check it (arrays are checked as they are copied). */
+async function checkFiniteTimesteps(t: Tensor): Promise<void> {
+  const values = await t.toFloat32Array();
+  if (values.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
 }
 
 /** A model collected without dispose() still gives its stream back (its buffers have their own finalizers). */
@@ -137,8 +168,16 @@ export class DiT {
   /** Loads a DiT: validates the config against the weights before any compute. */
   static async load(options: DiTLoadOptions = {}): Promise<DiT> {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Expected an options object but received ${describe(options)}`);
-    const dtype = options.dtype ?? 'f32';
-    if (!isFloatDType(dtype)) throw new TypeError(`Expected dtype to be one of 'f32', 'f16', 'bf16' but received ${describe(dtype)}`);
+    optionsArg('DiT.load', options, ['config', 'preset', 'weights', 'device', 'dtype', 'seed']);
+    if (options.config === null || (options.config !== undefined && (typeof options.config !== 'object' || Array.isArray(options.config)))) {
+      throw new TypeError(`Expected config to be an object of Open-Sora DiT arguments but received ${describe(options.config)}`);
+    }
+    if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0 && options.seed <= 0xffffffff)) {
+      throw new TypeError(`Expected seed to be an integer in [0, 2^32 - 1] but received ${describe(options.seed)}`);
+    }
+    if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
+      throw new TypeError(`Expected dtype to be one of 'f32', 'f16', 'bf16' but received ${describe(options.dtype)}`);
+    }
     if (options.device !== undefined && !['auto', 'cpu', 'cuda'].includes(options.device)) {
       throw new TypeError(`Expected device to be one of 'auto', 'cpu', 'cuda' but received ${describe(options.device)}`);
     }
@@ -147,13 +186,13 @@ export class DiT {
     // one open file for the header check and then the tensors
     const reader = typeof options.weights === 'string' ? await SafetensorsReader.open(options.weights) : null;
     try {
-      return await DiT.#loadFrom(options, device, dtype, reader);
+      return await DiT.#loadFrom(options, device, reader);
     } finally {
       await reader?.close();
     }
   }
 
-  static async #loadFrom(options: DiTLoadOptions, device: Device, dtype: FloatDType, reader: SafetensorsReader | null): Promise<DiT> {
+  static async #loadFrom(options: DiTLoadOptions, device: Device, reader: SafetensorsReader | null): Promise<DiT> {
     let configInput = options.config;
     let shapes: Map<string, readonly number[]>;
     let source: string;
@@ -184,8 +223,11 @@ export class DiT {
       shapes = new Map();
     }
     const config = resolveConfig(configInput ?? {}, options.preset);
+    // the model's dtype: the option, else the config's own `dtype` (Open-Sora's constructor argument), else f32
+    const dtype = options.dtype ?? configDType(configInput?.dtype) ?? 'f32';
     const specs = expectedParams(config);
     if (options.weights !== undefined) checkWeights(config, shapes, source);
+    checkModelSize(specs, dtype, device);
 
     // Tensor by tensor, so a checkpoint is never held twice: read (or take from the record, or
     // draw at random), move to the device and dtype, and hand each token-GEMM weight to the
@@ -355,12 +397,15 @@ export class DiT {
   async forward(input: ForwardInput): Promise<Tensor> {
     this.#assertAlive();
     if (typeof input !== 'object' || input === null) throw new TypeError(`Expected { x, t, y } but received ${describe(input)}`);
+    const guided = ['cfgScale', 'yNull', 'guidance'].some((k) => Object.hasOwn(input, k));
+    optionsArg('forward', input, ['x', 't', 'y'], guided ? ' (classifier-free guidance is forwardWithCfg)' : '');
     const x = this.#prepareX(input.x);
     const temps: Tensor[] = [x];
     try {
       const B = x.shape[0];
       const t = this.#prepareT(input.t, B);
       temps.push(t);
+      if (input.t instanceof Tensor) await checkFiniteTimesteps(t);
       let cond: Tensor | Int32Array;
       if (this.derived.numClasses !== null) cond = await this.#labelIds(input.y, B, 'y');
       else temps.push((cond = this.#prepareCaption(input.y, B, 'y')));
@@ -381,6 +426,7 @@ export class DiT {
   async forwardWithCfg(input: CfgInput): Promise<Tensor> {
     this.#assertAlive();
     if (typeof input !== 'object' || input === null) throw new TypeError(`Expected { x, t, y, cfgScale } but received ${describe(input)}`);
+    optionsArg('forwardWithCfg', input, ['x', 't', 'y', 'cfgScale', 'yNull', 'guidance']);
     const scale = finiteNumber('cfgScale', input.cfgScale);
     const guidance = oneOf('guidance', input.guidance ?? 'eps', ['eps', 'first3'] as const);
     const x = this.#prepareX(input.x);
@@ -394,6 +440,7 @@ export class DiT {
       this.#copy(x, x2, x.numel);
       const t = this.#prepareT(input.t, B);
       temps.push(t);
+      if (input.t instanceof Tensor) await checkFiniteTimesteps(t);
       const t2 = Tensor.empty([2 * B], { device: this.device });
       temps.push(t2);
       this.#copy(t, t2, 0);

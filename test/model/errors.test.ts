@@ -107,6 +107,28 @@ test('forward inputs are validated with the expected and received values', async
   await t.throwsAsync(DiT.load({ preset: 'DiT-S/2', dtype: 'f64' as never }), { instanceOf: TypeError, message: /Expected dtype to be one of/ });
 });
 
+test('misspelt options, a NaN timestep tensor and absurd configs are refused, not ignored or crashed on', async (t) => {
+  const tiny = { hidden_size: 32, depth: 1, num_heads: 2, input_size: [1, 4, 4], condition: 'label_4' };
+  // a typo would have loaded random weights, an f32 model, or an unguided forward without a word
+  await t.throwsAsync(DiT.load({ config: tiny, wieghts: LABEL } as never), { instanceOf: TypeError, message: /Unknown option 'wieghts' of DiT.load/ });
+  await t.throwsAsync(DiT.load({ config: null as never }), { instanceOf: TypeError, message: /Expected config to be an object/ });
+  await t.throwsAsync(DiT.load({ config: tiny, seed: -1 }), { instanceOf: TypeError, message: /seed to be an integer in \[0, 2\^32 - 1\]/ });
+  await t.throwsAsync(DiT.load({ config: { ...tiny, depth: 1e8 } }), { code: 'ERR_DIT_CONFIG', message: /depth 100000000 is more than 4096/ });
+  await t.throwsAsync(DiT.load({ config: { ...tiny, hidden_size: 2 ** 28, num_heads: 1 } }), { instanceOf: RangeError, message: /at most 2\^52 bytes/ });
+  await t.throwsAsync(DiT.load({ config: { ...tiny, input_size: [1, 2 ** 20, 2 ** 20] } }), { code: 'ERR_DIT_OOM', message: /more than this machine's/ });
+  // Open-Sora's dtype argument picks the dtype when the options do not
+  const bf = await DiT.load({ config: { ...tiny, dtype: 'torch.bfloat16', enable_sequence_parallelism: false } });
+  t.is(bf.dtype, 'bf16');
+  bf.dispose();
+  await t.throwsAsync(DiT.load({ config: { ...tiny, dtype: 'int8' } }), { code: 'ERR_DIT_CONFIG', message: /dtype "int8"/ });
+  const model = await DiT.load({ config: tiny });
+  const x = Tensor.zeros([1, 4, 1, 4, 4]);
+  await t.throwsAsync(model.forward({ x, t: [1], y: [1], cfgScale: 2 } as never), { instanceOf: TypeError, message: /Unknown option 'cfgScale' of forward.*forwardWithCfg/ });
+  await t.throwsAsync(model.forwardWithCfg({ x, t: [1], y: [1], cfgScale: 2, yNul: [1] } as never), { instanceOf: TypeError, message: /Unknown option 'yNul' of forwardWithCfg/ });
+  await t.throwsAsync(model.forward({ x, t: Tensor.from([Number.NaN], [1]), y: [1] }), { instanceOf: TypeError, message: /Expected t to hold finite numbers/ });
+  model.dispose();
+});
+
 test('device cuda without a usable GPU is a clear ERR_DIT_CUDA_UNAVAILABLE', async (t) => {
   const { backendInfo } = await import('../../lib');
   if (backendInfo().cuda.available) return t.pass('a GPU is present');
