@@ -198,9 +198,18 @@ export async function writeSafetensors(path: string, tensors: Record<string, Ten
     if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
     t.assertAlive(`tensors["${name}"]`);
   }
-  // every read enqueued now, as ops are: the caller may dispose the tensors once this returns
-  const datas = await Promise.all(entries.map(([, t]) => tensorBytes(t)));
+  // views hold each tensor's storage, so the caller may dispose the tensors once this returns (as
+  // with ops); the reads then run one at a time (on CUDA each takes a pinned staging buffer)
+  const views = entries.map(([, t]) => t.reshape(t.shape));
   const raw: Record<string, RawTensor> = {};
-  entries.forEach(([name, t], i) => setOwn(raw, name, { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: datas[i] }));
+  try {
+    for (let i = 0; i < entries.length; i++) {
+      const [name, t] = entries[i];
+      setOwn(raw, name, { dtype: TO_SAFETENSORS[t.dtype], shape: [...t.shape], data: await tensorBytes(views[i]) });
+      views[i].dispose();
+    }
+  } finally {
+    for (const v of views) v.dispose();
+  }
   await writeSafetensorsFile(path, raw, metadata);
 }

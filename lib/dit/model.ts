@@ -87,10 +87,16 @@ function checkModelSize(specs: readonly ParamSpec[], dtype: FloatDType, device: 
   }
 }
 
-/** A timestep Tensor is read back to check it (arrays are checked as they are copied). */
-async function checkFiniteTimesteps(t: Tensor): Promise<void> {
+/**
+ * A timestep Tensor is read back to check it (arrays are checked as they are copied), after the
+ * forward is queued and done: checking first would add a wait before the work is enqueued.
+ */
+async function checkFiniteTimesteps(t: Tensor, out: Tensor): Promise<void> {
   const values = await t.toFloat32Array();
-  if (values.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
+  if (values.some((v) => !Number.isFinite(v))) {
+    out.dispose();
+    throw new TypeError('Expected t to hold finite numbers');
+  }
 }
 
 /** A model collected without dispose() still gives its stream back (its buffers have their own finalizers). */
@@ -405,13 +411,13 @@ export class DiT {
       const B = x.shape[0];
       const t = this.#prepareT(input.t, B);
       temps.push(t);
-      if (input.t instanceof Tensor) await checkFiniteTimesteps(t);
       let cond: Tensor | Int32Array;
       if (this.derived.numClasses !== null) cond = await this.#labelIds(input.y, B, 'y');
       else temps.push((cond = this.#prepareCaption(input.y, B, 'y')));
       this.#assertAlive(); // disposed while the labels were read
       const out = this.#backend.onStream(this.#stream, () => this.#run(x, t, cond));
       await this.#backend.sync(this.#stream);
+      if (input.t instanceof Tensor) await checkFiniteTimesteps(t, out);
       return out;
     } finally {
       for (const z of temps) z.dispose();
@@ -440,7 +446,6 @@ export class DiT {
       this.#copy(x, x2, x.numel);
       const t = this.#prepareT(input.t, B);
       temps.push(t);
-      if (input.t instanceof Tensor) await checkFiniteTimesteps(t);
       const t2 = Tensor.empty([2 * B], { device: this.device });
       temps.push(t2);
       this.#copy(t, t2, 0);
@@ -477,6 +482,7 @@ export class DiT {
         return guided;
       });
       await this.#backend.sync(this.#stream);
+      if (input.t instanceof Tensor) await checkFiniteTimesteps(t, out);
       return out;
     } finally {
       for (const z of temps) z.dispose();

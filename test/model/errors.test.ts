@@ -127,6 +127,11 @@ test('misspelt options, a NaN timestep tensor and absurd configs are refused, no
   await t.throwsAsync(model.forwardWithCfg({ x, t: [1], y: [1], cfgScale: 2, yNul: [1] } as never), { instanceOf: TypeError, message: /Unknown option 'yNul' of forwardWithCfg/ });
   await t.throwsAsync(model.forward({ x, t: Tensor.from([Number.NaN], [1]), y: [1] }), { instanceOf: TypeError, message: /Expected t to hold finite numbers/ });
   model.dispose();
+  // the check runs after the work is queued: a text model disposed right after the call still answers
+  const text = await DiT.load({ config: { ...tiny, condition: 'text', caption_channels: 8 } });
+  const pending = text.forward({ x, t: Tensor.from([3], [1]), y: Tensor.zeros([1, 1, 1, 8]) });
+  text.dispose();
+  t.deepEqual((await pending).shape, [1, 8, 1, 4, 4]);
 });
 
 test('device cuda without a usable GPU is a clear ERR_DIT_CUDA_UNAVAILABLE', async (t) => {

@@ -37,6 +37,20 @@ test('attention with large logits stays finite (online softmax rescaling)', asyn
   assertClose(t, await o.toFloat32Array(), expected, 'f32', 'attention large logits');
 });
 
+test('bf16 attention with scaled scores past 2^31 stays finite (both softmax passes see the same scaled score)', async (t) => {
+  // q, k of +-1e5: scores ~1e10; an FMA-contracted exp argument put the top score's exponent
+  // beyond +-127 (NaN rows on full 64-key blocks, the AVX512-BF16 path)
+  const { Tensor } = await import('../../lib');
+  const rng = new Rng(6);
+  for (const M of [64, 128]) {
+    const q = Tensor.from(rng.normals(16 * 64).map((x) => x * 1e5), [1, 1, 16, 64], { dtype: 'bf16' });
+    const k = Tensor.from(rng.normals(M * 64).map((x) => x * 1e5), [1, 1, M, 64], { dtype: 'bf16' });
+    const v = Tensor.from(rng.normals(M * 64), [1, 1, M, 64], { dtype: 'bf16' });
+    const o = await ops.attention(q, k, v).toFloat32Array();
+    t.is(o.filter((x) => !Number.isFinite(x)).length, 0, `M ${M}`);
+  }
+});
+
 test('attention rejects mismatched shapes', async (t) => {
   const rng = new Rng(6);
   const q = await randomTensor(rng, [1, 2, 3, 8], 'f32');
