@@ -82,7 +82,9 @@ test('forward --cfg-scale takes y_null from the input file when it holds one', a
 });
 
 test('bad arguments and files: one line on stderr, exit 2, no output file', async (t) => {
-  const out = path.join(dir, 'never.safetensors');
+  // a folder of its own: the tests of this file run concurrently, and others write into `dir`
+  const own = fs.mkdtempSync(path.join(dir, 'bad-'));
+  const out = path.join(own, 'never.safetensors');
   assertUserError(t, cli('frobnicate'), /unknown command 'frobnicate'/);
   assertUserError(t, cli('forward', '--preset', 'DiT-S/2', '--weights', '/no/such.safetensors', '--input', '/no/in.safetensors', '--output', out), /\/no\/such.safetensors/);
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--output', out), /--input is required/);
@@ -91,14 +93,14 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   assertUserError(t, cli('run', '--preset', 'DiT-S/2', '--device', 'tpu'), /--device must be auto, cpu or cuda/);
   assertUserError(t, cli('info', '--verbose'), /Unknown option '--verbose'/);
   // an input file without y, and one whose x has the wrong shape
-  const noY = path.join(dir, 'noy.safetensors');
+  const noY = path.join(own, 'noy.safetensors');
   const fx = await readSafetensors(fixturePath('dit_hd72.safetensors'));
   await writeSafetensors(noY, { x: fx.x, t: fx.t });
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', out), /has no tensor "y"/);
-  const badX = path.join(dir, 'badx.safetensors');
+  const badX = path.join(own, 'badx.safetensors');
   await writeSafetensors(badX, { x: Tensor.zeros([1, 4, 3, 4, 6]), t: fx.t, y: fx.y });
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', badX, '--output', out), /Expected x to have shape \[B, 4, 3, 4, 4\]/);
-  const garbage = path.join(dir, 'garbage.safetensors');
+  const garbage = path.join(own, 'garbage.safetensors');
   fs.writeFileSync(garbage, 'not a safetensors file at all');
   assertUserError(t, cli('forward', '--weights', garbage, '--input', garbage, '--output', out), /invalid safetensors file/);
   // an output that cannot be written fails before the work, not after it
@@ -108,11 +110,11 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   // numbers: empty is not 0, seeds fit 32 bits, a null config file is refused
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--cfg-scale', ''), /--cfg-scale must be a number \(got ''\)/);
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--seed', '4294967296'), /--seed must be an integer in \[0, 4294967295\]/);
-  const nullConfig = path.join(dir, 'null.json');
+  const nullConfig = path.join(own, 'null.json');
   fs.writeFileSync(nullConfig, 'null');
   assertUserError(t, cli('run', '--config', nullConfig), /must hold a JSON object/);
   t.false(fs.existsSync(out), 'no partial output');
-  t.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
+  t.deepEqual(fs.readdirSync(own).filter((f) => f.includes('.tmp-')), [], 'no temporary files left');
 });
 
 test('bench runs the kernel suite and writes its JSON (also as node dist/lib/cli.js)', (t) => {
