@@ -83,6 +83,21 @@ function configSummary(c: DiTConfig): string {
  * weight (D, C, ph, pw) is accepted when the temporal patch is 1, and its `pos_embed` in place of
  * `pos_embed_spatial`.
  */
+/**
+ * When a key is missing but the file holds it under a prefix (DataParallel's `module.`, an EMA or
+ * a wrapper's `ema.`, `model.`, torch.compile's `_orig_mod.`), says so: the keys must be the
+ * module's own state_dict keys.
+ */
+function prefixHint(key: string, shapes: Map<string, readonly number[]>): string {
+  for (const name of shapes.keys()) {
+    if (name.length > key.length && name.endsWith(`.${key}`)) {
+      const prefix = name.slice(0, name.length - key.length);
+      return `; the weights hold it as "${name}": strip the prefix "${prefix}" from the tensor names`;
+    }
+  }
+  return '';
+}
+
 export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]>, source: string): void {
   const specs = expectedParams(c);
   const fail = (what: string): never => {
@@ -93,7 +108,7 @@ export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]
     if (got === undefined && s.key === 'pos_embed_spatial') got = shapes.get('pos_embed');
     if (got === undefined) {
       if (s.optional) continue;
-      return fail(`tensor "${s.key}" is missing (expected shape ${fmtShape(s.shape)})`);
+      return fail(`tensor "${s.key}" is missing (expected shape ${fmtShape(s.shape)})${prefixHint(s.key, shapes)}`);
     }
     const facebookPatch = s.key === 'x_embedder.proj.weight' && c.patch_size[0] === 1 && sameShape(got, [s.shape[0], s.shape[1], s.shape[3], s.shape[4]]);
     if (!sameShape(got, s.shape) && !facebookPatch) fail(`tensor "${s.key}" has shape ${fmtShape(got)} but the config expects ${fmtShape(s.shape)}`);
