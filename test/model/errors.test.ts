@@ -29,7 +29,7 @@ test('weights that do not fit the config are refused before any compute, naming 
   await t.throwsAsync(DiT.load({ weights: w, config: { ...cfg, condition: 'text' } }), { code: 'ERR_DIT_WEIGHTS', message: /"y_embedder.y_embedding" is missing/ });
   // a DataParallel checkpoint: every key under "module."
   const prefixed = Object.fromEntries(Object.entries(w).map(([k, v]) => [`module.${k}`, v]));
-  await t.throwsAsync(DiT.load({ weights: prefixed, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /is missing .*strip the prefix "module\." from its tensor names/ });
+  await t.throwsAsync(DiT.load({ weights: prefixed, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /is missing .*strip the prefix "module\." from the tensor names/ });
   const model = await DiT.load({ weights: w, config: cfg });
   t.is(model.config.depth, 2, 'the same record loads with the right config');
   model.dispose();
