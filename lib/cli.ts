@@ -100,18 +100,22 @@ function numberArg(name: string, v: unknown, integer: boolean, min: number, max 
   if (v === undefined) return undefined;
   const n = String(v).trim() === '' ? NaN : Number(v);  // Number('') is 0
   if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
-    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} ${min === -Infinity ? '' : range}`.trimEnd() + ` (got '${v}')`);
+    const range = min === -Infinity ? '' : max === Number.MAX_SAFE_INTEGER ? ` >= ${min}` : ` in [${min}, ${max}]`;
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}${range} (got '${v}')`);
   }
   return n;
 }
 const MAX_SEED = 0xffffffff;
 
-async function loadModel(o: Record<string, string | boolean | undefined>, requireWeights: boolean): Promise<DiT> {
+function checkModelSource(o: Record<string, string | boolean | undefined>): void {
   if (o.config !== undefined && o.preset !== undefined) throw new UsageError('give either --config or --preset, not both');
+}
+
+/** The model of --config / --preset / --weights; `config` replaces the --config file's (run's --input-size). */
+async function loadModel(o: Record<string, string | boolean | undefined>, requireWeights: boolean, config = readConfig(o.config as string | undefined)): Promise<DiT> {
   if (requireWeights && o.weights === undefined) throw new UsageError('--weights is required');
   return DiT.load({
-    config: readConfig(o.config as string | undefined),
+    config,
     preset: o.preset as string | undefined,
     weights: o.weights as string | undefined,
     device: deviceArg(o.device),
@@ -162,6 +166,7 @@ function checkWritable(flag: string, file: string): void {
 
 async function cmdForward(argv: string[]): Promise<number> {
   const o = parse(argv, { ...MODEL_OPTIONS, input: { type: 'string' }, output: { type: 'string' } });
+  checkModelSource(o);
   if (o.input === undefined) throw new UsageError('--input is required');
   if (o.output === undefined) throw new UsageError('--output is required');
   checkWritable('--output', o.output as string);
@@ -193,7 +198,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const seed = numberArg('seed', o.seed, true, 0, MAX_SEED) ?? 0;
   const cfgScale = numberArg('cfg-scale', o['cfg-scale'], false, -Infinity);
   if (o.output !== undefined) checkWritable('--output', o.output as string);
-  if (o.config !== undefined && o.preset !== undefined) throw new UsageError('give either --config or --preset, not both');
+  checkModelSource(o);
   let config = readConfig(o.config as string | undefined);
   if (o['input-size'] !== undefined) {
     const size = String(o['input-size']).split(/[,x]/).map(Number);
@@ -203,10 +208,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     config = { ...(config ?? {}), input_size: size };
   }
   const loadStart = performance.now();
-  const model = await DiT.load({
-    config, preset: o.preset as string | undefined, weights: o.weights as string | undefined,
-    device: deviceArg(o.device), dtype: dtypeArg(o.dtype), seed,
-  });
+  const model = await loadModel(o, false, config);
   const loadMs = performance.now() - loadStart;
   const [T, H, W] = model.config.input_size;
   let state = (seed + 1) >>> 0;

@@ -78,19 +78,15 @@ export function dtypeByteSize(d: SafetensorsDType): number {
 
 /** JSON-ish rendering of an untrusted value for error messages, bounded in length. */
 function describe(v: unknown): string {
-  let s: string;
-  try {
-    s = v === undefined ? 'undefined' : JSON.stringify(v);
-  } catch {
-    s = undefined as unknown as string;
-  }
-  if (s === undefined) {
+  const attempt = (render: () => string | undefined): string | undefined => {
     try {
-      s = String(v);
+      return render();
     } catch {
-      s = Array.isArray(v) ? 'a deeply nested array' : `a value of type ${typeof v}`;  // e.g. too deep to render
+      return undefined;  // e.g. too deep to render
     }
-  }
+  };
+  const s = (v === undefined ? 'undefined' : attempt(() => JSON.stringify(v))) ?? attempt(() => String(v)) ??
+    (Array.isArray(v) ? 'a deeply nested array' : `a value of type ${typeof v}`);
   return s.length > 200 ? `${s.slice(0, 200)}...` : s;
 }
 

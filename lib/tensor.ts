@@ -50,7 +50,7 @@ export function describe(v: unknown): string {
 }
 
 /** Larger sizes cannot be real allocations (and lose integer precision as numbers). */
-const MAX_TENSOR_BYTES = 2 ** 52;
+export const MAX_TENSOR_BYTES = 2 ** 52;
 
 /** The dtype a typed array holds when none is given (Uint16Array needs an explicit f16/bf16). */
 function inferDType(data: TensorData): DType {

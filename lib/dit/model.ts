@@ -12,7 +12,7 @@ import { getBackend, resolveDevice, type Backend, type Device } from '../backend
 import { dtypeSize, isFloatDType, type DType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
 import { SafetensorsReader } from '../safetensors';
-import { describe, Tensor } from '../tensor';
+import { describe, MAX_TENSOR_BYTES, Tensor } from '../tensor';
 import { finiteNumber, fmtShape, oneOf, optionsArg } from '../validate';
 import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
 import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
@@ -81,7 +81,7 @@ function checkModelSize(specs: readonly ParamSpec[], dtype: FloatDType, device: 
   let elements = 0;
   for (const s of specs) elements += s.shape.reduce((a, b) => a * b, 1);
   const bytes = elements * dtypeSize(dtype);
-  if (!(bytes <= 2 ** 52)) throw new RangeError(`Expected a model of at most 2^52 bytes but this config has ${elements.toExponential(3)} parameters`);
+  if (!(bytes <= MAX_TENSOR_BYTES)) throw new RangeError(`Expected a model of at most 2^52 bytes but this config has ${elements.toExponential(3)} parameters`);
   if (device === 'cpu' && bytes > os.totalmem()) {
     throw new DitError('ERR_DIT_OOM', `this config has ${elements.toExponential(3)} parameters (${(bytes / 2 ** 30).toFixed(1)} GiB in ${dtype}), more than this machine's ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB of memory`);
   }
@@ -183,9 +183,6 @@ export class DiT {
     }
     if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
       throw new TypeError(`Expected dtype to be one of 'f32', 'f16', 'bf16' but received ${describe(options.dtype)}`);
-    }
-    if (options.device !== undefined && !['auto', 'cpu', 'cuda'].includes(options.device)) {
-      throw new TypeError(`Expected device to be one of 'auto', 'cpu', 'cuda' but received ${describe(options.device)}`);
     }
     const device = resolveDevice(options.device);
     getBackend(device); // explains an unusable device before reading any file

@@ -78,12 +78,6 @@ function configSummary(c: DiTConfig): string {
 }
 
 /**
- * Checks `shapes` (name -> shape) against the config: the first missing or differing tensor,
- * or a model tensor the config has no place for, is named in a DitError. facebook DiT's 4-D patch
- * weight (D, C, ph, pw) is accepted when the temporal patch is 1, and its `pos_embed` in place of
- * `pos_embed_spatial`.
- */
-/**
  * When a key is missing but the file holds it under a prefix (DataParallel's `module.`, an EMA or
  * a wrapper's `ema.`, `model.`, torch.compile's `_orig_mod.`), says so: the keys must be the
  * module's own state_dict keys.
@@ -98,6 +92,12 @@ function prefixHint(key: string, shapes: Map<string, readonly number[]>): string
   return '';
 }
 
+/**
+ * Checks `shapes` (name -> shape) against the config: the first missing or differing tensor,
+ * or a model tensor the config has no place for, is named in a DitError. facebook DiT's 4-D patch
+ * weight (D, C, ph, pw) is accepted when the temporal patch is 1, and its `pos_embed` in place of
+ * `pos_embed_spatial`.
+ */
 export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]>, source: string): void {
   const specs = expectedParams(c);
   const fail = (what: string): never => {

@@ -3,8 +3,9 @@
 // into MR-row panels, both shared by all threads; each task runs the ISA micro-kernel over an
 // MC x NC block. Panels hold f32 values, or for bf16 on AVX512-BF16 bf16 pairs along K (the
 // dot-product instruction runs at twice the f32 FMA rate).
-// The whole K is one pass (no K blocking): the epilogue then works on registers, and the DiT
-// sizes (K <= 4608) keep a W panel within L2. M <= 4 (adaLN, embedders) takes the gemv path.
+// A long K is walked in L1-sized chunks inside the ISA block (gemm_block_t, partial sums of C in
+// slot-4 scratch); the epilogue runs on registers after the last. M <= 4 (adaLN, embedders) takes
+// the gemv path.
 #include <algorithm>
 
 #include "isa/kernels.h"
