@@ -183,7 +183,7 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const fl
         gather_panel_direct<T>(p, static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W, first, count, mr, dst);
       }
     }
-    kern.gemm_block(g, a_packed, m0, rows, w_packed, 0, p.Cout, thread_scratch(size_t(gemm_partial_floats(kern, rows, p.Cout)), 4));
+    kern.gemm_block(g, a_packed, m0, rows, w_packed, 0, p.Cout);
   });
 }
 

@@ -3,9 +3,8 @@
 // into MR-row panels, both shared by all threads; each task runs the ISA micro-kernel over an
 // MC x NC block. Panels hold f32 values, or for bf16 on AVX512-BF16 bf16 pairs along K (the
 // dot-product instruction runs at twice the f32 FMA rate).
-// A long K is walked in L1-sized chunks inside the ISA block (gemm_block_t, partial sums of C in
-// slot-4 scratch); the epilogue runs on registers after the last. M <= 4 (adaLN, embedders) takes
-// the gemv path.
+// Each micro-tile takes the whole K in one pass, its epilogue on the registers (gemm_block_t).
+// M <= 4 (adaLN, embedders) takes the gemv path.
 #include <algorithm>
 
 #include "isa/kernels.h"
@@ -68,8 +67,7 @@ void gemm_packed(const LinearParams& p, int64_t kp, const E* w_packed, Block blo
       const int64_t mb = task / n_blocks, nb = task % n_blocks;
       const int64_t r0 = mb * mc, rows = std::min(mc, stripe_rows - r0);
       const int64_t n0 = nb * nc, cols = std::min(nc, p.N - n0);
-      float* c_partial = thread_scratch(size_t(gemm_partial_floats(kern, rows, cols)), 4);
-      block(p, a_packed + r0 * kp, s0 + r0, rows, w_packed + (n0 / nr) * nr * kp, n0, cols, c_partial);
+      block(p, a_packed + r0 * kp, s0 + r0, rows, w_packed + (n0 / nr) * nr * kp, n0, cols);
     });
   }
 }

@@ -11,10 +11,9 @@ struct CpuKernels {
   const char* isa;  // "avx512bf16", "avx512", "avx2" or "sse2"
   int mr, nr;       // GEMM micro-tile: rows of A, columns of W per micro-kernel call
   // C block [m0, m0 + m_count) x [n0, n0 + n_count) from packed A (MR-row panels, K-major) and
-  // packed W (NR-column panels, K-major), epilogue of p applied, stored to p.c. c_partial: the
-  // calling thread's gemm_partial_floats(m_count, n_count) floats (partial sums of a long K).
+  // packed W (NR-column panels, K-major), epilogue of p applied, stored to p.c.
   void (*gemm_block)(const LinearParams& p, const float* a_packed, int64_t m0, int64_t m_count,
-                     const float* w_packed, int64_t n0, int64_t n_count, float* c_partial);
+                     const float* w_packed, int64_t n0, int64_t n_count);
   // Rows of C for small M: a_f32 holds A as f32 [M, K] (nullptr for bf16 on AVX512-BF16, which
   // reads p.a as it is); columns [n_begin, n_end).
   void (*gemv)(const LinearParams& p, const float* a_f32, int64_t n_begin, int64_t n_end);
@@ -37,18 +36,13 @@ struct CpuKernels {
   // The bf16 GEMM block on AVX512-BF16 (nullptr on the other ISAs): as gemm_block, with A and W
   // packed as bf16 pairs along K (cpu/pack.h), K2 = ceil(K / 2) pairs per row.
   void (*gemm_block_bf16)(const LinearParams& p, const uint32_t* a_pairs, int64_t m0, int64_t m_count,
-                          const uint32_t* w_pairs, int64_t n0, int64_t n_count, float* c_partial);
+                          const uint32_t* w_pairs, int64_t n0, int64_t n_count);
   // The first of `words` K steps of a panel of 32-bit words (cpu/pack.h: f32 values or bf16 pairs),
   // in whole blocks of 16 by word transposes; returns how many it packed (nullptr below AVX-512).
   int64_t (*pack_words)(const void* const* rows, int width, int64_t words, uint32_t* panel);
 };
 
 const CpuKernels& cpu_kernels();
-
-// Floats of gemm_block's c_partial for a block of m x n (whole micro-tiles).
-inline int64_t gemm_partial_floats(const CpuKernels& k, int64_t m, int64_t n) {
-  return (m + k.mr - 1) / k.mr * k.mr * ((n + k.nr - 1) / k.nr * k.nr);
-}
 
 const CpuKernels& kernels_avx512bf16();
 const CpuKernels& kernels_avx512();
