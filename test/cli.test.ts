@@ -106,6 +106,7 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   // an output that cannot be written fails before the work, not after it
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', '/no/such/dir/o.safetensors'), /--output: cannot write "\/no\/such\/dir\/o.safetensors"/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--json', '/no/such/dir/b.json'), /--json: cannot write/);
+  assertUserError(t, cli('bench', '--suite', 'kernels', '--rounds', '0'), /--rounds must be an integer in \[1, 100\] \(got '0'\)/);
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--output', ''), /--output needs a file path/);
   // numbers: empty is not 0, seeds fit 32 bits, a null config file is refused
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--cfg-scale', ''), /--cfg-scale must be a number \(got ''\)/);
@@ -119,7 +120,7 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
 
 test('bench runs the kernel suite and writes its JSON (also as node dist/lib/cli.js)', (t) => {
   const json = path.join(dir, 'bench.json');
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'lib', 'cli.js'), 'bench', '--suite', 'kernels', '--no-torch', '--iters', '1', '--json', json], {
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'lib', 'cli.js'), 'bench', '--suite', 'kernels', '--no-torch', '--iters', '1', '--rounds', '2', '--json', json], {
     encoding: 'utf8', env: { ...process.env, DIT_DEVICE: 'cpu' },
   });
   t.is(r.status, 0, r.stderr);
@@ -128,4 +129,5 @@ test('bench runs the kernel suite and writes its JSON (also as node dist/lib/cli
   const names = doc.rows.map((row: { name: string }) => row.name);
   for (const name of ['linear_qkv', 'attention', 'layer_norm_modulate', 'causal_conv3d', 'patch_embed3d']) t.true(names.includes(name), name);
   t.true(doc.rows.every((row: { medianMs: number }) => row.medianMs > 0));
+  t.is(doc.rounds, 2);
 });
