@@ -73,6 +73,9 @@ export class SafetensorsReader {
   #layout: SafetensorsLayout;
   #entries: Map<string, SafetensorsLayout['entries'][number]>;
   #path: string;
+  /** the bytes of the last read, reused by the next (a model load reads gigabytes: fresh pages each time cost faults) */
+  #staging: Uint8Array | null = null;
+  #stagingBusy = false;
 
   private constructor(path: string, fh: fsp.FileHandle, layout: SafetensorsLayout) {
     this.#path = path;
@@ -96,28 +99,42 @@ export class SafetensorsReader {
     const e = this.#entries.get(name);
     if (!e) throw new DitError('ERR_DIT_WEIGHTS', `safetensors file "${this.#path}" has no tensor "${name}"`);
     if (!this.#fh) throw new DitError('ERR_DIT_FILE', `safetensors file "${this.#path}" was closed`);
+    const size = e.end - e.begin;
+    // the staging bytes unless another read is using them (reads may overlap): the upload copies
+    // out of them before this read returns
+    const shared = !this.#stagingBusy;
     let bytes: Uint8Array;
     try {
-      bytes = new Uint8Array(e.end - e.begin);
+      if (shared && this.#staging && this.#staging.byteLength >= size) bytes = this.#staging.subarray(0, size);
+      else {
+        bytes = new Uint8Array(size);
+        if (shared) this.#staging = bytes;
+      }
     } catch (err) {
-      throw new DitError('ERR_DIT_OOM', `safetensors file "${this.#path}": tensor "${name}" (${e.end - e.begin} bytes) is too large to read: ${(err as Error).message}`, { cause: err });
+      throw new DitError('ERR_DIT_OOM', `safetensors file "${this.#path}": tensor "${name}" (${size} bytes) is too large to read: ${(err as Error).message}`, { cause: err });
     }
+    if (shared) this.#stagingBusy = true;
     try {
-      await readFully(this.#fh, bytes, this.#layout.dataStart + e.begin);
-    } catch (err) {
-      throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${this.#path}": ${(err as Error).message}`, { cause: err });
+      try {
+        await readFully(this.#fh, bytes, this.#layout.dataStart + e.begin);
+      } catch (err) {
+        throw new DitError('ERR_DIT_FILE', `cannot read safetensors file "${this.#path}": ${(err as Error).message}`, { cause: err });
+      }
+      const { data, dtype } = decode(e.name, e.dtype, bytes, this.#path);
+      const target = options.dtype && (isFloatDType(dtype) || options.convertAll) ? options.dtype : dtype;
+      // the file's dtype is the source dtype of the upload, which converts (raw f16/bf16 bits too)
+      const t = Tensor.empty(e.shape, { device: options.device, dtype: target });
+      if (t.numel > 0) t.backend.upload(t, data, dtype);
+      return t;
+    } finally {
+      if (shared) this.#stagingBusy = false;
     }
-    const { data, dtype } = decode(e.name, e.dtype, bytes, this.#path);
-    const target = options.dtype && (isFloatDType(dtype) || options.convertAll) ? options.dtype : dtype;
-    // the file's dtype is the source dtype of the upload, which converts (raw f16/bf16 bits too)
-    const t = Tensor.empty(e.shape, { device: options.device, dtype: target });
-    if (t.numel > 0) t.backend.upload(t, data, dtype);
-    return t;
   }
 
   async close(): Promise<void> {
     const fh = this.#fh;
     this.#fh = null;
+    this.#staging = null;
     await fh?.close();
   }
 }
@@ -131,21 +148,22 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 
 const TO_SAFETENSORS: Record<DType, SafetensorsDType> = { f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32', i64: 'I64' };
 
-/** Host typed array and our dtype for the bytes of one safetensors tensor (copied: aligned). */
+/** Host typed array and our dtype for the bytes of one safetensors tensor (a view of them, or a copy where they are not 8-byte aligned). */
 function decode(name: string, dtype: SafetensorsDType, bytes: Uint8Array, path: string): { data: ArrayBufferView; dtype: DType } {
-  // a whole ArrayBuffer of its own is aligned for any element size; a view into a larger one is copied
-  const copy = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : bytes.slice().buffer;
+  const aligned = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
+  const view = <A>(Array: new (buffer: ArrayBuffer, byteOffset: number, length: number) => A, size: number): A =>
+    new Array(aligned.buffer as ArrayBuffer, aligned.byteOffset, aligned.byteLength / size);
   switch (dtype) {
-    case 'F32': return { data: new Float32Array(copy), dtype: 'f32' };
-    case 'F16': return { data: new Uint16Array(copy), dtype: 'f16' };
-    case 'BF16': return { data: new Uint16Array(copy), dtype: 'bf16' };
-    case 'I32': return { data: new Int32Array(copy), dtype: 'i32' };
-    case 'I64': return { data: new BigInt64Array(copy), dtype: 'i64' };
-    case 'F64': return { data: Float32Array.from(new Float64Array(copy)), dtype: 'f32' };
-    case 'U8': case 'BOOL': return { data: Int32Array.from(new Uint8Array(copy)), dtype: 'i32' };
-    case 'I8': return { data: Int32Array.from(new Int8Array(copy)), dtype: 'i32' };
-    case 'I16': return { data: Int32Array.from(new Int16Array(copy)), dtype: 'i32' };
-    case 'U16': return { data: Int32Array.from(new Uint16Array(copy)), dtype: 'i32' };
+    case 'F32': return { data: view(Float32Array, 4), dtype: 'f32' };
+    case 'F16': return { data: view(Uint16Array, 2), dtype: 'f16' };
+    case 'BF16': return { data: view(Uint16Array, 2), dtype: 'bf16' };
+    case 'I32': return { data: view(Int32Array, 4), dtype: 'i32' };
+    case 'I64': return { data: view(BigInt64Array, 8), dtype: 'i64' };
+    case 'F64': return { data: Float32Array.from(view(Float64Array, 8)), dtype: 'f32' };
+    case 'U8': case 'BOOL': return { data: Int32Array.from(aligned), dtype: 'i32' };
+    case 'I8': return { data: Int32Array.from(view(Int8Array, 1)), dtype: 'i32' };
+    case 'I16': return { data: Int32Array.from(view(Int16Array, 2)), dtype: 'i32' };
+    case 'U16': return { data: Int32Array.from(view(Uint16Array, 2)), dtype: 'i32' };
     default:
       throw new DitError('ERR_DIT_UNSUPPORTED', `safetensors file "${path}": tensor "${name}" has dtype ${dtype}, which dit-native cannot load`);
   }

@@ -3,7 +3,8 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSafetensors, readSafetensorsWithMetadata, Tensor, writeSafetensors } from '../lib';
+import { ops, readSafetensors, readSafetensorsWithMetadata, Tensor, writeSafetensors } from '../lib';
+import { SafetensorsReader } from '../lib/safetensors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-st-'));
 
@@ -28,6 +29,48 @@ test('every dtype round-trips through a file, metadata included', async (t) => {
   const asBf16 = await readSafetensors(file, { dtype: 'bf16' });
   t.is(asBf16.a.dtype, 'bf16');
   t.is(asBf16.i.dtype, 'i32', 'integers keep their dtype');
+});
+
+test('one reader reuses its read buffer: reads in any order and overlapping reads keep their own bytes', async (t) => {
+  const file = path.join(dir, 'reuse.safetensors');
+  const ramp = (n: number, k: number) => Float32Array.from({ length: n }, (_, i) => (i % 97) * k - 3);
+  const tensors = {
+    big: Tensor.from(ramp(3001, 0.5), [3001]),
+    small: Tensor.from(ramp(7, -1.25), [7]),
+    half: Tensor.from(ramp(1999, 0.25), [1999], { dtype: 'f16' }),
+    odd: Tensor.from(ramp(5, 2), [5], { dtype: 'bf16' }),  // 10 bytes: the next tensor starts unaligned in the file
+    longs: Tensor.from(new BigInt64Array([1n, -2n, 3n]), [3]),
+    bigger: Tensor.from(ramp(5003, -0.75), [5003]),
+  };
+  await writeSafetensors(file, tensors);
+  const want: Record<string, number[]> = {};
+  for (const [k, v] of Object.entries(tensors)) want[k] = Array.from(await v.toFloat32Array());
+  const reader = await SafetensorsReader.open(file);
+  try {
+    for (const name of ['big', 'small', 'half', 'odd', 'longs', 'bigger', 'small']) {
+      t.deepEqual(Array.from(await (await reader.read(name)).toFloat32Array()), want[name], name);
+    }
+    const names = Object.keys(tensors);
+    const together = await Promise.all(names.map((name) => reader.read(name)));
+    for (const [i, name] of names.entries()) t.deepEqual(Array.from(await together[i].toFloat32Array()), want[name], `overlapping ${name}`);
+  } finally {
+    await reader.close();
+  }
+});
+
+test('an upload copies its array at the call, whether the CPU queue is busy or idle', async (t) => {
+  const values = Float32Array.from({ length: 1000 }, (_, i) => i * 0.37 - 50);
+  const want = Array.from(await Tensor.from(values.slice(), [1000], { dtype: 'bf16' }).toFloat32Array());
+  for (const busy of [false, true]) {
+    const a = Tensor.from(new Float32Array(512 * 512).fill(0.5), [512, 512]);
+    const pending = busy ? ops.linear(a, a) : null;  // queued work ahead of the upload: it is staged
+    const src = values.slice();
+    const x = Tensor.from(src, [1000], { dtype: 'bf16' });
+    src.fill(-1);
+    t.deepEqual(Array.from(await x.toFloat32Array()), want, busy ? 'busy queue' : 'idle queue');
+    pending?.dispose();
+    a.dispose();
+  }
 });
 
 test('tensors may be disposed as soon as writeSafetensors returns its promise (reads enqueued at the call)', async (t) => {

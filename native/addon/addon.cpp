@@ -101,7 +101,9 @@ NativeBuffer* buffer_arg(Napi::Env env, const Napi::Value& v) {
 
 // upload(buffer, byteOffset, src: TypedArray, srcDtype, dstDtype, count): the data are copied
 // now (the caller may change its array at once) and land in the buffer in stream order, since a
-// recycled buffer may still be read by queued work.
+// recycled buffer may still be read by queued work. On an idle CPU queue no queued work can touch
+// the buffer, so the data are converted into it at once (no staging copy: a model load uploads
+// gigabytes).
 Napi::Value Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   NativeBuffer* b = buffer_arg(env, info[0]);
@@ -114,6 +116,10 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     throw DitError(env, "ERR_DIT_NATIVE", "upload: sizes do not fit the buffers");
   char* dst = b->data() + off;
   if (b->device() == Device::Cpu) {
+    if (cpu::queue_idle()) {
+      cpu::convert(src.data, sd, dst, dd, count);
+      return env.Undefined();
+    }
     auto staged = std::make_shared<std::vector<char>>(src.data, src.data + size_t(count) * dtype_size(sd));
     cpu::enqueue([staged, sd, dst, dd, count] { cpu::convert(staged->data(), sd, dst, dd, count); });
   } else {

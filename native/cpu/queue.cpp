@@ -37,6 +37,7 @@ class Queue {
       }
       items_.push_back(std::move(work));
       pending_.fetch_add(1);
+      unfinished_.fetch_add(1);
       sleeping = sleeping_;
     }
     // a spinning (or busy) executor finds the item itself: no wake-up system call per op
@@ -58,6 +59,8 @@ class Queue {
   }
 
   size_t depth() { return pending_.load(); }
+  // acquire (seq_cst): what finished work wrote or read is ordered before the caller's next step
+  bool idle() { return unfinished_.load() == 0; }
 
  private:
   void loop() {
@@ -87,6 +90,8 @@ class Queue {
         std::lock_guard<std::mutex> lock(mu_);
         if (error_.empty()) error_ = failure;
       }
+      work = nullptr;  // its captures (buffers held for the work) released before it counts as done
+      unfinished_.fetch_sub(1);
     }
   }
 
@@ -96,6 +101,7 @@ class Queue {
   int producers_waiting_ = 0;
   std::deque<std::function<void()>> items_;
   std::atomic<size_t> pending_{0};  // items_.size(), readable without the lock (the spin)
+  std::atomic<size_t> unfinished_{0};  // pushed and not yet finished (queued or running)
   bool sleeping_ = false;           // the executor is blocked in cv_.wait
   std::string error_;
 };
@@ -112,5 +118,7 @@ void enqueue(std::function<void()> work) { queue().push(std::move(work)); }
 std::future<std::string> fence() { return queue().fence(); }
 
 size_t queue_depth() { return queue().depth(); }
+
+bool queue_idle() { return queue().idle(); }
 
 }  // namespace dit::cpu

@@ -16,6 +16,10 @@ void enqueue(std::function<void()> work);
 // Items enqueued and not yet started.
 size_t queue_depth();
 
+// Whether nothing is queued or running: work the caller enqueues after this returns true is the
+// only work that can touch a buffer the caller owns (uploads then write it at once, unstaged).
+bool queue_idle();
+
 // A marker placed after everything enqueued so far. The future becomes ready when the executor
 // reaches it, holding the first error raised by queued work since the previous fence ("" if none).
 std::future<std::string> fence();
