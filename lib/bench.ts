@@ -26,7 +26,7 @@ export interface BenchOptions {
   torch: boolean;
   /** default: f32 on the CPU, bf16 on CUDA */
   dtype?: FloatDType;
-  /** ours and PyTorch alternate this many times, each keeping its best median (default: 3 on the CPU, 1 on CUDA) */
+  /** ours and PyTorch alternate this many times, each keeping its best median (default: 3 on the CPU with PyTorch, else 1) */
   rounds?: number;
 }
 
@@ -230,11 +230,10 @@ function findPython(): string | null {
   return null;
 }
 
-function torchTimes(cases: Case[], on: Target, iters: number): { results: Record<string, { median_ms?: number; error?: string }>; version: string } | null {
-  const py = findPython();
+function torchTimes(py: string, cases: Case[], on: Target, iters: number): { results: Record<string, { median_ms?: number; error?: string }>; version: string } | null {
   const script = path.join(__dirname, '..', '..', 'bench', 'torch_bench.py');
   const scriptPath = fs.existsSync(script) ? script : path.join(__dirname, '..', 'bench', 'torch_bench.py');
-  if (!py || !fs.existsSync(scriptPath)) return null;
+  if (!fs.existsSync(scriptPath)) return null;
   const input = cases.map((c) => ({
     name: c.name, kind: c.kind, device: on.device, dtype: on.dtype, iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters,
     copies: inputCopies(c, on.device), ...c.torch,
@@ -281,7 +280,8 @@ export async function runBench(o: BenchOptions): Promise<number> {
   process.stdout.write(`measured peaks: GEMM ${(peaks.gflops * flopScale).toFixed(1)} ${flopUnit} (${device === 'cuda' ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
   // the CPU host may be shared (bursts of 20-40% seen on the development machine); the GPU's
   // timings are steady and its minutes scarce
-  const rounds = o.rounds ?? (device === 'cuda' ? 1 : 3);
+  const rounds = o.rounds ?? (device === 'cuda' || !o.torch ? 1 : 3);
+  let py = o.torch ? findPython() : null;  // looked up once; a failed PyTorch side is not retried
   const oursMs = new Map<string, number>();
   const torchBest: Record<string, { median_ms?: number; error?: string }> = {};
   let torchVersion: string | null = null;
@@ -290,8 +290,11 @@ export async function runBench(o: BenchOptions): Promise<number> {
       const ms = await timeCase(c, on, iters);
       oursMs.set(c.name, Math.min(ms, oursMs.get(c.name) ?? Infinity));
     }
-    const torch = o.torch ? torchTimes(cases, on, iters) : null;
-    if (!torch) continue;
+    const torch = py ? torchTimes(py, cases, on, iters) : null;
+    if (!torch) {
+      py = null;
+      continue;
+    }
     torchVersion = torch.version;
     for (const [name, t] of Object.entries(torch.results)) {
       const best = torchBest[name];
@@ -332,7 +335,10 @@ export async function runBench(o: BenchOptions): Promise<number> {
       : o.torch ? 'PyTorch not importable: no comparison\n' : 'PyTorch not run (--no-torch)\n',
   );
   if (o.jsonPath) {
-    const doc = { date: new Date().toISOString(), device: where, suite: o.suite, iters, rounds, peaks, torch: torchVersion, rows };
+    const doc = {
+      date: new Date().toISOString(), device: where, suite: o.suite, iters, rounds,
+      statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows,
+    };
     const tmp = `${o.jsonPath}.tmp-${process.pid}`;
     try {
       fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);

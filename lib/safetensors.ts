@@ -73,7 +73,10 @@ export class SafetensorsReader {
   #layout: SafetensorsLayout;
   #entries: Map<string, SafetensorsLayout['entries'][number]>;
   #path: string;
-  /** the bytes of the last read, reused by the next (a model load reads gigabytes: fresh pages each time cost faults) */
+  /**
+   * the bytes of the last read, reused by the next (a model load reads gigabytes: fresh pages each
+   * time cost faults); held, as large as the largest tensor read so far, until close()
+   */
   #staging: Uint8Array | null = null;
   #stagingBusy = false;
 

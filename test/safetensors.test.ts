@@ -63,6 +63,8 @@ test('an upload copies its array at the call, whether the CPU queue is busy or i
   const want = Array.from(await Tensor.from(values.slice(), [1000], { dtype: 'bf16' }).toFloat32Array());
   for (const busy of [false, true]) {
     const a = Tensor.from(new Float32Array(512 * 512).fill(0.5), [512, 512]);
+    await a.toFloat32Array();
+    await new Promise((resolve) => setTimeout(resolve, 5));  // the fence item counted as finished: idle
     const pending = busy ? ops.linear(a, a) : null;  // queued work ahead of the upload: it is staged
     const src = values.slice();
     const x = Tensor.from(src, [1000], { dtype: 'bf16' });

@@ -59,7 +59,9 @@ class Queue {
   }
 
   size_t depth() { return pending_.load(); }
-  // acquire (seq_cst): what finished work wrote or read is ordered before the caller's next step
+  // acquire (seq_cst): what finished work wrote or read is ordered before the caller's next step.
+  // A fence's promise is kept inside its item, just before the item counts as finished: right
+  // after a wait the queue may still read busy for a moment (an upload then stages; correct).
   bool idle() { return unfinished_.load() == 0; }
 
  private:
