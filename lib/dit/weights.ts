@@ -137,6 +137,8 @@ export function tokenGemmWeightKeys(c: DiTConfig): Set<string> {
  */
 export class RandomWeights {
   #x: number;
+  /** reused across tensors (the upload copies it): fresh pages for every tensor were a third of a DiT-XL/2 load */
+  #buf = new Float32Array(0);
   constructor(seed: number) {
     this.#x = (seed >>> 0) ^ 0x9e3779b9 || 1;
   }
@@ -145,7 +147,8 @@ export class RandomWeights {
     const n = spec.shape.reduce((a, b) => a * b, 1);
     const matrix = spec.shape.length >= 2;
     const std = matrix ? 1 / Math.sqrt(n / spec.shape[0]) : 0.02;
-    const data = new Float32Array(n);
+    if (this.#buf.length < n) this.#buf = new Float32Array(n);
+    const data = this.#buf.subarray(0, n);
     // uniform with the same variance as N(0, std^2): cheap and enough for a random model
     const scale = (2 * std * Math.sqrt(3)) / 4294967296;
     const shift = std * Math.sqrt(3);
