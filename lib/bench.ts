@@ -221,6 +221,11 @@ function inputCopies(c: Case, device: Device): number {
   return device === 'cuda' && c.kind !== 'model' ? 4 : 1;
 }
 
+/** Samples of a case, the same for both sides: the whole model takes half as many (at least 3). */
+function caseIters(c: Case, iters: number): number {
+  return c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters;
+}
+
 function findPython(): string | null {
   if (process.env.DIT_BENCH_TORCH === '0') return null;  // ours only (e.g. comparing kernel variants)
   for (const py of [process.env.DIT_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean) as string[]) {
@@ -235,7 +240,7 @@ function torchTimes(py: string, cases: Case[], on: Target, iters: number): { res
   const scriptPath = fs.existsSync(script) ? script : path.join(__dirname, '..', 'bench', 'torch_bench.py');
   if (!fs.existsSync(scriptPath)) return null;
   const input = cases.map((c) => ({
-    name: c.name, kind: c.kind, device: on.device, dtype: on.dtype, iters: c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters,
+    name: c.name, kind: c.kind, device: on.device, dtype: on.dtype, iters: caseIters(c, iters),
     copies: inputCopies(c, on.device), ...c.torch,
   }));
   const r = spawnSync(py, [scriptPath], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 24, timeout: 30 * 60_000 });
@@ -254,7 +259,7 @@ async function timeCase(c: Case, on: Target, iters: number): Promise<number> {
     for (let i = 0; i < inputCopies(c, on.device); i++) sets.push(await c.setup(on));
     let next = 0;
     const run = () => sets[next++ % sets.length].run();
-    return await time(run, on.device, c.kind === 'model' ? Math.max(3, Math.ceil(iters / 2)) : iters);
+    return await time(run, on.device, caseIters(c, iters));
   } finally {
     for (const set of sets) set.dispose();
   }
@@ -310,7 +315,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
       name: c.name, shape: c.shape, dtype: on.dtype, device, medianMs: ms, gflops, gbps,
       peakFraction: gflops !== null ? gflops / peaks.gflops : gbps !== null ? gbps / peaks.gbps : null,
       torchMs: t?.median_ms ?? null, torchRatio: t?.median_ms !== undefined ? t.median_ms / ms : null,
-      ...(t?.error !== undefined && t.median_ms === undefined ? { torchError: t.error } : {}),
+      torchError: t?.median_ms === undefined ? t?.error : undefined,  // only when no round ran it
     };
   });
   const header = ['case', 'shape', 'ms', flopUnit, 'GB/s', '% peak', 'torch ms', 'torch/ours'];

@@ -12,7 +12,7 @@ import { backendInfo } from './info';
 import { DiT } from './dit/model';
 import { readSafetensorsWithMetadata, SafetensorsReader, writeSafetensors } from './safetensors';
 import { Tensor } from './tensor';
-import type { DiTConfigInput } from './dit/config';
+import { MAX_SEED, metadataConfig, type DiTConfigInput } from './dit/config';
 
 const USAGE = `usage:
   dit-native info [--json]
@@ -72,13 +72,7 @@ function readConfig(file: string | undefined): DiTConfigInput | undefined {
 async function weightsConfig(file: string): Promise<DiTConfigInput | undefined> {
   const reader = await SafetensorsReader.open(file);
   try {
-    const text = reader.metadata.config;
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as DiTConfigInput;
-    } catch {
-      throw new DitError('ERR_DIT_CONFIG', `weights "${file}": the "config" metadata is not valid JSON`);
-    }
+    return metadataConfig(reader.metadata, `"${file}"`);
   } finally {
     await reader.close();
   }
@@ -105,7 +99,6 @@ function numberArg(name: string, v: unknown, integer: boolean, min: number, max 
   }
   return n;
 }
-const MAX_SEED = 0xffffffff;
 
 function checkModelSource(o: Record<string, string | boolean | undefined>): void {
   if (o.config !== undefined && o.preset !== undefined) throw new UsageError('give either --config or --preset, not both');

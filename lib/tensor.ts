@@ -66,16 +66,16 @@ function hostView(data: TensorData, dtype: DType): { view: ArrayBufferView; srcD
   // doubles to integers exactly and checked, as numbers are (never through f32, which rounds 2^24 + 1)
   const doublesToIntegers = data instanceof Float64Array && (dtype === 'i32' || dtype === 'i64');
   if (Array.isArray(data) || doublesToIntegers) {
-    const values = data as ArrayLike<number> & Iterable<unknown>;
-    for (const v of values) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
+    const values = data as number[] | Float64Array;
+    if (Array.isArray(values)) for (const v of values) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
     if (dtype === 'i32' || dtype === 'i64') {
       const [lo, hi] = dtype === 'i32' ? [-(2 ** 31), 2 ** 31 - 1] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
-      for (const v of values as Iterable<number>) {
+      for (const v of values) {
         if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
       }
-      return dtype === 'i32' ? { view: Int32Array.from(values as ArrayLike<number>), srcDtype: 'i32' } : { view: BigInt64Array.from(values as ArrayLike<number>, (v) => BigInt(v)), srcDtype: 'i64' };
+      return dtype === 'i32' ? { view: Int32Array.from(values), srcDtype: 'i32' } : { view: BigInt64Array.from(values, (v) => BigInt(v)), srcDtype: 'i64' };
     }
-    return { view: Float32Array.from(values as ArrayLike<number>), srcDtype: 'f32' };
+    return { view: Float32Array.from(values), srcDtype: 'f32' };
   }
   if (data instanceof Float64Array) return { view: Float32Array.from(data), srcDtype: 'f32' };
   if (data instanceof Float32Array) return { view: data, srcDtype: 'f32' };

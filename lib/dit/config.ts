@@ -168,3 +168,17 @@ export function derive(c: DiTConfig): DerivedConfig {
     labelRows: numClasses === null ? 0 : numClasses + (c.class_dropout_prob > 0 ? 1 : 0),
   };
 }
+
+/** The config a weights file carries in its metadata (`config`, JSON), or undefined; `source` names the file in errors. */
+export function metadataConfig(metadata: Record<string, string>, source: string): DiTConfigInput | undefined {
+  const text = metadata.config;
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as DiTConfigInput;
+  } catch {
+    throw new DitError('ERR_DIT_CONFIG', `weights ${source}: the "config" metadata is not valid JSON`);
+  }
+}
+
+/** Seeds are 32-bit (the random weights' generator state). */
+export const MAX_SEED = 0xffffffff;

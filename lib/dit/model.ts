@@ -14,7 +14,7 @@ import { DitError } from '../errors';
 import { SafetensorsReader } from '../safetensors';
 import { describe, MAX_TENSOR_BYTES, Tensor } from '../tensor';
 import { finiteNumber, fmtShape, oneOf, optionsArg } from '../validate';
-import { derive, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
+import { derive, MAX_SEED, metadataConfig, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
 import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
 import { checkWeights, expectedParams, RandomWeights, tokenGemmWeightKeys, type ParamSpec } from './weights';
 
@@ -178,7 +178,7 @@ export class DiT {
     if (options.config === null || (options.config !== undefined && (typeof options.config !== 'object' || Array.isArray(options.config)))) {
       throw new TypeError(`Expected config to be an object of Open-Sora DiT arguments but received ${describe(options.config)}`);
     }
-    if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0 && options.seed <= 0xffffffff)) {
+    if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0 && options.seed <= MAX_SEED)) {
       throw new TypeError(`Expected seed to be an integer in [0, 2^32 - 1] but received ${describe(options.seed)}`);
     }
     if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
@@ -202,13 +202,7 @@ export class DiT {
     if (reader) {
       // the header first: a config that does not fit is refused before any tensor is read
       source = `"${options.weights}"`;
-      if (configInput === undefined && options.preset === undefined && reader.metadata.config) {
-        try {
-          configInput = JSON.parse(reader.metadata.config) as DiTConfigInput;
-        } catch {
-          throw new DitError('ERR_DIT_CONFIG', `weights ${source}: the "config" metadata is not valid JSON`);
-        }
-      }
+      if (configInput === undefined && options.preset === undefined) configInput = metadataConfig(reader.metadata, source);
       shapes = new Map([...reader.tensors].map(([k, v]) => [k, v.shape]));
     } else if (options.weights !== undefined) {
       if (typeof options.weights !== 'object' || options.weights === null) {
