@@ -306,6 +306,11 @@ export function cudaUnavailableReason(): string | null {
   return null;
 }
 
+/** The GPU the CUDA backend runs on (device 0), or undefined without one. */
+export function cudaDevice(): { name: string; totalMemory: number } | undefined {
+  return loadAddon().info().cuda.devices[0];
+}
+
 /**
  * Whether device 'auto' may pick CUDA. Off until the CUDA kernels have passed their tests on a real
  * GPU (issue 3): until then 'auto' stays on the CPU and CUDA is used only when asked for

@@ -8,7 +8,7 @@
  * place); final layer, unpatchify, f32 output.
  */
 import * as os from 'node:os';
-import { getBackend, resolveDevice, type Backend, type Device } from '../backend';
+import { cudaDevice, getBackend, resolveDevice, type Backend, type Device } from '../backend';
 import { dtypeSize, isFloatDType, type DType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
 import { SafetensorsReader } from '../safetensors';
@@ -82,8 +82,10 @@ function checkModelSize(specs: readonly ParamSpec[], dtype: FloatDType, device: 
   for (const s of specs) elements += s.shape.reduce((a, b) => a * b, 1);
   const bytes = elements * dtypeSize(dtype);
   if (!(bytes <= MAX_TENSOR_BYTES)) throw new RangeError(`Expected a model of at most 2^52 bytes but this config has ${elements.toExponential(3)} parameters`);
-  if (device === 'cpu' && bytes > os.totalmem()) {
-    throw new DitError('ERR_DIT_OOM', `this config has ${elements.toExponential(3)} parameters (${(bytes / 2 ** 30).toFixed(1)} GiB in ${dtype}), more than this machine's ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB of memory`);
+  const gpu = device === 'cuda' ? cudaDevice() : undefined;
+  const [limit, what] = gpu ? [gpu.totalMemory, `GPU memory (${gpu.name})`] : [os.totalmem(), 'memory'];
+  if (bytes > limit) {
+    throw new DitError('ERR_DIT_OOM', `this config has ${elements.toExponential(3)} parameters (${(bytes / 2 ** 30).toFixed(1)} GiB in ${dtype}), more than this machine's ${(limit / 2 ** 30).toFixed(1)} GiB of ${what}`);
   }
 }
 

@@ -101,7 +101,7 @@ __global__ void cast_kernel(const S* src, D* dst, int64_t n) {
     if constexpr (std::is_integral_v<S> && std::is_integral_v<D>) {
       dst[i] = D(src[i]);  // exact (i64 -> i32 wraps, as on the CPU)
     } else if constexpr (std::is_integral_v<S>) {
-      dst[i] = from_f32<D>(float(double(src[i])));
+      dst[i] = from_f32<D>(float(src[i]));  // rounded once to f32, as the CPU: via double rounds twice
     } else if constexpr (std::is_integral_v<D>) {
       dst[i] = D(to_f32(src[i]));
     } else {

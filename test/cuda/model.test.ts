@@ -116,7 +116,7 @@ gpuTest('forward after dispose is ERR_DIT_DISPOSED on the GPU too, and DIT_CUDA_
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const r = spawnSync(process.execPath, ['--import=tsx', '-e', script], { encoding: 'utf8', env: { ...process.env, DIT_CUDA_STREAMS: 'shared' } });
   t.is(r.status, 0, r.stderr);
-  t.is(r.stdout.trim(), String(4 * 2 * 8 * 8));
+  t.is(r.stdout.trim(), String(8 * 2 * 8 * 8)); // learn_sigma (the default): 2 x 4 output channels
 });
 
 test('CUDA availability is reported with a reason', (t) => {

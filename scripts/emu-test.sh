@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The ava CUDA tests (test/cuda/) on the CUDA emulator, where there is no GPU: builds the addon
+# with its CUDA backend on the emulator (native/test/cuda_emu; build-emu/, never shipped) and runs
+# the tests with DIT_REQUIRE_GPU=1, so none is skipped. The emulator checks the kernels' logic and
+# the TypeScript and N-API paths of device 'cuda'; speed, asynchrony and the Hopper kernels need a
+# real GPU (scripts/gpu-check.sh). Prints "emulated CUDA tests: N passed, N failed".
+#   bash scripts/emu-test.sh [ava arguments, e.g. --match '*attention*']
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if ! npx cmake-js build --out build-emu --CDDIT_CUDA=OFF --CDDIT_CUDA_EMULATOR=ON > build-emu.log 2>&1; then
+  tail -20 build-emu.log
+  echo "emulated CUDA tests: 0 passed, 1 failed (the emulator build failed; see build-emu.log)"
+  exit 1
+fi
+log=$(mktemp)
+DIT_NATIVE_BINARY=build-emu/Release/dit_native.node DIT_REQUIRE_GPU=1 npx ava test/cuda/*.test.ts "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+passed=$(awk '/^ +[0-9]+ tests? passed/ { print $1 }' "$log")
+failed=$(awk '/^ +[0-9]+ tests? failed/ { f += $1 } /^ +[0-9]+ (uncaught exceptions?|unhandled rejections?)/ { f += $1 } END { print f + 0 }' "$log")
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "emulated CUDA tests: ${passed:-0} passed, ${failed} failed"
+exit "$status"
