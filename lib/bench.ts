@@ -28,6 +28,8 @@ export interface BenchOptions {
   dtype?: FloatDType;
   /** ours and PyTorch alternate this many times, each keeping its best median (default: 3 on the CPU with PyTorch, else 1) */
   rounds?: number;
+  /** the CPU's smaller shapes on any device (on CUDA the default is DiT-XL/2 at 4096 tokens): a quick run */
+  small?: boolean;
 }
 
 interface Case {
@@ -102,9 +104,8 @@ function modelCase(config: DiTConfigInput, batch: number): Case {
   };
 }
 
-function kernelCases(device: Device): Case[] {
-  // CPU: the shapes of the CPU model target; CUDA: DiT-XL/2 at 4096 tokens, batch 2
-  const big = device === 'cuda';
+/** big: DiT-XL/2 at 4096 tokens, batch 2 (CUDA's default); else the shapes of the CPU model target */
+function kernelCases(big: boolean): Case[] {
   const D = big ? 1152 : 384, M = big ? 8192 : 512, H = big ? 16 : 6, N = big ? 4096 : 256, depth = big ? 28 : 12;
   const lnBytes = 2 * M * D * 4;
   const cases: Case[] = [
@@ -190,7 +191,7 @@ async function time(fn: () => Promise<void> | void, device: Device, iters: numbe
 }
 
 /** Peak references measured now (best of several): our GEMM on a large square, a large copy. */
-async function measurePeaks(on: Target): Promise<{ gflops: number; gbps: number }> {
+async function measurePeaks(on: Target, big: boolean): Promise<{ gflops: number; gbps: number }> {
   const device = on.device;
   const be = getBackend(device);
   const best = async (fn: () => void, reps: number) => {
@@ -198,9 +199,9 @@ async function measurePeaks(on: Target): Promise<{ gflops: number; gbps: number 
     for (let i = 0; i < 7; i++) min = Math.min(min, await sampleMs(device, fn, reps, 20_000));
     return min;
   };
-  const n = device === 'cuda' ? 8192 : 1024;
+  const n = big ? 8192 : 1024;
   const a = rand([n, n], on), b = rand([n, n], on);
-  const gemmMs = await best(() => ops.linear(a, b).dispose(), device === 'cuda' ? 10 : 1);
+  const gemmMs = await best(() => ops.linear(a, b).dispose(), big ? 10 : 1);
   const count = 16 << 20;
   const src = Tensor.empty([count], on), dst = Tensor.empty([count], on);
   // CUDA: a device-to-device copy (cudaMemcpyAsync); CPU: the threaded same-dtype cast (a plain
@@ -274,15 +275,16 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const on: Target = { device, dtype: o.dtype ?? (device === 'cuda' ? 'bf16' : 'f32') };
   const iters = o.iters ?? (device === 'cuda' ? 50 : 10);
   const cases: Case[] = [];
-  if (o.suite !== 'model') cases.push(...kernelCases(device));
-  if (o.suite !== 'kernels') cases.push(modelCase(device === 'cuda' ? GPU_MODEL_CONFIG : CPU_MODEL_CONFIG, 2));
+  const big = device === 'cuda' && !o.small;
+  if (o.suite !== 'model') cases.push(...kernelCases(big));
+  if (o.suite !== 'kernels') cases.push(modelCase(big ? GPU_MODEL_CONFIG : CPU_MODEL_CONFIG, 2));
   const info = backendInfo();
   const where = device === 'cuda' ? info.cuda.devices[0]?.name ?? 'cuda' : `cpu ${info.cpu.isa} x${info.cpu.threads}`;
   process.stdout.write(`dit-native bench: ${o.suite} on ${where}, ${on.dtype}, median of ${iters} samples after warm-up\n`);
-  const peaks = await measurePeaks(on);
+  const peaks = await measurePeaks(on, big);
   // FLOP rates in TFLOP/s on the GPU, GFLOP/s on the CPU (the JSON keeps GFLOP/s)
   const [flopUnit, flopScale] = device === 'cuda' ? ['TFLOP/s', 1e-3] : ['GFLOP/s', 1];
-  process.stdout.write(`measured peaks: GEMM ${(peaks.gflops * flopScale).toFixed(1)} ${flopUnit} (${device === 'cuda' ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
+  process.stdout.write(`measured peaks: GEMM ${(peaks.gflops * flopScale).toFixed(1)} ${flopUnit} (${big ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
   // the CPU host may be shared (bursts of 20-40% seen on the development machine); the GPU's
   // timings are steady and its minutes scarce
   const rounds = o.rounds ?? (device === 'cuda' || !o.torch ? 1 : 3);
@@ -341,7 +343,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   );
   if (o.jsonPath) {
     const doc = {
-      date: new Date().toISOString(), device: where, suite: o.suite, iters, rounds,
+      date: new Date().toISOString(), device: where, suite: o.suite, small: !big, iters, rounds,
       statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows,
     };
     const tmp = `${o.jsonPath}.tmp-${process.pid}`;

@@ -20,7 +20,7 @@ const USAGE = `usage:
                      [--device auto|cpu|cuda] [--dtype f32|bf16|f16] [--cfg-scale S]
   dit-native run (--preset NAME | --config c.json) [--weights w.safetensors] [--batch B] [--steps N] [--seed S]
                  [--input-size T,H,W] [--cfg-scale S] [--device ...] [--dtype ...] [--output out.safetensors]
-  dit-native bench [--suite kernels|model|all] [--device ...] [--dtype f32|bf16|f16] [--json FILE] [--iters N] [--rounds R] [--no-torch]`;
+  dit-native bench [--suite kernels|model|all] [--device ...] [--dtype f32|bf16|f16] [--json FILE] [--iters N] [--rounds R] [--no-torch] [--small]`;
 
 /** A user error: reported as one line, exit code 2. */
 class UsageError extends Error {}
@@ -236,7 +236,7 @@ async function cmdRun(argv: string[]): Promise<number> {
 }
 
 async function cmdBench(argv: string[]): Promise<number> {
-  const o = parse(argv, { suite: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' }, json: { type: 'string' }, iters: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' } });
+  const o = parse(argv, { suite: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' }, json: { type: 'string' }, iters: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' }, small: { type: 'boolean' } });
   const suite = (o.suite ?? 'all') as string;
   if (!['kernels', 'model', 'all'].includes(suite)) throw new UsageError(`--suite must be kernels, model or all (got '${suite}')`);
   const device = deviceArg(o.device);
@@ -248,6 +248,7 @@ async function cmdBench(argv: string[]): Promise<number> {
     iters: numberArg('iters', o.iters, true, 1),
     rounds: numberArg('rounds', o.rounds, true, 1, 100),
     torch: !o['no-torch'],
+    small: o.small === true,
     dtype: o.dtype === undefined ? undefined : dtypeArg(o.dtype),
   });
 }

@@ -103,6 +103,13 @@ gpuTest('a model disposed while its forward runs still delivers that forward, an
   x.dispose();
 });
 
+gpuTest('a model larger than the GPU is refused before anything is allocated', async (t) => {
+  const before = backendInfo().memory.cuda.bytesInUse;
+  const config = { hidden_size: 32, depth: 1, num_heads: 2, input_size: [1, 2 ** 20, 2 ** 20], condition: 'label_4' };
+  await t.throwsAsync(DiT.load({ config, device: 'cuda' }), { code: 'ERR_DIT_OOM', message: /more than this machine's .* GiB of GPU memory/ });
+  t.is(backendInfo().memory.cuda.bytesInUse, before);
+});
+
 gpuTest('forward after dispose is ERR_DIT_DISPOSED on the GPU too, and DIT_CUDA_STREAMS=shared runs models on one stream', async (t) => {
   const model = await DiT.load({ config: STREAM_CONFIG, device: 'cuda' });
   model.dispose();

@@ -90,6 +90,7 @@ gpuTest('cuda timestepEmbedding and casts match the CPU', async (t) => {
   for (const dtype of FLOAT_TYPES) {
     t.deepEqual(Array.from(await x.to({ dtype }).toFloat32Array()), Array.from(await x.to('cpu').to({ dtype }).toFloat32Array()), dtype);
   }
-  const ints = Tensor.from(new BigInt64Array([5n, -7n]), [2], { device: 'cuda' });
-  t.deepEqual(Array.from(await ints.to({ dtype: 'f32' }).toFloat32Array()), [5, -7]);
+  // 2^60 + 2^36 + 1 rounds once to 2^60 + 2^37; through double first it would round to 2^60
+  const ints = Tensor.from(new BigInt64Array([5n, -7n, 2n ** 60n + 2n ** 36n + 1n]), [3], { device: 'cuda' });
+  t.deepEqual(Array.from(await ints.to({ dtype: 'f32' }).toFloat32Array()), [5, -7, 2 ** 60 + 2 ** 37]);
 });
