@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The ava CUDA tests (test/cuda/) on the CUDA emulator, where there is no GPU: builds the addon
 # with its CUDA backend on the emulator (native/test/cuda_emu; build-emu/, never shipped) and runs
-# the tests with DIT_REQUIRE_GPU=1, so none is skipped. The emulator checks the kernels' logic and
-# the TypeScript and N-API paths of device 'cuda'; speed, asynchrony and the Hopper kernels need a
-# real GPU (scripts/gpu-check.sh). Prints "emulated CUDA tests: N passed, N failed".
+# the tests with DIT_REQUIRE_GPU=1, so none is skipped, then the PyTorch fixtures through the opt-in
+# Hopper kernels. The emulator checks the kernels' logic and the TypeScript and N-API paths of
+# device 'cuda'; speed, asynchrony and hardware behaviour need a real GPU (scripts/gpu-check.sh).
+# Prints "emulated CUDA tests: N passed, N failed".
 #   bash scripts/emu-test.sh [ava arguments, e.g. --match '*attention*']
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,15 @@ if ! npx cmake-js build --out build-emu --CDDIT_CUDA=OFF --CDDIT_CUDA_EMULATOR=O
   exit 1
 fi
 log=$(mktemp)
-DIT_NATIVE_BINARY=build-emu/Release/dit_native.node DIT_REQUIRE_GPU=1 npx ava test/cuda/*.test.ts "$@" 2>&1 | tee "$log"
+export DIT_NATIVE_BINARY=build-emu/Release/dit_native.node DIT_REQUIRE_GPU=1
+npx ava test/cuda/*.test.ts "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-passed=$(awk '/^ +[0-9]+ tests? passed/ { print $1 }' "$log")
+# the PyTorch fixtures again through the opt-in Hopper kernels (TMA GEMM, wgmma attention)
+if [ $# -eq 0 ]; then
+  DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma npx ava test/cuda/model.test.ts --match '*matches PyTorch*' 2>&1 | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+fi
+passed=$(awk '/^ +[0-9]+ tests? passed/ { p += $1 } END { print p + 0 }' "$log")
 failed=$(awk '/^ +[0-9]+ tests? failed/ { f += $1 } /^ +[0-9]+ (uncaught exceptions?|unhandled rejections?)/ { f += $1 } END { print f + 0 }' "$log")
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 echo "emulated CUDA tests: ${passed:-0} passed, ${failed} failed"

@@ -2,7 +2,7 @@
 # translate.js (node) and linked with the emulator's runtime, so the CUDA backend runs on an x86-64
 # CPU with no nvcc and no GPU. A test tool only: a thousand times slower than a GPU, and it proves
 # the kernels' logic (indexing, fragments, tiling, barriers, edges), not their behaviour on
-# hardware. The Hopper kernels (wgmma, TMA) are left out; hopper_none.cu stands in.
+# hardware. The Hopper kernels (wgmma, TMA) run too, on the emulator's reading of those instructions.
 #   dit_add_cuda_emulator(target): gives `target` the emulated CUDA backend.
 find_program(DIT_NODE node)
 set(DIT_CUDA_EMULATOR_AVAILABLE OFF)
@@ -17,9 +17,9 @@ set(DIT_EMU_GENERATED ${CMAKE_BINARY_DIR}/cuda_emu_src)
 function(dit_translate_cuda_sources out_var)
   set(translate ${DIT_EMU_DIR}/translate.js)
   file(GLOB inputs ${CMAKE_SOURCE_DIR}/native/cuda/*.cuh ${CMAKE_SOURCE_DIR}/native/cuda/*.h)
-  list(FILTER inputs EXCLUDE REGEX "/(mma|wgmma)\\.cuh$")  # the emulator has its own mma.cuh
-  foreach(name device runtime timer allocator linear linear_mma layer_norm_modulate attention attention_mma conv3d conv3d_mma
-               patch_embed3d elementwise hopper_none)
+  list(FILTER inputs EXCLUDE REGEX "/(mma|wgmma_ptx)\\.cuh$")  # the emulator has its own of these two
+  foreach(name device runtime timer allocator linear linear_mma linear_wgmma linear_tma layer_norm_modulate attention attention_mma
+               attention_wgmma conv3d conv3d_mma patch_embed3d elementwise)
     list(APPEND inputs ${CMAKE_SOURCE_DIR}/native/cuda/${name}.cu)
   endforeach()
   set(outputs)
@@ -39,7 +39,7 @@ endif()
 
 function(dit_add_cuda_emulator target)
   set(generated ${DIT_EMU_SOURCES})
-  set(runtime ${DIT_EMU_DIR}/scheduler.cpp ${DIT_EMU_DIR}/ptx.cpp ${DIT_EMU_DIR}/runtime.cpp)
+  set(runtime ${DIT_EMU_DIR}/scheduler.cpp ${DIT_EMU_DIR}/ptx.cpp ${DIT_EMU_DIR}/hopper.cpp ${DIT_EMU_DIR}/runtime.cpp)
   target_sources(${target} PRIVATE ${generated} ${runtime})
   # CUDA code reads registers through other types (uint4 as T[8]) as nvcc allows: no strict aliasing
   set_source_files_properties(${generated} ${runtime} TARGET_DIRECTORY ${target} PROPERTIES COMPILE_OPTIONS

@@ -3,7 +3,8 @@
 // collective: shuffles, ldmatrix, mma, wmma, __syncwarp) and switched out there; a barrier
 // completes when every thread of the block (every lane of the warp) has reached it. So code that
 // assumes lanes run in lockstep without a __syncwarp, or reads shared memory another thread
-// writes without a barrier between, reads stale or poisoned data here, as it may on a GPU.
+// writes without a barrier between, reads stale or poisoned data here (in one of the two thread
+// orders, DIT_EMU_ORDER), as it may on a GPU.
 // Checked, with the kernel faulting (message on stderr, sticky cudaErrorLaunchFailure): a barrier
 // some threads never reach (deadlock); lanes of one warp at different collectives; a full-mask
 // collective after a lane exited; cp.async / ldmatrix outside the block's dynamic shared memory or
@@ -76,11 +77,12 @@ struct Fault : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct Warp {
+// A warp (32 threads) or warpgroup (128) meeting at collectives.
+struct Group {
   unsigned size = 32, arrived = 0, exited = 0;
   uint64_t generation = 0;
   const char* what = nullptr;
-  void* args[32] = {};
+  void* args[128] = {};
 };
 
 constexpr size_t kStackBytes = 128 * 1024, kGuardBytes = 4096;
@@ -88,7 +90,8 @@ constexpr size_t kStackBytes = 128 * 1024, kGuardBytes = 4096;
 // The state of the launch in progress (launches are serialised by launch_mu).
 std::mutex launch_mu;
 std::vector<Thread> threads;
-std::vector<Warp> warps;
+std::vector<Group> warps, warpgroups;
+uint64_t blocks_run = 0, state_version = 0;
 unsigned block_arrived = 0, block_exited = 0;
 uint64_t block_generation = 0;
 Thread* running = nullptr;
@@ -116,7 +119,8 @@ void reserve_stacks(size_t n) {
 
 void switch_to_scheduler() { dit_emu_switch(&running->sp, scheduler_sp); }
 
-Warp& warp_of(const Thread& t) { return warps[t.tid / 32]; }
+Group& warp_of(const Thread& t) { return warps[t.tid / 32]; }
+Group& warpgroup_of(const Thread& t) { return warpgroups[t.tid / 128]; }
 
 void thread_exit(Thread& t) {
   t.done = true;
@@ -125,10 +129,12 @@ void thread_exit(Thread& t) {
     block_arrived = 0;
     block_generation++;
   }
-  Warp& w = warp_of(t);
-  w.exited++;
-  if (w.arrived > 0 && fault_message.empty())
-    fault_message = std::string("a lane exited while its warp waits in ") + w.what + " (full mask)";
+  state_version++;
+  for (Group* g : {&warp_of(t), &warpgroup_of(t)}) {
+    g->exited++;
+    if (g->arrived > 0 && fault_message.empty())
+      fault_message = std::string("a thread exited while its warp or warpgroup waits in ") + g->what;
+  }
 }
 
 void thread_main(Thread* t) {
@@ -161,11 +167,23 @@ void start_fiber(Thread& t, unsigned char* top) {
   t.started = true;
 }
 
+// DIT_EMU_ORDER=reverse: threads run last to first between barriers. With the default order a
+// thread reading what a higher thread wrote without a barrier between reads stale data; reversed,
+// one reading what a lower thread wrote does: the two orders together expose a missing barrier
+// between any two threads.
+bool reverse_order() {
+  static const bool reverse = [] {
+    const char* e = std::getenv("DIT_EMU_ORDER");
+    return e && std::string(e) == "reverse";
+  }();
+  return reverse;
+}
+
 bool runnable(const Thread& t) {
   if (t.done) return false;
   switch (t.wait) {
     case Thread::Wait::Block: return block_generation != t.wait_generation;
-    case Thread::Wait::Warp: return warp_of(t).generation != t.wait_generation;
+    case Thread::Wait::Group: return static_cast<const Group*>(t.waiting_group)->generation != t.wait_generation;
     default: return true;
   }
 }
@@ -176,7 +194,11 @@ std::string describe_deadlock() {
   for (const Thread& t : threads) {
     if (t.done) continue;
     if (t.wait == Thread::Wait::Block) at_block++;
-    if (t.wait == Thread::Wait::Warp) at_warp[warp_of(t).what ? warp_of(t).what : "?"]++;
+    if (t.wait == Thread::Wait::Group) {
+      const Group* g = static_cast<const Group*>(t.waiting_group);
+      at_warp[g->what ? g->what : "?"]++;
+    }
+    if (t.wait == Thread::Wait::Poll) at_warp["an mbarrier wait"]++;
   }
   std::string s = "deadlock: " + std::to_string(at_block) + " threads wait at __syncthreads";
   for (const auto& [what, n] : at_warp) s += ", " + std::to_string(n) + " in " + what;
@@ -195,26 +217,35 @@ void run_block(unsigned n) {
     t.idx = uint3{i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
   }
   for (size_t w = 0; w < warps.size(); w++) {
-    warps[w] = Warp{};
+    warps[w] = Group{};
     warps[w].size = std::min(32u, n - unsigned(w) * 32);
   }
+  for (size_t g = 0; g < warpgroups.size(); g++) {
+    warpgroups[g] = Group{};
+    warpgroups[g].size = std::min(128u, n - unsigned(g) * 128);
+  }
+  blocks_run++;
   block_arrived = block_exited = 0;
   if (shared_bytes) std::memset(shared_base, 0xff, shared_bytes);
   for (unsigned remaining = n; remaining > 0 && fault_message.empty();) {
     bool progress = false;
-    for (unsigned i = 0; i < n && fault_message.empty(); i++) {
+    const uint64_t version = state_version;
+    for (unsigned k = 0; k < n && fault_message.empty(); k++) {
+      const unsigned i = reverse_order() ? n - 1 - k : k;
       Thread& t = threads[i];
       if (!runnable(t)) continue;
       if (!t.started) start_fiber(t, stack_top(i));
+      const bool was_polling = t.wait == Thread::Wait::Poll;
       t.wait = Thread::Wait::None;
       threadIdx = t.idx;
       running = &t;
       dit_emu_switch(&scheduler_sp, t.sp);
       running = nullptr;
-      progress = true;
+      // a poller that polls again is no progress by itself
+      if (!was_polling || t.wait != Thread::Wait::Poll) progress = true;
       if (t.done) remaining--;
     }
-    if (!progress && fault_message.empty()) fault_message = describe_deadlock();
+    if (!progress && state_version == version && fault_message.empty()) fault_message = describe_deadlock();
   }
 }
 
@@ -275,7 +306,8 @@ void run_grid(const void* kernel, dim3 grid, dim3 block, size_t shared, cudaStre
   const unsigned n = block.x * block.y * block.z;
   reserve_stacks(n);
   threads.assign(n, Thread{});
-  warps.assign((n + 31) / 32, Warp{});
+  warps.assign((n + 31) / 32, Group{});
+  warpgroups.assign((n + 127) / 128, Group{});
   std::vector<unsigned char> shared_memory(shared + 16);
   shared_base = shared_memory.data() + (16 - reinterpret_cast<uintptr_t>(shared_memory.data()) % 16) % 16;
   shared_bytes = shared;
@@ -307,6 +339,7 @@ unsigned long long globaltimer() {
 
 void syncthreads() {
   Thread& t = current_thread();
+  state_version++;
   if (++block_arrived + block_exited == threads.size()) {
     block_arrived = 0;
     block_generation++;
@@ -317,26 +350,62 @@ void syncthreads() {
   switch_to_scheduler();
 }
 
-void warp_collective(const char* what, void* arg, void (*fn)(void** args, void* ctx), void* ctx) {
+namespace {
+void collective(Group& g, unsigned index, const char* what, void* arg, void (*fn)(void** args, void* ctx), void* ctx, unsigned full) {
   Thread& t = current_thread();
-  Warp& w = warp_of(t);
-  if (w.arrived == 0) {
-    w.what = what;
-  } else if (w.what != what && std::strcmp(w.what, what) != 0) {
-    fault(std::string("lanes of one warp meet at different collectives: ") + w.what + " and " + what);
+  if (g.arrived == 0) {
+    g.what = what;
+  } else if (g.what != what && std::strcmp(g.what, what) != 0) {
+    fault(std::string("threads of one warp or warpgroup meet at different collectives: ") + g.what + " and " + what);
   }
-  if (w.exited) fault(std::string(what) + " with a full mask after a lane of the warp exited");
-  if (w.size != 32) fault(std::string(what) + " with a full mask in a partial warp of " + std::to_string(w.size) + " threads");
-  w.args[t.tid % 32] = arg;
-  if (++w.arrived == w.size) {
-    fn(w.args, ctx);
-    w.arrived = 0;
-    w.generation++;
+  if (g.exited) fault(std::string(what) + " after a thread of its warp or warpgroup exited");
+  if (g.size != full) fault(std::string(what) + " in a partial group of " + std::to_string(g.size) + " threads");
+  g.args[index] = arg;
+  state_version++;
+  if (++g.arrived == g.size) {
+    fn(g.args, ctx);
+    g.arrived = 0;
+    g.generation++;
     return;
   }
-  t.wait = Thread::Wait::Warp;
-  t.wait_generation = w.generation;
+  t.wait = Thread::Wait::Group;
+  t.waiting_group = &g;
+  t.wait_generation = g.generation;
   switch_to_scheduler();
+}
+}  // namespace
+
+void warp_collective(const char* what, void* arg, void (*fn)(void** args, void* ctx), void* ctx) {
+  const Thread& t = current_thread();
+  collective(warp_of(t), t.tid % 32, what, arg, fn, ctx, 32);
+}
+
+void warpgroup_collective(const char* what, void* arg, void (*fn)(void** args, void* ctx), void* ctx) {
+  const Thread& t = current_thread();
+  collective(warpgroup_of(t), t.tid % 128, what, arg, fn, ctx, 128);
+}
+
+void poll_yield() {
+  Thread& t = current_thread();
+  t.wait = Thread::Wait::Poll;
+  switch_to_scheduler();
+}
+
+void note_state_change() { state_version++; }
+
+uint64_t block_serial() { return blocks_run; }
+
+uint32_t shared_address(const void* p) {
+  const auto* c = static_cast<const unsigned char*>(p);
+  if (c < shared_base || c > shared_base + shared_bytes) fault("a shared address taken of memory outside the dynamic shared memory (the emulator maps only that)");
+  return uint32_t(c - shared_base);
+}
+
+unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what) {
+  if (size_t(address) + bytes > shared_bytes)
+    fault(std::string(what) + ": shared address " + std::to_string(address) + " + " + std::to_string(bytes) + " bytes outside the " +
+          std::to_string(shared_bytes) + " bytes of dynamic shared memory");
+  return shared_base + address;
 }
 
 void syncwarp() {

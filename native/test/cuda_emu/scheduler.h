@@ -22,8 +22,9 @@ struct Thread {
   unsigned tid = 0;    // linear index in the block
   uint3 idx{0, 0, 0};
   bool started = false, done = false;
-  enum class Wait { None, Block, Warp } wait = Wait::None;
+  enum class Wait { None, Block, Group, Poll } wait = Wait::None;
   uint64_t wait_generation = 0;
+  const void* waiting_group = nullptr;  // the warp or warpgroup of a Wait::Group
   std::vector<AsyncCopy> open_group;               // cp.async issued since the last commit
   std::deque<std::vector<AsyncCopy>> async_groups;  // committed, not yet waited for
 };
@@ -38,6 +39,20 @@ Thread& current_thread();
 // Faults unless [p, p + bytes) lies in the running block's dynamic shared memory.
 void check_dynamic_shared(const void* p, size_t bytes, const char* what);
 
+// A collective of the running thread's warpgroup (128 threads; see warp_collective in mma.h).
+void warpgroup_collective(const char* what, void* arg, void (*fn)(void** args, void* ctx), void* ctx = nullptr);
+// Yields in a polling loop (mbarrier try_wait): the thread runs again after the others, and a
+// round in which only pollers ran and nothing changed (note_state_change) is a deadlock.
+void poll_yield();
+void note_state_change();
+// Numbers the blocks run so far: state kept per block elsewhere (mbarriers, wgmma queues) resets
+// when it changes.
+uint64_t block_serial();
+// Shared addresses (what __cvta_generic_to_shared gives, descriptors hold) are offsets into the
+// block's dynamic shared memory; shared_pointer faults unless [address, address + bytes) is in it.
+uint32_t shared_address(const void* p);
+unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what);
+
 // DIT_EMU_ASYNC=early: cp.async copies at the instruction rather than at the wait that retires it.
 bool async_copies_early();
 
@@ -45,6 +60,8 @@ bool async_copies_early();
 // cudaGetLastError), or a kernel fault (sticky).
 void set_launch_error(cudaError_t err);
 void set_sticky_error(cudaError_t err);
+// The emulator's cuTensorMapEncodeTiled (hopper.cpp), a driver entry point of the runtime.
+void* tensor_map_encoder();
 // The device's limits, as cudaGetDeviceProperties reports them.
 constexpr int kSharedOptin = 232448;  // 227 KiB, as on an H100
 constexpr int kSharedDefault = 48 * 1024;

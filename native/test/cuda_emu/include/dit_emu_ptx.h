@@ -4,6 +4,9 @@
 #include <cstdint>
 
 namespace dit_emu {
+// __cvta_generic_to_shared: an offset into the block's dynamic shared memory (its only shared
+// memory with an address here)
+uint32_t shared_address(const void* p);
 // cp.async: queued in this thread's open group and done when a wait retires the group (or at
 // once with DIT_EMU_ASYNC=early), so a read of shared memory before its wait sees stale data.
 void copy16_async(void* dst, const void* src, bool valid);

@@ -10,6 +10,8 @@
 
 namespace dit::cuda::mma {
 
+inline uint32_t shared_address(const void* p) { return dit_emu::shared_address(p); }
+
 inline void copy16_async(void* dst, const void* src, bool valid) { dit_emu::copy16_async(dst, src, valid); }
 inline void commit_async() { dit_emu::commit_async(); }
 template <int Pending>

@@ -1,0 +1,291 @@
+// The Hopper instructions native/cuda/wgmma_ptx.cuh issues, from the PTX ISA ("Asynchronous
+// Warpgroup Level Matrix Multiply-Accumulate", its shared-memory matrix layouts and descriptor;
+// "mbarrier"; "cp.async.bulk.tensor"), plus the driver's cuTensorMapEncodeTiled for 2-D tiles.
+// - Descriptors: start address, leading byte offset (between core matrices adjacent in K), stride
+//   byte offset (adjacent in M / N), each >> 4; layout bits 62-63: 0 none, 1 128-byte swizzle.
+//   A core matrix is 8 rows of 16 bytes. 128-byte swizzle: rows of 128 bytes, 8-row groups SBO
+//   apart, byte address bits 4-6 XOR bits 7-9.
+// - wgmma: the warpgroup's 4 warps own rows 16 w .. 16 w + 15 of the 64; accumulator registers
+//   as mma.sync's C fragments, d[4 j .. 4 j + 3] for columns 8 j .. 8 j + 7. Issued products are
+//   queued per warpgroup, committed as groups, and computed when a wait retires their group, from
+//   shared memory as it is then.
+// - mbarrier: a phase completes when its pending arrivals reach 0 and its transaction bytes 0;
+//   try_wait.parity(p) passes once the current phase's parity differs from p.
+// - TMA: the box copied at once (elements outside the tensor as zeros, still counted), 128-byte
+//   swizzled by shared address bits, then complete_tx on the mbarrier.
+#include <cstring>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "include/cuda.h"
+#include "include/dit_emu_hopper.h"
+#include "include/mma.h"
+#include "scheduler.h"
+
+namespace dit_emu {
+
+namespace {
+
+struct WgmmaOp {
+  int n = 0;
+  bool bf16 = false, registers_a = false;
+  uint64_t desc_a = 0, desc_b = 0;
+  float* d[128] = {};
+  uint32_t a[128][4] = {};
+};
+struct WarpgroupQueue {
+  std::vector<WgmmaOp> open;
+  std::deque<std::vector<WgmmaOp>> committed;
+};
+struct MBarrier {
+  uint32_t expected = 0, pending = 0, phase = 0;
+  int64_t tx = 0;
+};
+
+// per block: reset when the emulator starts another block
+uint64_t state_block = ~uint64_t(0);
+std::map<unsigned, WarpgroupQueue> queues;
+std::map<const uint64_t*, MBarrier> barriers;
+
+void sync_block_state() {
+  if (state_block == block_serial()) return;
+  state_block = block_serial();
+  queues.clear();
+  barriers.clear();
+}
+
+float element(const unsigned char* p, bool bf16) {
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return bf16 ? __bfloat162float(__nv_bfloat16{bits}) : __half2float(__half{bits});
+}
+
+struct Descriptor {
+  uint32_t start, leading, stride, mode;
+  explicit Descriptor(uint64_t d)
+      : start(uint32_t(d & 0x3FFF) << 4), leading(uint32_t((d >> 16) & 0x3FFF) << 4), stride(uint32_t((d >> 32) & 0x3FFF) << 4),
+        mode(uint32_t(d >> 62)) {}
+};
+
+uint32_t swizzle_128(uint32_t address) { return address ^ (((address >> 7) & 7) << 4); }
+
+// Element (mn, k) of a K-major operand (rows along M or N, 16-bit elements contiguous along K)
+float k_major(const Descriptor& desc, int mn, int k, bool bf16) {
+  uint32_t address;
+  if (desc.mode == 1) {
+    address = swizzle_128(desc.start + uint32_t(mn / 8) * desc.stride + uint32_t(mn % 8) * 128 + uint32_t(k) * 2);
+  } else if (desc.mode == 0) {
+    address = desc.start + uint32_t(mn / 8) * desc.stride + uint32_t(k / 8) * desc.leading + uint32_t(mn % 8) * 16 + uint32_t(k % 8) * 2;
+  } else {
+    fault("wgmma descriptor: a swizzle mode the emulator does not know (" + std::to_string(desc.mode) + ")");
+  }
+  return element(shared_pointer(address, 2, "wgmma operand"), bf16);
+}
+
+// Element (k, mn) of an MN-major operand without swizzle: core matrices of 8 K-rows of 8
+// contiguous M / N elements
+float mn_major(const Descriptor& desc, int k, int mn, bool bf16) {
+  if (desc.mode != 0) fault("wgmma: the emulator has MN-major operands without swizzle only");
+  const uint32_t address =
+      desc.start + uint32_t(k / 8) * desc.leading + uint32_t(mn / 8) * desc.stride + uint32_t(k % 8) * 16 + uint32_t(mn % 8) * 2;
+  return element(shared_pointer(address, 2, "wgmma operand"), bf16);
+}
+
+float register_half(uint32_t reg, int half, bool bf16) {
+  const uint16_t bits = uint16_t(half ? reg >> 16 : reg & 0xffffu);
+  return bf16 ? __bfloat162float(__nv_bfloat16{bits}) : __half2float(__half{bits});
+}
+
+void execute(const WgmmaOp& op) {
+  float A[64][16], B[16][192];
+  const Descriptor db(op.desc_b);
+  for (int r = 0; r < 64; r++) {
+    for (int k = 0; k < 16; k++) {
+      if (!op.registers_a) {
+        A[r][k] = k_major(Descriptor(op.desc_a), r, k, op.bf16);
+        continue;
+      }
+      // mma.sync's A fragment in warp r / 16: lane (r % 8) * 4 + (k % 8) / 2, register
+      // (r % 16) / 8 + 2 (k / 8), half k % 2
+      const int w = r / 16, g = r % 8, lane = g * 4 + (k % 8) / 2, reg = ((r % 16) / 8) + 2 * (k / 8);
+      A[r][k] = register_half(op.a[w * 32 + lane][reg], k % 2, op.bf16);
+    }
+  }
+  for (int k = 0; k < 16; k++)
+    for (int n = 0; n < op.n; n++) B[k][n] = op.registers_a ? mn_major(db, k, n, op.bf16) : k_major(db, n, k, op.bf16);
+  for (int t = 0; t < 128; t++) {
+    const int w = t / 32, lane = t % 32;
+    for (int j = 0; j < op.n / 8; j++)
+      for (int i = 0; i < 4; i++) {
+        const int row = w * 16 + lane / 4 + 8 * (i / 2), col = j * 8 + (lane % 4) * 2 + i % 2;
+        float s = 0.0f;
+        for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
+        op.d[t][4 * j + i] += s;
+      }
+  }
+}
+
+WarpgroupQueue& queue() {
+  sync_block_state();
+  return queues[current_thread().tid / 128];
+}
+
+MBarrier& barrier(const uint64_t* bar) {
+  sync_block_state();
+  auto it = barriers.find(bar);
+  if (it == barriers.end()) fault("an mbarrier used before mbarrier.init");
+  return it->second;
+}
+
+void complete_tx(MBarrier& b, int64_t bytes) {
+  b.tx -= bytes;
+  note_state_change();
+}
+
+void try_complete_phase(MBarrier& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    b.phase ^= 1u;
+    b.pending = b.expected;
+    note_state_change();
+  }
+}
+
+// What the emulator's cuTensorMapEncodeTiled keeps in a CUtensorMap
+struct TensorMap {
+  uint32_t magic;
+  uint32_t element_bytes, swizzle;
+  uint32_t box[2];
+  const unsigned char* base;
+  uint64_t dims[2], row_stride;
+};
+constexpr uint32_t kMapMagic = 0x7e450a11u;
+static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits a CUtensorMap");
+
+}  // namespace
+
+void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16) {
+  struct Issue {
+    float* d;
+    const uint32_t* a;
+    int n;
+    uint64_t desc_a, desc_b;
+    bool bf16;
+  } arg{d, a, n, desc_a, desc_b, bf16};
+  WarpgroupQueue& q = queue();
+  warpgroup_collective("wgmma.mma_async", &arg, [](void** args, void* ctx) {
+    auto* q = static_cast<WarpgroupQueue*>(ctx);
+    const auto* first = static_cast<Issue*>(args[0]);
+    WgmmaOp op;
+    op.n = first->n;
+    op.bf16 = first->bf16;
+    op.registers_a = first->a != nullptr;
+    op.desc_a = first->desc_a;
+    op.desc_b = first->desc_b;
+    for (int t = 0; t < 128; t++) {
+      const auto* x = static_cast<Issue*>(args[t]);
+      if (x->n != op.n || x->bf16 != op.bf16 || (x->a != nullptr) != op.registers_a || x->desc_b != op.desc_b ||
+          (!op.registers_a && x->desc_a != op.desc_a))
+        fault("wgmma.mma_async: the threads of a warpgroup disagree on the shape, type or descriptors");
+      op.d[t] = x->d;
+      if (op.registers_a) std::memcpy(op.a[t], x->a, sizeof op.a[t]);
+    }
+    q->open.push_back(op);
+  }, &q);
+}
+
+void wgmma_fence() {
+  warp_collective("wgmma.fence", nullptr, [](void**, void*) {});
+}
+
+void wgmma_commit() {
+  WarpgroupQueue& q = queue();
+  warpgroup_collective("wgmma.commit_group", nullptr, [](void**, void* ctx) {
+    auto* q = static_cast<WarpgroupQueue*>(ctx);
+    q->committed.push_back(std::move(q->open));
+    q->open.clear();
+  }, &q);
+}
+
+void wgmma_wait(int pending) {
+  WarpgroupQueue& q = queue();
+  struct Wait {
+    WarpgroupQueue* q;
+    int pending;
+  } ctx{&q, pending};
+  warpgroup_collective("wgmma.wait_group", nullptr, [](void**, void* c) {
+    auto* w = static_cast<Wait*>(c);
+    while (int(w->q->committed.size()) > w->pending) {
+      for (const WgmmaOp& op : w->q->committed.front()) execute(op);
+      w->q->committed.pop_front();
+    }
+  }, &ctx);
+}
+
+void mbarrier_init(uint64_t* bar, uint32_t arrivals) {
+  sync_block_state();
+  if (reinterpret_cast<uintptr_t>(bar) % 8 != 0) fault("mbarrier not 8-byte aligned");
+  if (arrivals == 0) fault("mbarrier.init with a count of 0");
+  barriers[bar] = MBarrier{arrivals, arrivals, 0, 0};
+  note_state_change();
+}
+
+void mbarrier_arrive(uint64_t* bar, uint32_t expect_bytes) {
+  MBarrier& b = barrier(bar);
+  if (b.pending == 0) fault("mbarrier: more arrivals than its count in one phase");
+  b.tx += expect_bytes;
+  b.pending--;
+  note_state_change();
+  try_complete_phase(b);
+}
+
+void mbarrier_wait(uint64_t* bar, uint32_t parity) {
+  while (barrier(bar).phase == (parity & 1u)) poll_yield();
+}
+
+void tma_load_2d(void* dst, const void* map_ptr, int32_t inner, int32_t outer, uint64_t* bar) {
+  TensorMap map;
+  std::memcpy(&map, map_ptr, sizeof map);
+  if (map.magic != kMapMagic) fault("TMA: not a tensor map made by cuTensorMapEncodeTiled");
+  const uint32_t row_bytes = map.box[0] * map.element_bytes;
+  if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B && row_bytes != 128) fault("TMA: a 128-byte swizzle needs 128-byte box rows here");
+  const uint32_t base = shared_address(dst);
+  if (base % (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B ? 1024 : 128) != 0) fault("TMA: shared destination misaligned");
+  for (uint32_t r = 0; r < map.box[1]; r++)
+    for (uint32_t c = 0; c < map.box[0]; c++) {
+      const int64_t gi = int64_t(inner) + c, go = int64_t(outer) + r;
+      uint32_t address = base + r * row_bytes + c * map.element_bytes;
+      if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B) address = swizzle_128(address);
+      unsigned char* to = shared_pointer(address, map.element_bytes, "TMA destination");
+      if (gi >= 0 && go >= 0 && uint64_t(gi) < map.dims[0] && uint64_t(go) < map.dims[1]) {
+        std::memcpy(to, map.base + uint64_t(go) * map.row_stride + uint64_t(gi) * map.element_bytes, map.element_bytes);
+      } else {
+        std::memset(to, 0, map.element_bytes);
+      }
+    }
+  MBarrier& b = barrier(bar);
+  complete_tx(b, int64_t(map.box[0]) * map.box[1] * map.element_bytes);
+  try_complete_phase(b);
+}
+
+// The driver entry point the runtime hands out for "cuTensorMapEncodeTiled": 2-D, f16 / bf16,
+// unit element strides, no interleave (what native/cuda asks for); anything else is refused.
+CUresult encode_tiled(CUtensorMap* out, CUtensorMapDataType type, cuuint32_t rank, void* base, const cuuint64_t* dims,
+                      const cuuint64_t* strides, const cuuint32_t* box, const cuuint32_t* element_strides, CUtensorMapInterleave interleave,
+                      CUtensorMapSwizzle swizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill) {
+  if (rank != 2 || (type != CU_TENSOR_MAP_DATA_TYPE_FLOAT16 && type != CU_TENSOR_MAP_DATA_TYPE_BFLOAT16) ||
+      interleave != CU_TENSOR_MAP_INTERLEAVE_NONE || element_strides[0] != 1 || element_strides[1] != 1)
+    return CUDA_ERROR_INVALID_VALUE;
+  // the driver's rules: a 16-byte aligned base, strides multiples of 16, boxes of at most 256
+  if (reinterpret_cast<uintptr_t>(base) % 16 != 0 || strides[0] % 16 != 0 || box[0] == 0 || box[1] == 0 || box[0] > 256 || box[1] > 256)
+    return CUDA_ERROR_INVALID_VALUE;
+  TensorMap map{kMapMagic, 2, uint32_t(swizzle), {box[0], box[1]}, static_cast<const unsigned char*>(base), {dims[0], dims[1]}, strides[0]};
+  std::memset(out, 0, sizeof *out);
+  std::memcpy(out, &map, sizeof map);
+  return CUDA_SUCCESS;
+}
+
+void* tensor_map_encoder() { return reinterpret_cast<void*>(&encode_tiled); }
+
+}  // namespace dit_emu

@@ -1,0 +1,21 @@
+// The CUDA emulator's Hopper instructions (hopper.cpp), which its wgmma_ptx.cuh wraps in
+// native/cuda/wgmma_ptx.cuh's names.
+#pragma once
+#include <cstdint>
+
+namespace dit_emu {
+// wgmma.mma_async m64nNk16 .f32 (warpgroup-wide): A from the descriptor desc_a, or with a != nullptr
+// from registers (4 x b32 per thread, mma.sync's A fragment per warp); B from desc_b, K-major for
+// the shared-memory A form, N-major (trans-b) for the register form. Queued until a wait.
+void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16);
+void wgmma_fence();
+void wgmma_commit();
+void wgmma_wait(int pending);
+// mbarrier: init, arrive (with expect_tx bytes when bytes > 0), try_wait.parity until it passes
+void mbarrier_init(uint64_t* bar, uint32_t arrivals);
+void mbarrier_arrive(uint64_t* bar, uint32_t expect_bytes);
+void mbarrier_wait(uint64_t* bar, uint32_t parity);
+// cp.async.bulk.tensor.2d with mbarrier::complete_tx: the box at (inner, outer) of a tensor map
+// made by the emulator's cuTensorMapEncodeTiled
+void tma_load_2d(void* dst, const void* map, int32_t inner, int32_t outer, uint64_t* bar);
+}  // namespace dit_emu

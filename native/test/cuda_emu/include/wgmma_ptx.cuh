@@ -1,0 +1,51 @@
+// The CUDA emulator's version of native/cuda/wgmma_ptx.cuh: the same functions, with the Hopper
+// instructions' semantics written out in C++ from the PTX ISA (hopper.cpp): wgmma m64nNk16 with
+// operands decoded from shared-memory matrix descriptors, its commit and wait groups (the product
+// is done when a wait retires its group, so operands overwritten before the wait show), mbarriers
+// with transaction counts, and TMA 2-D tile loads through the emulator's tensor maps.
+#pragma once
+#include <type_traits>
+
+#include "dit_emu_hopper.h"
+#include "mma.cuh"
+
+namespace dit::cuda::wgmma {
+
+#ifdef DIT_WGMMA_AVAILABLE
+// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory
+template <int N, typename T>
+inline void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
+  static_assert(N == 64 || N == 128 || N == 192, "instantiated for N = 64, 128, 192");
+  dit_emu::wgmma_issue(d, N, nullptr, desc_a, desc_b, std::is_same_v<T, __nv_bfloat16>);
+}
+
+// d (64 x N) += A (64 x 16, registers) * B (16 x N, shared memory, N contiguous)
+template <int N, typename T>
+inline void mma_async_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b) {
+  static_assert(N == 64 || N == 72 || N == 80 || N == 96 || N == 128, "instantiated for N = 64, 72, 80, 96, 128");
+  dit_emu::wgmma_issue(d, N, a, 0, desc_b, std::is_same_v<T, __nv_bfloat16>);
+}
+
+inline void fence() { dit_emu::wgmma_fence(); }
+template <int N>
+inline void fence_operands(float (&)[N]) {}
+template <int N>
+inline void fence_operands(uint32_t (&)[N]) {}
+inline void commit() { dit_emu::wgmma_commit(); }
+template <int Pending>
+inline void wait() {
+  dit_emu::wgmma_wait(Pending);
+}
+inline void fence_async_shared() {}
+
+inline void barrier_init(uint64_t* bar, uint32_t arrivals) { dit_emu::mbarrier_init(bar, arrivals); }
+inline void barrier_init_fence() {}
+inline void barrier_arrive(uint64_t* bar) { dit_emu::mbarrier_arrive(bar, 0); }
+inline void barrier_arrive_expect_bytes(uint64_t* bar, uint32_t bytes) { dit_emu::mbarrier_arrive(bar, bytes); }
+inline void barrier_wait(uint64_t* bar, uint32_t parity) { dit_emu::mbarrier_wait(bar, parity); }
+inline void tma_load_2d(void* dst, const void* map, int32_t inner, int32_t outer, uint64_t* bar) {
+  dit_emu::tma_load_2d(dst, map, inner, outer, bar);
+}
+#endif  // DIT_WGMMA_AVAILABLE
+
+}  // namespace dit::cuda::wgmma
