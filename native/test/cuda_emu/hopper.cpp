@@ -71,6 +71,13 @@ struct Descriptor {
 
 uint32_t swizzle_128(uint32_t address) { return address ^ (((address >> 7) & 7) << 4); }
 
+// An operand element read by the async proxy: cp.async data needs its writer's fence.proxy.async
+float operand(uint32_t address, bool bf16) {
+  const unsigned char* p = shared_pointer(address, 2, "wgmma operand");
+  if (is_unfenced(address, 2)) fault("wgmma reads shared memory written by cp.async without a fence.proxy.async after it");
+  return element(p, bf16);
+}
+
 // Element (mn, k) of a K-major operand (rows along M or N, 16-bit elements contiguous along K)
 float k_major(const Descriptor& desc, int mn, int k, bool bf16) {
   uint32_t address;
@@ -81,7 +88,7 @@ float k_major(const Descriptor& desc, int mn, int k, bool bf16) {
   } else {
     fault("wgmma descriptor: a swizzle mode the emulator does not know (" + std::to_string(desc.mode) + ")");
   }
-  return element(shared_pointer(address, 2, "wgmma operand"), bf16);
+  return operand(address, bf16);
 }
 
 // Element (k, mn) of an MN-major operand without swizzle: core matrices of 8 K-rows of 8
@@ -90,7 +97,7 @@ float mn_major(const Descriptor& desc, int k, int mn, bool bf16) {
   if (desc.mode != 0) fault("wgmma: the emulator has MN-major operands without swizzle only");
   const uint32_t address =
       desc.start + uint32_t(k / 8) * desc.leading + uint32_t(mn / 8) * desc.stride + uint32_t(k % 8) * 16 + uint32_t(mn % 8) * 2;
-  return element(shared_pointer(address, 2, "wgmma operand"), bf16);
+  return operand(address, bf16);
 }
 
 float register_half(uint32_t reg, int half, bool bf16) {

@@ -14,7 +14,9 @@ namespace dit_emu {
 
 namespace {
 
-void perform(const AsyncCopy& c) {
+// Lands a copy; it stays unfenced for the async proxy until its thread's fence.proxy.async.
+void perform(Thread& t, const AsyncCopy& c) {
+  mark_unfenced(t, uint32_t(static_cast<unsigned char*>(c.dst) - static_cast<unsigned char*>(dynamic_shared())), 16);
   if (c.valid) {
     std::memcpy(c.dst, c.src, 16);
   } else {
@@ -52,7 +54,7 @@ void copy16_async(void* dst, const void* src, bool valid) {
   if (valid && reinterpret_cast<uintptr_t>(src) % 16 != 0) fault("cp.async source not 16-byte aligned");
   const AsyncCopy c{dst, src, valid};
   if (async_copies_early()) {
-    perform(c);
+    perform(t, c);
   } else {
     t.open_group.push_back(c);
   }
@@ -67,7 +69,7 @@ void commit_async() {
 void wait_async(int pending) {
   Thread& t = current_thread();
   while (int(t.async_groups.size()) > pending) {
-    for (const AsyncCopy& c : t.async_groups.front()) perform(c);
+    for (const AsyncCopy& c : t.async_groups.front()) perform(t, c);
     t.async_groups.pop_front();
   }
 }

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "include/dit_emu_hopper.h"
 #include "include/mma.h"
 #include "scheduler.h"
 
@@ -101,6 +102,7 @@ void* kernel_state = nullptr;
 std::string fault_message;
 unsigned char* shared_base = nullptr;
 size_t shared_bytes = 0;
+std::vector<uint16_t> unfenced_bytes;  // per byte of dynamic shared memory: writers not yet fenced
 
 // Stacks with a guard page below each, kept across launches.
 unsigned char* stacks = nullptr;
@@ -213,6 +215,7 @@ void run_block(unsigned n) {
     t.wait = Thread::Wait::None;
     t.open_group.clear();  // keeps the allocations: a grid may have many blocks
     t.async_groups.clear();
+    t.unfenced.clear();
     t.tid = i;
     t.idx = uint3{i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
   }
@@ -227,6 +230,7 @@ void run_block(unsigned n) {
   blocks_run++;
   block_arrived = block_exited = 0;
   if (shared_bytes) std::memset(shared_base, 0xff, shared_bytes);
+  std::fill(unfenced_bytes.begin(), unfenced_bytes.end(), uint16_t(0));
   for (unsigned remaining = n; remaining > 0 && fault_message.empty();) {
     bool progress = false;
     const uint64_t version = state_version;
@@ -311,6 +315,7 @@ void run_grid(const void* kernel, dim3 grid, dim3 block, size_t shared, cudaStre
   std::vector<unsigned char> shared_memory(shared + 16);
   shared_base = shared_memory.data() + (16 - reinterpret_cast<uintptr_t>(shared_memory.data()) % 16) % 16;
   shared_bytes = shared;
+  unfenced_bytes.assign(shared, 0);
   kernel_body = body;
   kernel_state = state;
   fault_message.clear();
@@ -392,6 +397,24 @@ void poll_yield() {
 }
 
 void note_state_change() { state_version++; }
+
+void mark_unfenced(Thread& t, uint32_t offset, uint32_t bytes) {
+  for (uint32_t i = 0; i < bytes; i++) unfenced_bytes[offset + i]++;
+  t.unfenced.push_back(offset);
+}
+
+void fence_proxy_async() {
+  Thread& t = current_thread();
+  for (uint32_t offset : t.unfenced)
+    for (uint32_t i = 0; i < 16; i++) unfenced_bytes[offset + i]--;
+  t.unfenced.clear();
+}
+
+bool is_unfenced(uint32_t offset, uint32_t bytes) {
+  for (uint32_t i = 0; i < bytes; i++)
+    if (unfenced_bytes[offset + i]) return true;
+  return false;
+}
 
 uint64_t block_serial() { return blocks_run; }
 

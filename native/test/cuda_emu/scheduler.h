@@ -27,6 +27,7 @@ struct Thread {
   const void* waiting_group = nullptr;  // the warp or warpgroup of a Wait::Group
   std::vector<AsyncCopy> open_group;               // cp.async issued since the last commit
   std::deque<std::vector<AsyncCopy>> async_groups;  // committed, not yet waited for
+  std::vector<uint32_t> unfenced;                   // shared offsets of its cp.async copies done since its last fence.proxy.async
 };
 
 // The thread running now; faults when called outside a kernel.
@@ -52,6 +53,12 @@ uint64_t block_serial();
 // block's dynamic shared memory; shared_pointer faults unless [address, address + bytes) is in it.
 uint32_t shared_address(const void* p);
 unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what);
+
+// Generic-proxy writes (cp.async) to shared memory the async proxy (wgmma) may not read until the
+// writing thread has run fence.proxy.async: a count per byte of the dynamic shared memory.
+// (fence_proxy_async itself: include/dit_emu_hopper.h)
+void mark_unfenced(Thread& t, uint32_t offset, uint32_t bytes);
+bool is_unfenced(uint32_t offset, uint32_t bytes);
 
 // DIT_EMU_ASYNC=early: cp.async copies at the instruction rather than at the wait that retires it.
 bool async_copies_early();

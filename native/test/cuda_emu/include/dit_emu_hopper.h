@@ -9,6 +9,8 @@ namespace dit_emu {
 // the shared-memory A form, N-major (trans-b) for the register form. Queued until a wait.
 void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16);
 void wgmma_fence();
+// fence.proxy.async.shared::cta: this thread's cp.async data may now be read by wgmma
+void fence_proxy_async();
 void wgmma_commit();
 void wgmma_wait(int pending);
 // mbarrier: init, arrive (with expect_tx bytes when bytes > 0), try_wait.parity until it passes

@@ -36,7 +36,7 @@ template <int Pending>
 inline void wait() {
   dit_emu::wgmma_wait(Pending);
 }
-inline void fence_async_shared() {}
+inline void fence_async_shared() { dit_emu::fence_proxy_async(); }
 
 inline void barrier_init(uint64_t* bar, uint32_t arrivals) { dit_emu::mbarrier_init(bar, arrivals); }
 inline void barrier_init_fence() {}
