@@ -2,8 +2,9 @@
 // warps owns 16 query rows (4 per warp) of one (b, h); key/value tiles of 32 rows are staged in
 // shared memory as f32; lane j scores key j of the tile, the online softmax runs across the warp
 // (max/sum by shuffles), and each lane accumulates the output dims d = lane + 32 i in registers.
-// The head dim is a run-time value up to 128 (72 is computed as 72, not padded); the per-lane
-// register count is the one compile-time switch below. This SIMT kernel is the f32 path and the
+// The head dim is a run-time value up to 256 (72 is computed as 72, not padded); the per-lane
+// register count is the one compile-time switch below. Head dims over 128 (no DiT has them, but a
+// config may) take this kernel in every dtype. This SIMT kernel is the f32 path and the
 // reference. f16/bf16 take the mma.sync kernel of attention_mma.cu when the head dim is a multiple
 // of 8 and the rows are 16-byte aligned, else the WMMA kernel further down; DIT_CUDA_ATTENTION=wmma
 // or =simt forces those (for comparisons and tests); DIT_CUDA_ATTENTION=wgmma tries the Hopper
@@ -18,7 +19,7 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int kWarps = 4, kRowsPerWarp = 4, kKeys = 32, kMaxHeadDim = 128;
+constexpr int kWarps = 4, kRowsPerWarp = 4, kKeys = 32, kMaxHeadDim = 256;
 constexpr int kRows = kWarps * kRowsPerWarp;
 
 size_t shared_bytes(int64_t dh) { return size_t(kRows * dh + kKeys * (dh + 1) + kKeys * dh) * sizeof(float); }
@@ -104,8 +105,10 @@ template <typename T, int DPL>
 void launch(const AttentionParams& p) {
   const size_t smem = shared_bytes(p.Dh);
   auto kernel = attention_kernel<T, DPL>;
-  // the largest this kernel ever needs (Dh = 128), set once per instantiation
-  static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes(kMaxHeadDim))), "attention smem"), true);
+  // the largest this instantiation ever needs (Dh = 32 DPL: 82 KiB at 256, within every supported
+  // GPU's opt-in limit), set once
+  static const bool configured =
+      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes(32 * DPL))), "attention smem"), true);
   (void)configured;
   const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
   kernel<<<grid, kWarps * 32, smem, stream()>>>(p);
@@ -262,6 +265,7 @@ bool launch_tc(const AttentionParams& p) {
 
 template <typename T>
 bool launch_tensor_cores(const AttentionParams& p) {
+  if (p.Dh > 128) return false;  // the SIMT kernel takes those
   // head-dim dispatch: padded to the next multiple of 16
   switch ((p.Dh + 15) / 16) {
     case 1: case 2: return launch_tc<T, 32>(p);
@@ -277,7 +281,7 @@ bool launch_tensor_cores(const AttentionParams& p) {
 }  // namespace
 
 bool attention_supports_head_dim(int64_t dh) { return dh >= 1 && dh <= kMaxHeadDim; }
-const char* attention_head_dims() { return "1 to 128 (DiT uses 32, 64, 72, 80, 96, 128)"; }
+const char* attention_head_dims() { return "1 to 256 (DiT uses 32, 64, 72, 80, 96, 128)"; }
 
 void attention(const AttentionParams& p) {
   if (p.B == 0 || p.H == 0 || p.N == 0) return;
@@ -298,7 +302,11 @@ void attention(const AttentionParams& p) {
       case 1: launch<T, 1>(p); break;
       case 2: launch<T, 2>(p); break;
       case 3: launch<T, 3>(p); break;
-      default: launch<T, 4>(p); break;
+      case 4: launch<T, 4>(p); break;
+      case 5: launch<T, 5>(p); break;
+      case 6: launch<T, 6>(p); break;
+      case 7: launch<T, 7>(p); break;
+      default: launch<T, 8>(p); break;
     }
   });
   check_launch("attention");

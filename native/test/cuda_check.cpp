@@ -251,7 +251,7 @@ void check_layer_norm_modulate(DType dt) {
 void check_attention(DType dt) {
   struct Case { int64_t B, H, N, M, D; };
   std::vector<Case> cases;
-  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128}) cases.push_back({2, 3, 70, 150, D});
+  for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128, 136, 200, 256}) cases.push_back({2, 3, 70, 150, D});
   cases.push_back({2, 3, 300, 333, 72});  // several query blocks and key tiles of every kernel, both tails
   cases.push_back({1, 65537, 3, 5, 16});  // more (batch, head) pairs than a grid's y dimension holds
   for (const Case& c : cases) {

@@ -22,8 +22,9 @@ const CASES: Case[] = [
   { name: 'layerNormModulate odd D', inputs: [[[2, 5, 33], 3], [[2, 33], 1], [[2, 33], 1]], run: ([x, s, c]) => ops.layerNormModulate(x, s, c) },
   { name: 'gatedResidual', inputs: [[[2, 37, 33], 1], [[2, 33], 1], [[2, 37, 33], 1]], run: ([x, g, y]) => ops.gatedResidual(x, g, y) },
   // keys over several key tiles (online rescaling), head dims of DiT and odd ones: 16 to 128 take
-  // the mma.sync kernel (40 and 72 with its m16n8k8 step), 8, 20 and 112 the WMMA fallback
-  ...[8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128].map((dh) => ({
+  // the mma.sync kernel (40 and 72 with its m16n8k8 step), 8, 20 and 112 the WMMA fallback, over
+  // 128 the SIMT kernel in every dtype
+  ...[8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128, 200, 256].map((dh) => ({
     name: `attention d${dh}`,
     inputs: [[[2, 3, 70, dh], 1], [[2, 3, 150, dh], 1], [[2, 3, 150, dh], 1]] as [number[], number][],
     run: ([q, k, v]: Tensor[]) => ops.attention(q, k, v),
@@ -93,4 +94,9 @@ gpuTest('cuda timestepEmbedding and casts match the CPU', async (t) => {
   // 2^60 + 2^36 + 1 rounds once to 2^60 + 2^37; through double first it would round to 2^60
   const ints = Tensor.from(new BigInt64Array([5n, -7n, 2n ** 60n + 2n ** 36n + 1n]), [3], { device: 'cuda' });
   t.deepEqual(Array.from(await ints.to({ dtype: 'f32' }).toFloat32Array()), [5, -7, 2 ** 60 + 2 ** 37]);
+});
+
+gpuTest('cuda attention refuses a head dim over 256 by name (the CPU takes any)', (t) => {
+  const x = Tensor.zeros([1, 1, 2, 264], { device: 'cuda' });
+  t.throws(() => ops.attention(x, x, x), { message: /head dim 264 is not supported on CUDA; supported: 1 to 256/ });
 });
