@@ -78,26 +78,31 @@ float operand(uint32_t address, bool bf16) {
   return element(p, bf16);
 }
 
-// Element (mn, k) of a K-major operand (rows along M or N, 16-bit elements contiguous along K)
-float k_major(const Descriptor& desc, int mn, int k, bool bf16) {
-  uint32_t address;
-  if (desc.mode == 1) {
-    address = swizzle_128(desc.start + uint32_t(mn / 8) * desc.stride + uint32_t(mn % 8) * 128 + uint32_t(k) * 2);
-  } else if (desc.mode == 0) {
-    address = desc.start + uint32_t(mn / 8) * desc.stride + uint32_t(k / 8) * desc.leading + uint32_t(mn % 8) * 16 + uint32_t(k % 8) * 2;
-  } else {
-    fault("wgmma descriptor: a swizzle mode the emulator does not know (" + std::to_string(desc.mode) + ")");
-  }
-  return operand(address, bf16);
+// The shared address of element (mn, k) of a K-major operand (rows along M or N, 16-bit elements
+// contiguous along K)
+uint32_t k_major(const Descriptor& desc, int mn, int k) {
+  if (desc.mode == 1) return swizzle_128(desc.start + uint32_t(mn / 8) * desc.stride + uint32_t(mn % 8) * 128 + uint32_t(k) * 2);
+  if (desc.mode == 0)
+    return desc.start + uint32_t(mn / 8) * desc.stride + uint32_t(k / 8) * desc.leading + uint32_t(mn % 8) * 16 + uint32_t(k % 8) * 2;
+  fault("wgmma descriptor: a swizzle mode the emulator does not know (" + std::to_string(desc.mode) + ")");
 }
 
-// Element (k, mn) of an MN-major operand without swizzle: core matrices of 8 K-rows of 8
+// ... of element (k, mn) of an MN-major operand without swizzle: core matrices of 8 K-rows of 8
 // contiguous M / N elements
-float mn_major(const Descriptor& desc, int k, int mn, bool bf16) {
+uint32_t mn_major(const Descriptor& desc, int k, int mn) {
   if (desc.mode != 0) fault("wgmma: the emulator has MN-major operands without swizzle only");
-  const uint32_t address =
-      desc.start + uint32_t(k / 8) * desc.leading + uint32_t(mn / 8) * desc.stride + uint32_t(k % 8) * 16 + uint32_t(mn % 8) * 2;
-  return operand(address, bf16);
+  return desc.start + uint32_t(k / 8) * desc.leading + uint32_t(mn / 8) * desc.stride + uint32_t(k % 8) * 16 + uint32_t(mn % 8) * 2;
+}
+
+// Calls fn(address) for every shared-memory element an op reads.
+template <typename Fn>
+void for_each_operand(const WgmmaOp& op, Fn&& fn) {
+  if (!op.registers_a)
+    for (int r = 0; r < 64; r++)
+      for (int k = 0; k < 16; k++) fn(k_major(Descriptor(op.desc_a), r, k));
+  const Descriptor db(op.desc_b);
+  for (int k = 0; k < 16; k++)
+    for (int n = 0; n < op.n; n++) fn(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k));
 }
 
 float register_half(uint32_t reg, int half, bool bf16) {
@@ -111,7 +116,7 @@ void execute(const WgmmaOp& op) {
   for (int r = 0; r < 64; r++) {
     for (int k = 0; k < 16; k++) {
       if (!op.registers_a) {
-        A[r][k] = k_major(Descriptor(op.desc_a), r, k, op.bf16);
+        A[r][k] = operand(k_major(Descriptor(op.desc_a), r, k), op.bf16);
         continue;
       }
       // mma.sync's A fragment in warp r / 16: lane (r % 8) * 4 + (k % 8) / 2, register
@@ -121,7 +126,7 @@ void execute(const WgmmaOp& op) {
     }
   }
   for (int k = 0; k < 16; k++)
-    for (int n = 0; n < op.n; n++) B[k][n] = op.registers_a ? mn_major(db, k, n, op.bf16) : k_major(db, n, k, op.bf16);
+    for (int n = 0; n < op.n; n++) B[k][n] = operand(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k), op.bf16);
   for (int t = 0; t < 128; t++) {
     const int w = t / 32, lane = t % 32;
     for (int j = 0; j < op.n / 8; j++)
@@ -198,6 +203,11 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
       op.d[t] = x->d;
       if (op.registers_a) std::memcpy(op.a[t], x->a, sizeof op.a[t]);
     }
+    // the operands must be fenced for the async proxy by the issue, not merely by the wait
+    for_each_operand(op, [](uint32_t address) {
+      shared_pointer(address, 2, "wgmma operand");
+      if (is_unfenced(address, 2)) fault("wgmma issued on shared memory written by cp.async without a fence.proxy.async after it");
+    });
     q->open.push_back(op);
   }, &q);
 }

@@ -16,7 +16,7 @@ namespace {
 
 // Lands a copy; it stays unfenced for the async proxy until its thread's fence.proxy.async.
 void perform(Thread& t, const AsyncCopy& c) {
-  mark_unfenced(t, uint32_t(static_cast<unsigned char*>(c.dst) - static_cast<unsigned char*>(dynamic_shared())), 16);
+  mark_unfenced(t, uint32_t(static_cast<unsigned char*>(c.dst) - static_cast<unsigned char*>(dynamic_shared())));
   if (c.valid) {
     std::memcpy(c.dst, c.src, 16);
   } else {

@@ -300,7 +300,14 @@ cudaError_t register_shared_limit(const void* kernel, int bytes) {
   return cudaSuccess;
 }
 
-void run_grid(const void* kernel, dim3 grid, dim3 block, size_t shared, cudaStream_t, void (*body)(void*), void* state) {
+void wait_for_kernels() { std::lock_guard<std::mutex> lock(launch_mu); }
+
+void run_grid(const void* kernel, dim3 grid, dim3 block, size_t shared, cudaStream_t stream, void (*body)(void*), void* state) {
+  const cudaError_t status = launch_status(stream);
+  if (status != cudaSuccess) {
+    set_launch_error(status);
+    return;
+  }
   std::lock_guard<std::mutex> lock(launch_mu);
   const cudaError_t config = check_config(kernel, grid, block, shared);
   if (config != cudaSuccess) {
@@ -398,8 +405,8 @@ void poll_yield() {
 
 void note_state_change() { state_version++; }
 
-void mark_unfenced(Thread& t, uint32_t offset, uint32_t bytes) {
-  for (uint32_t i = 0; i < bytes; i++) unfenced_bytes[offset + i]++;
+void mark_unfenced(Thread& t, uint32_t offset) {
+  for (uint32_t i = 0; i < 16; i++) unfenced_bytes[offset + i]++;
   t.unfenced.push_back(offset);
 }
 
@@ -410,7 +417,8 @@ void fence_proxy_async() {
   t.unfenced.clear();
 }
 
-bool is_unfenced(uint32_t offset, uint32_t bytes) {
+bool is_unfenced(uint32_t address, uint32_t bytes) {
+  const uint32_t offset = address - kSharedBase;
   for (uint32_t i = 0; i < bytes; i++)
     if (unfenced_bytes[offset + i]) return true;
   return false;
@@ -421,14 +429,14 @@ uint64_t block_serial() { return blocks_run; }
 uint32_t shared_address(const void* p) {
   const auto* c = static_cast<const unsigned char*>(p);
   if (c < shared_base || c > shared_base + shared_bytes) fault("a shared address taken of memory outside the dynamic shared memory (the emulator maps only that)");
-  return uint32_t(c - shared_base);
+  return kSharedBase + uint32_t(c - shared_base);
 }
 
 unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what) {
-  if (size_t(address) + bytes > shared_bytes)
+  if (address < kSharedBase || size_t(address - kSharedBase) + bytes > shared_bytes)
     fault(std::string(what) + ": shared address " + std::to_string(address) + " + " + std::to_string(bytes) + " bytes outside the " +
-          std::to_string(shared_bytes) + " bytes of dynamic shared memory");
-  return shared_base + address;
+          std::to_string(shared_bytes) + " bytes of dynamic shared memory at " + std::to_string(kSharedBase));
+  return shared_base + (address - kSharedBase);
 }
 
 void syncwarp() {

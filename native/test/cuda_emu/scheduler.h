@@ -49,16 +49,19 @@ void note_state_change();
 // Numbers the blocks run so far: state kept per block elsewhere (mbarriers, wgmma queues) resets
 // when it changes.
 uint64_t block_serial();
-// Shared addresses (what __cvta_generic_to_shared gives, descriptors hold) are offsets into the
-// block's dynamic shared memory; shared_pointer faults unless [address, address + bytes) is in it.
+// Shared addresses (what __cvta_generic_to_shared gives, descriptors hold) are kSharedBase plus
+// offsets into the block's dynamic shared memory; shared_pointer faults unless [address, address +
+// bytes) is in it. The base is 16-byte aligned only, as a real block's dynamic shared memory after
+// its static variables may be, so kernels that need 1024-byte tiles must align them (align_1024).
+constexpr uint32_t kSharedBase = 0x410;
 uint32_t shared_address(const void* p);
 unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what);
 
 // Generic-proxy writes (cp.async) to shared memory the async proxy (wgmma) may not read until the
 // writing thread has run fence.proxy.async: a count per byte of the dynamic shared memory.
 // (fence_proxy_async itself: include/dit_emu_hopper.h)
-void mark_unfenced(Thread& t, uint32_t offset, uint32_t bytes);
-bool is_unfenced(uint32_t offset, uint32_t bytes);
+void mark_unfenced(Thread& t, uint32_t offset);  // the 16 bytes of one cp.async at this offset
+bool is_unfenced(uint32_t address, uint32_t bytes);  // a shared address
 
 // DIT_EMU_ASYNC=early: cp.async copies at the instruction rather than at the wait that retires it.
 bool async_copies_early();
@@ -67,6 +70,11 @@ bool async_copies_early();
 // cudaGetLastError), or a kernel fault (sticky).
 void set_launch_error(cudaError_t err);
 void set_sticky_error(cudaError_t err);
+// What a launch on `stream` gets before it runs: the sticky error, or cudaErrorInvalidResourceHandle
+// for a destroyed stream, else cudaSuccess.
+cudaError_t launch_status(cudaStream_t stream);
+// Returns once no kernel is running (on another host thread): what a synchronising call waits for.
+void wait_for_kernels();
 // The emulator's cuTensorMapEncodeTiled (hopper.cpp), a driver entry point of the runtime.
 void* tensor_map_encoder();
 // The device's limits, as cudaGetDeviceProperties reports them.

@@ -12,16 +12,21 @@ const fs = require('fs');
 const path = require('path');
 
 function kernelStart(text, end) {
-  // the kernel expression ending at `end` (exclusive): an id-expression, maybe with template arguments
+  // the kernel expression ending at `end` (exclusive): an id-expression, maybe with template
+  // arguments (angle brackets inside parentheses, as in `k<(A < B)>`, do not count)
   let i = end;
   while (i > 0 && /\s/.test(text[i - 1])) i--;
   if (text[i - 1] === '>') {
-    let depth = 0;
+    let angles = 0;
+    let parens = 0;
     do {
       i--;
-      if (text[i] === '>') depth++;
-      else if (text[i] === '<') depth--;
-    } while (i > 0 && depth > 0);
+      const c = text[i];
+      if (c === ')') parens++;
+      else if (c === '(') parens--;
+      else if (parens === 0 && c === '>') angles++;
+      else if (parens === 0 && c === '<') angles--;
+    } while (i > 0 && (angles > 0 || parens > 0));
   }
   while (i > 0 && /[\w:]/.test(text[i - 1])) i--;
   return i;
@@ -38,7 +43,9 @@ function translateLaunches(text, file) {
     const start = kernelStart(text, open);
     if (start === open) throw new Error(`${file}: no kernel name before <<<`);
     out += text.slice(pos, start);
-    out += `::dit_emu::Launch(${text.slice(open + 3, close)}).with(${text.slice(start, open).trim()})`;
+    const kernel = text.slice(start, open);
+    const newlines = '\n'.repeat((kernel.match(/\n/g) ?? []).length);  // keeps the #line numbering
+    out += `::dit_emu::Launch(${text.slice(open + 3, close)}).with(${kernel.trim()})${newlines}`;
     pos = close + 3;
   }
   return out + text.slice(pos);
@@ -54,7 +61,7 @@ function translate(text, file) {
     /asm\s+volatile\s*\(\s*"mov\.u64 %0, %%globaltimer;"\s*:\s*"=l"\((\w+)\)\s*\)\s*;/g,
     (_, name) => `${name} = ::dit_emu::globaltimer();`,
   );
-  const asm = /\basm\b/.exec(text);
+  const asm = /\basm\s+(volatile\s*)?\(|\basm\s*\(/.exec(text);
   if (asm) {
     const line = text.slice(0, asm.index).split('\n').length;
     throw new Error(`${file}:${line}: inline assembly the CUDA emulator does not know`);
