@@ -55,7 +55,6 @@ __device__ __forceinline__ uint64_t descriptor_interleave(uint32_t smem_address,
   return encode_descriptor(smem_address, leading, stride, 0);
 }
 
-
 }  // namespace dit::cuda::wgmma
 
 #include "wgmma_ptx.cuh"

@@ -56,12 +56,6 @@ void sync_block_state() {
   barriers.clear();
 }
 
-float element(const unsigned char* p, bool bf16) {
-  uint16_t bits;
-  std::memcpy(&bits, p, 2);
-  return bf16 ? __bfloat162float(__nv_bfloat16{bits}) : __half2float(__half{bits});
-}
-
 struct Descriptor {
   uint32_t start, leading, stride, mode;
   explicit Descriptor(uint64_t d)
@@ -71,11 +65,11 @@ struct Descriptor {
 
 uint32_t swizzle_128(uint32_t address) { return address ^ (((address >> 7) & 7) << 4); }
 
-// An operand element read by the async proxy: cp.async data needs its writer's fence.proxy.async
-float operand(uint32_t address, bool bf16) {
+// An operand element the async proxy reads: in range, and if cp.async wrote it, fenced by its writer
+const unsigned char* operand(uint32_t address) {
   const unsigned char* p = shared_pointer(address, 2, "wgmma operand");
-  if (is_unfenced(address, 2)) fault("wgmma reads shared memory written by cp.async without a fence.proxy.async after it");
-  return element(p, bf16);
+  if (is_unfenced(address, 2)) fault("wgmma on shared memory written by cp.async without a fence.proxy.async after it");
+  return p;
 }
 
 // The shared address of element (mn, k) of a K-major operand (rows along M or N, 16-bit elements
@@ -94,39 +88,35 @@ uint32_t mn_major(const Descriptor& desc, int k, int mn) {
   return desc.start + uint32_t(k / 8) * desc.leading + uint32_t(mn / 8) * desc.stride + uint32_t(k % 8) * 16 + uint32_t(mn % 8) * 2;
 }
 
-// Calls fn(address) for every shared-memory element an op reads.
+// Calls fn(a, row, column, element) for every shared-memory element an op reads: a for A (row m,
+// column k), else B (row k, column n).
 template <typename Fn>
 void for_each_operand(const WgmmaOp& op, Fn&& fn) {
   if (!op.registers_a)
-    for (int r = 0; r < 64; r++)
-      for (int k = 0; k < 16; k++) fn(k_major(Descriptor(op.desc_a), r, k));
+    for (int m = 0; m < 64; m++)
+      for (int k = 0; k < 16; k++) fn(true, m, k, operand(k_major(Descriptor(op.desc_a), m, k)));
   const Descriptor db(op.desc_b);
   for (int k = 0; k < 16; k++)
-    for (int n = 0; n < op.n; n++) fn(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k));
-}
-
-float register_half(uint32_t reg, int half, bool bf16) {
-  const uint16_t bits = uint16_t(half ? reg >> 16 : reg & 0xffffu);
-  return bf16 ? __bfloat162float(__nv_bfloat16{bits}) : __half2float(__half{bits});
+    for (int n = 0; n < op.n; n++) fn(false, k, n, operand(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k)));
 }
 
 void execute(const WgmmaOp& op) {
   float A[64][16], B[16][192];
-  const Descriptor db(op.desc_b);
-  for (int r = 0; r < 64; r++) {
-    for (int k = 0; k < 16; k++) {
-      if (!op.registers_a) {
-        A[r][k] = operand(k_major(Descriptor(op.desc_a), r, k), op.bf16);
-        continue;
+  for_each_operand(op, [&](bool a, int row, int col, const unsigned char* p) {
+    uint16_t bits;
+    std::memcpy(&bits, p, 2);
+    (a ? A[row][col] : B[row][col]) = half_value(bits, op.bf16);
+  });
+  if (op.registers_a) {
+    // mma.sync's A fragment in warp m / 16: lane (m % 8) * 4 + (k % 8) / 2, register
+    // (m % 16) / 8 + 2 (k / 8), half k % 2
+    for (int m = 0; m < 64; m++)
+      for (int k = 0; k < 16; k++) {
+        const int w = m / 16, lane = (m % 8) * 4 + (k % 8) / 2, reg = ((m % 16) / 8) + 2 * (k / 8);
+        const uint32_t r = op.a[w * 32 + lane][reg];
+        A[m][k] = half_value(k % 2 ? r >> 16 : r & 0xffffu, op.bf16);
       }
-      // mma.sync's A fragment in warp r / 16: lane (r % 8) * 4 + (k % 8) / 2, register
-      // (r % 16) / 8 + 2 (k / 8), half k % 2
-      const int w = r / 16, g = r % 8, lane = g * 4 + (k % 8) / 2, reg = ((r % 16) / 8) + 2 * (k / 8);
-      A[r][k] = register_half(op.a[w * 32 + lane][reg], k % 2, op.bf16);
-    }
   }
-  for (int k = 0; k < 16; k++)
-    for (int n = 0; n < op.n; n++) B[k][n] = operand(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k), op.bf16);
   for (int t = 0; t < 128; t++) {
     const int w = t / 32, lane = t % 32;
     for (int j = 0; j < op.n / 8; j++)
@@ -149,11 +139,6 @@ MBarrier& barrier(const uint64_t* bar) {
   auto it = barriers.find(bar);
   if (it == barriers.end()) fault("an mbarrier used before mbarrier.init");
   return it->second;
-}
-
-void complete_tx(MBarrier& b, int64_t bytes) {
-  b.tx -= bytes;
-  note_state_change();
 }
 
 void try_complete_phase(MBarrier& b) {
@@ -203,11 +188,8 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
       op.d[t] = x->d;
       if (op.registers_a) std::memcpy(op.a[t], x->a, sizeof op.a[t]);
     }
-    // the operands must be fenced for the async proxy by the issue, not merely by the wait
-    for_each_operand(op, [](uint32_t address) {
-      shared_pointer(address, 2, "wgmma operand");
-      if (is_unfenced(address, 2)) fault("wgmma issued on shared memory written by cp.async without a fence.proxy.async after it");
-    });
+    // in range and fenced for the async proxy at the issue already, not merely by the wait
+    for_each_operand(op, [](bool, int, int, const unsigned char*) {});
     q->open.push_back(op);
   }, &q);
 }
@@ -282,7 +264,8 @@ void tma_load_2d(void* dst, const void* map_ptr, int32_t inner, int32_t outer, u
       }
     }
   MBarrier& b = barrier(bar);
-  complete_tx(b, int64_t(map.box[0]) * map.box[1] * map.element_bytes);
+  b.tx -= int64_t(map.box[0]) * map.box[1] * map.element_bytes;  // complete_tx
+  note_state_change();
   try_complete_phase(b);
 }
 

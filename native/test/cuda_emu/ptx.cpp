@@ -24,28 +24,23 @@ void perform(Thread& t, const AsyncCopy& c) {
   }
 }
 
-// f16 values of every bit pattern: the conversion is on the emulator's hot path (every mma)
-const float* f16_values() {
-  static const std::vector<float> table = [] {
+// element `half` (0: low, 1: high 16 bits) of a register holding two
+float element(uint32_t reg, int half, bool bf16) { return half_value(half ? reg >> 16 : reg & 0xffffu, bf16); }
+
+}  // namespace
+
+float half_value(uint32_t bits, bool bf16) {
+  static const std::vector<float> f16 = [] {
     std::vector<float> t(65536);
     for (uint32_t i = 0; i < 65536; i++) t[i] = __half2float(__half{uint16_t(i)});
     return t;
   }();
-  return table.data();
+  if (!bf16) return f16[bits & 0xffffu];
+  float f;
+  const uint32_t u = bits << 16;
+  std::memcpy(&f, &u, 4);
+  return f;
 }
-
-float element(uint32_t reg, int half, bool bf16) {
-  const uint32_t bits = half ? reg >> 16 : reg & 0xffffu;
-  if (bf16) {
-    float f;
-    const uint32_t u = bits << 16;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  return f16_values()[bits];
-}
-
-}  // namespace
 
 void copy16_async(void* dst, const void* src, bool valid) {
   Thread& t = current_thread();

@@ -52,6 +52,23 @@ cudaError_t status() { return sticky_error; }
 
 bool stream_ok(cudaStream_t s) { return s == nullptr || live_streams.count(s) > 0; }
 
+// Streams and events are checked handles: made and registered, or refused once destroyed.
+template <typename Handle, typename State>
+cudaError_t create_handle(std::set<Handle>& live, Handle* out, State state) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (status()) return status();
+  *out = new State(state);
+  live.insert(*out);
+  return cudaSuccess;
+}
+template <typename Handle>
+cudaError_t destroy_handle(std::set<Handle>& live, Handle h) {
+  std::lock_guard<std::mutex> lock(mu);
+  if (!h || !live.erase(h)) return fail(cudaErrorInvalidResourceHandle);
+  delete h;
+  return status();
+}
+
 }  // namespace
 
 cudaError_t launch_status(cudaStream_t stream) {
@@ -207,20 +224,11 @@ cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t s) 
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
-  std::lock_guard<std::mutex> lock(mu);
-  if (status()) return status();
-  *s = new dit_emu_stream{flags};
-  live_streams.insert(*s);
-  return cudaSuccess;
+  return create_handle(live_streams, s, dit_emu_stream{flags});
 }
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
 
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  std::lock_guard<std::mutex> lock(mu);
-  if (!s || !live_streams.erase(s)) return fail(cudaErrorInvalidResourceHandle);
-  delete s;
-  return status();
-}
+cudaError_t cudaStreamDestroy(cudaStream_t s) { return destroy_handle(live_streams, s); }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   wait_for_kernels();
@@ -236,20 +244,11 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned) {
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned flags) {
-  std::lock_guard<std::mutex> lock(mu);
-  if (status()) return status();
-  *e = new dit_emu_event{flags, false, {}};
-  live_events.insert(*e);
-  return cudaSuccess;
+  return create_handle(live_events, e, dit_emu_event{flags, false, {}});
 }
 cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, 0); }
 
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  std::lock_guard<std::mutex> lock(mu);
-  if (!e || !live_events.erase(e)) return fail(cudaErrorInvalidResourceHandle);
-  delete e;
-  return status();
-}
+cudaError_t cudaEventDestroy(cudaEvent_t e) { return destroy_handle(live_events, e); }
 
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   std::lock_guard<std::mutex> lock(mu);

@@ -166,7 +166,6 @@ void start_fiber(Thread& t, unsigned char* top) {
   slot[-6] = 0;                                                   // r15
   slot[-7] = 0x1f80u | (uint64_t(0x037fu) << 32);                 // default MXCSR, x87 control word
   t.sp = &slot[-7];
-  t.started = true;
 }
 
 // DIT_EMU_ORDER=reverse: threads run last to first between barriers. With the default order a
@@ -211,7 +210,7 @@ void run_block(unsigned n) {
   for (unsigned i = 0; i < n; i++) {
     Thread& t = threads[i];
     t.sp = nullptr;
-    t.started = t.done = false;
+    t.done = false;
     t.wait = Thread::Wait::None;
     t.open_group.clear();  // keeps the allocations: a grid may have many blocks
     t.async_groups.clear();
@@ -219,14 +218,11 @@ void run_block(unsigned n) {
     t.tid = i;
     t.idx = uint3{i % blockDim.x, (i / blockDim.x) % blockDim.y, i / (blockDim.x * blockDim.y)};
   }
-  for (size_t w = 0; w < warps.size(); w++) {
-    warps[w] = Group{};
-    warps[w].size = std::min(32u, n - unsigned(w) * 32);
-  }
-  for (size_t g = 0; g < warpgroups.size(); g++) {
-    warpgroups[g] = Group{};
-    warpgroups[g].size = std::min(128u, n - unsigned(g) * 128);
-  }
+  for (auto [groups, size] : {std::pair{&warps, 32u}, std::pair{&warpgroups, 128u}})
+    for (size_t g = 0; g < groups->size(); g++) {
+      (*groups)[g] = Group{};
+      (*groups)[g].size = std::min(size, n - unsigned(g) * size);
+    }
   blocks_run++;
   block_arrived = block_exited = 0;
   if (shared_bytes) std::memset(shared_base, 0xff, shared_bytes);
@@ -238,7 +234,7 @@ void run_block(unsigned n) {
       const unsigned i = reverse_order() ? n - 1 - k : k;
       Thread& t = threads[i];
       if (!runnable(t)) continue;
-      if (!t.started) start_fiber(t, stack_top(i));
+      if (!t.sp) start_fiber(t, stack_top(i));
       const bool was_polling = t.wait == Thread::Wait::Poll;
       t.wait = Thread::Wait::None;
       threadIdx = t.idx;
@@ -427,16 +423,16 @@ bool is_unfenced(uint32_t address, uint32_t bytes) {
 uint64_t block_serial() { return blocks_run; }
 
 uint32_t shared_address(const void* p) {
-  const auto* c = static_cast<const unsigned char*>(p);
-  if (c < shared_base || c > shared_base + shared_bytes) fault("a shared address taken of memory outside the dynamic shared memory (the emulator maps only that)");
-  return kSharedBase + uint32_t(c - shared_base);
+  check_dynamic_shared(p, 0, "a shared address (the emulator maps only the dynamic shared memory)");
+  return kSharedBase + uint32_t(static_cast<const unsigned char*>(p) - shared_base);
 }
 
 unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what) {
-  if (address < kSharedBase || size_t(address - kSharedBase) + bytes > shared_bytes)
+  const int64_t offset = int64_t(address) - kSharedBase;  // checked before it makes a pointer
+  if (offset < 0 || size_t(offset) + bytes > shared_bytes)
     fault(std::string(what) + ": shared address " + std::to_string(address) + " + " + std::to_string(bytes) + " bytes outside the " +
           std::to_string(shared_bytes) + " bytes of dynamic shared memory at " + std::to_string(kSharedBase));
-  return shared_base + (address - kSharedBase);
+  return shared_base + offset;
 }
 
 void syncwarp() {

@@ -21,7 +21,7 @@ struct Thread {
   void* sp = nullptr;  // saved stack pointer while switched out
   unsigned tid = 0;    // linear index in the block
   uint3 idx{0, 0, 0};
-  bool started = false, done = false;
+  bool done = false;   // (not started yet: sp is null)
   enum class Wait { None, Block, Group, Poll } wait = Wait::None;
   uint64_t wait_generation = 0;
   const void* waiting_group = nullptr;  // the warp or warpgroup of a Wait::Group
@@ -77,6 +77,8 @@ cudaError_t launch_status(cudaStream_t stream);
 void wait_for_kernels();
 // The emulator's cuTensorMapEncodeTiled (hopper.cpp), a driver entry point of the runtime.
 void* tensor_map_encoder();
+// The value of f16 (bf16 = false) or bf16 bits (ptx.cpp; f16 from a table: every mma converts).
+float half_value(uint32_t bits, bool bf16);
 // The device's limits, as cudaGetDeviceProperties reports them.
 constexpr int kSharedOptin = 232448;  // 227 KiB, as on an H100
 constexpr int kSharedDefault = 48 * 1024;
