@@ -8,7 +8,7 @@
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
 #   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
 #      one query tile per warp in the mma attention, and the CUDA tests on each opt-in Hopper
-#      kernel (wgmma and tma GEMMs, wgmma attention)
+#      kernel (wgmma and tma GEMMs, wgmma attention, wgmma conv)
 #   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels, and
 #      memcheck on the opt-in Hopper kernels (native check)
 #   4. the bench suite on the GPU, PyTorch side by side
@@ -53,6 +53,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-wgmma.log DIT_CUDA_GEMM=wgmma
   native native-tma.log DIT_CUDA_GEMM=tma
   native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
+  native native-conv-wgmma.log DIT_CUDA_CONV=wgmma
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
   summary "0 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
@@ -73,6 +74,8 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     DIT_CUDA_ATTENTION=$attention timeout 60 $check > "$out/native-timing-$attention.log" 2>&1
     grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
   done
+  DIT_CUDA_CONV=wgmma timeout 60 $check > "$out/native-timing-conv-wgmma.log" 2>&1
+  grep -E "^time  causalConv3d" "$out/native-timing-conv-wgmma.log" | sed "s/^time /time wgmma/" | tee -a "$out/summary.txt"
 fi
 if has 1; then
   timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
@@ -89,11 +92,13 @@ if has 2; then
   summary "2 tma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-tma.log")"
   DIT_CUDA_ATTENTION=wgmma timeout 120 "${ava[@]}" test/cuda > "$out/ava-attention-wgmma.log" 2>&1
   summary "2 wgmma attention (opt-in) (exit $?): $(ava_result "$out/ava-attention-wgmma.log")"
+  DIT_CUDA_CONV=wgmma timeout 60 "${ava[@]}" test/cuda/ops.test.ts --match '*onv3d*' > "$out/ava-conv-wgmma.log" 2>&1
+  summary "2 wgmma conv (opt-in) (exit $?): $(ava_result "$out/ava-conv-wgmma.log")"
 fi
 if has 3; then
   # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   check=.device/dit_cuda_check
-  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention; do
+  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention DIT_CUDA_CONV=wgmma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
     summary "3 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"

@@ -1,5 +1,5 @@
 // 3-D convolution. f16/bf16 with Cin a multiple of 8 (every VAE layer past the first): the
-// implicit GEMM of conv3d_mma.cu. Everything else (f32, odd channel counts, DIT_CUDA_CONV=im2col):
+// implicit GEMM of conv3d_mma.cu (DIT_CUDA_CONV=wgmma tries conv3d_wgmma.cu's first). Everything else (f32, odd channel counts, DIT_CUDA_CONV=im2col):
 // an im2col GEMM on the GEMM kernels: per chunk of output positions a gather kernel builds
 // col[pos, (c, kt, kh, kw)] (stride, dilation, zero space padding, front/back time padding,
 // replicate or zeros), then out[b, :, chunk] = W [Cout, K] x col^T.
@@ -45,7 +45,8 @@ void conv3d(const Conv3dParams& p) {
     using T = decltype(tag);
     if constexpr (sizeof(T) == 2) {
       static const bool im2col_forced = env_equals("DIT_CUDA_CONV", "im2col");
-      if (!im2col_forced && conv3d_mma<T>(p)) return;
+      static const bool wgmma_asked = env_equals("DIT_CUDA_CONV", "wgmma");  // opt-in until verified
+      if (!im2col_forced && ((wgmma_asked && conv3d_wgmma<T>(p)) || conv3d_mma<T>(p))) return;
     }
     // positions per im2col chunk (K = 0, no input channels: one chunk, the output is the bias)
     const int64_t row_bytes = (K > 0 ? K : 1) * int64_t(sizeof(T));

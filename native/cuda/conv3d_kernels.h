@@ -9,4 +9,9 @@ namespace dit::cuda {
 template <typename T>
 bool conv3d_mma(const Conv3dParams& p);
 
+// The same on Hopper's wgmma (conv3d_wgmma.cu): also false when the device is not compute
+// capability 9.0.
+template <typename T>
+bool conv3d_wgmma(const Conv3dParams& p);
+
 }  // namespace dit::cuda

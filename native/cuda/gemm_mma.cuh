@@ -5,8 +5,6 @@
 // 4 x kBN / 32 m16n8k16 MMAs per 16 of K. Tiles 32 deep travel global -> shared by cp.async in a
 // 4-stage ring, so three are in flight while one is multiplied; fragments come out of shared
 // memory by ldmatrix.
-// Shared rows are 64 bytes (4 chunks of 16); chunk c of row r sits at c ^ ((r / 2) % 4), so the 8
-// rows one ldmatrix phase reads fall on 8 different 16-byte bank groups.
 // What differs between users is how a tile's rows are found (a loader: load(tile, k_tile, tid)
 // issues this thread's 16-byte copies of its tile) and the epilogue (for_each_pair).
 #pragma once
@@ -14,43 +12,54 @@
 
 namespace dit::cuda::gemm {
 
+constexpr int kBlockM = 128, kBlockK = 32, kStages = 4, kThreads = 256;
+
+// How a tile of rows running along K sits in shared memory, and which 16-byte chunks of it a
+// thread of the block copies (loaders are written once for any tile kind: RowLoader here, the
+// convolution's gather in conv3d_implicit.cuh). This main loop's tile: kBlockK deep (64-byte rows
+// of 4 chunks), chunk c of row r in slot c ^ ((r / 2) % 4), so the 8 rows one ldmatrix phase reads
+// fall on 8 different 16-byte bank groups. (wgmma's 128-byte swizzled tile: wgmma::SwizzledTile.)
+struct MmaTile {
+  static constexpr int kDepth = kBlockK, kChunksPerRow = kBlockK / 8;
+  __device__ static __forceinline__ int slot(int row, int chunk) { return row * kChunksPerRow + (chunk ^ ((row >> 1) & 3)); }
+};
+
 // The block tile: 128 rows of A by kBN (128 or 256) rows of B, 32 deep; 8 warps as 2 (M) x 4 (N),
 // each a 64 x kBN / 4 piece. 256 wide means twice the MMAs per shared-memory fragment load (64 x 64
 // warp tiles) and one block per SM; 128 wide, two blocks per SM and finer waves on narrow N.
-constexpr int kBlockM = 128, kBlockK = 32, kStages = 4, kThreads = 256;
-constexpr int kChunksPerRow = kBlockK / 8;  // 16-byte chunks per shared row
 template <int kBN>
 struct Shape {
   static_assert(kBN == 128 || kBN == 256, "B tile: 128 or 256 rows");
   static constexpr int kBlockN = kBN;
   static constexpr int kNTiles = kBN / 32;  // n8 tiles per warp
-  static constexpr int kTileChunksA = kBlockM * kChunksPerRow;
-  static constexpr int kStageChunks = (kBlockM + kBN) * kChunksPerRow;
+  static constexpr int kTileChunksA = kBlockM * MmaTile::kChunksPerRow;
+  static constexpr int kStageChunks = (kBlockM + kBN) * MmaTile::kChunksPerRow;
   static constexpr size_t kSharedBytes = size_t(kStages) * kStageChunks * 16;  // 64 or 96 KiB
   static constexpr int kMinBlocksPerSM = kBN == 128 ? 2 : 1;
 };
 
-__device__ __forceinline__ int swizzled(int row, int chunk) { return row * kChunksPerRow + (chunk ^ ((row >> 1) & 3)); }
-
-// The tile rows a thread copies (row_of(tid, i), i = 0 .. rows / 64 - 1) and the chunk along K it
-// copies in all of them.
-__device__ __forceinline__ int row_of(int tid, int i) { return (tid + i * kThreads) / kChunksPerRow; }
-__device__ __forceinline__ int chunk_of(int tid) { return tid % kChunksPerRow; }
+// The tile rows a thread copies (row_of(tid, i), i = 0 .. rows x chunks per row / kThreads - 1) and
+// the chunk along K it copies in all of them.
+template <typename Tile>
+__device__ __forceinline__ int row_of(int tid, int i) { return (tid + i * kThreads) / Tile::kChunksPerRow; }
+template <typename Tile>
+__device__ __forceinline__ int chunk_of(int tid) { return tid % Tile::kChunksPerRow; }
 
 // Rows stored contiguously along K: tile row r (of kRows) is src + (row0 + r) * ld; rows past
 // `rows` and K past `K` are zero-filled. Needs K, ld multiples of 8 and src 16-byte aligned.
-template <typename T, int kRows = kBlockM>
+template <typename T, int kRows = kBlockM, typename Tile = MmaTile>
 struct RowLoader {
   const T* src;
   int64_t ld, rows, K, row0;
   __device__ __forceinline__ void load(uint4* tile, int k_tile, int tid) const {
-    const int chunk = chunk_of(tid);
-    const int64_t k = int64_t(k_tile) * kBlockK + chunk * 8;
+    static_assert(kRows * Tile::kChunksPerRow % kThreads == 0, "whole rows per pass");
+    const int chunk = chunk_of<Tile>(tid);
+    const int64_t k = int64_t(k_tile) * Tile::kDepth + chunk * 8;
 #pragma unroll
-    for (int i = 0; i < kRows * kChunksPerRow / kThreads; i++) {
-      const int row = row_of(tid, i);
+    for (int i = 0; i < kRows * Tile::kChunksPerRow / kThreads; i++) {
+      const int row = row_of<Tile>(tid, i);
       const bool ok = row0 + row < rows && k < K;
-      mma::copy16_async(tile + swizzled(row, chunk), ok ? src + (row0 + row) * ld + k : src, ok);
+      mma::copy16_async(tile + Tile::slot(row, chunk), ok ? src + (row0 + row) * ld + k : src, ok);
     }
   }
 };
@@ -95,12 +104,12 @@ __device__ __forceinline__ void mainloop(float (&acc)[4][kBN / 32][4], const Loa
       uint32_t af[4][4], bf[NT][2];
 #pragma unroll
       for (int mi = 0; mi < 4; mi++)
-        mma::ldmatrix_x4(af[mi], sa + swizzled(warp_m + mi * 16 + (lane & 15), ks * 2 + (lane >> 4)));
+        mma::ldmatrix_x4(af[mi], sa + MmaTile::slot(warp_m + mi * 16 + (lane & 15), ks * 2 + (lane >> 4)));
 #pragma unroll
       for (int nj = 0; nj < NT / 2; nj++) {
         const int matrix = lane >> 3;  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15)
         uint32_t r[4];
-        mma::ldmatrix_x4(r, sb + swizzled(warp_n + nj * 16 + (matrix >> 1) * 8 + (lane & 7), ks * 2 + (matrix & 1)));
+        mma::ldmatrix_x4(r, sb + MmaTile::slot(warp_n + nj * 16 + (matrix >> 1) * 8 + (lane & 7), ks * 2 + (matrix & 1)));
         bf[2 * nj][0] = r[0];
         bf[2 * nj][1] = r[1];
         bf[2 * nj + 1][0] = r[2];

@@ -1,6 +1,7 @@
-// Stand-in for the Hopper (sm_90a) kernels, linear_wgmma.cu, linear_tma.cu and
-// attention_wgmma.cu, when they are not built (DIT_CUDA_SM90A=OFF): each reports "not launched".
+// Stand-in for the Hopper (sm_90a) kernels, linear_wgmma.cu, linear_tma.cu, attention_wgmma.cu
+// and conv3d_wgmma.cu, when they are not built (DIT_CUDA_SM90A=OFF): each reports "not launched".
 #include "attention_kernels.h"
+#include "conv3d_kernels.h"
 #include "linear_kernels.h"
 
 namespace dit::cuda {
@@ -20,11 +21,18 @@ bool attention_wgmma(const AttentionParams&) {
   return false;
 }
 
+template <typename T>
+bool conv3d_wgmma(const Conv3dParams&) {
+  return false;
+}
+
 template bool linear_wgmma<__half>(const LinearParams&);
 template bool linear_wgmma<__nv_bfloat16>(const LinearParams&);
 template bool linear_tma<__half>(const LinearParams&);
 template bool linear_tma<__nv_bfloat16>(const LinearParams&);
 template bool attention_wgmma<__half>(const AttentionParams&);
 template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&);
+template bool conv3d_wgmma<__half>(const Conv3dParams&);
+template bool conv3d_wgmma<__nv_bfloat16>(const Conv3dParams&);
 
 }  // namespace dit::cuda

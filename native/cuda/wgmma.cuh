@@ -8,7 +8,7 @@
 //
 // The swizzled layout: a tile of rows of 64 16-bit elements (128 bytes, one swizzle span), 16-byte
 // chunk c of row r at chunk c ^ (r % 8), 8-row groups 1024 bytes apart, the tile 1024-byte aligned.
-// cp.async writes it through swizzle128(); TMA with CU_TENSOR_MAP_SWIZZLE_128B writes the same.
+// cp.async writes it through SwizzledTile::slot(); TMA with CU_TENSOR_MAP_SWIZZLE_128B writes the same.
 #pragma once
 #include <type_traits>
 
@@ -25,9 +25,12 @@ namespace dit::cuda::wgmma {
 constexpr int kRowBytes = 128;           // one swizzle span
 constexpr int kTileK = kRowBytes / 2;    // its elements of f16 / bf16: the K depth of a GEMM tile
 
-__device__ __forceinline__ uint32_t swizzle128(int row, int chunk) {
-  return uint32_t(row * kRowBytes + ((chunk ^ (row & 7)) << 4));
-}
+// The swizzled tile as cp.async loaders see it (gemm::RowLoader, the convolution's gather):
+// kTileK deep, 16-byte chunk c of row r in 16-byte slot 8 r + (c ^ (r % 8)).
+struct SwizzledTile {
+  static constexpr int kDepth = kTileK, kChunksPerRow = kRowBytes / 16;
+  __device__ static __forceinline__ int slot(int row, int chunk) { return row * kChunksPerRow + (chunk ^ (row & 7)); }
+};
 
 // A shared-memory matrix descriptor: start address, leading and stride byte offsets (16-byte
 // units), layout mode in bits 62-63 (0: no swizzle, 1: 128-byte swizzle).
@@ -74,27 +77,34 @@ __device__ __forceinline__ void mma_k_tile(float (&d)[N / 2], uint32_t a, uint32
   commit();
 }
 
-// Stores a warpgroup's 64 x N accumulators at rows m_base.., columns n0.. through the linear
-// epilogue. Layout (per warp of the warpgroup, 16 rows), as mma.sync's C fragments, one per 8
-// columns: d[4 j + 0, 1] at row lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3] at
-// row + 8.
-template <int N, typename T>
-__device__ __forceinline__ void store_accumulators(const LinearParams& p, float (&d)[N / 2], int64_t m_base, int64_t n0) {
+// fn(m, n, v0, v1): the values of the warpgroup's row m (0 .. 63), columns n and n + 1 (n even),
+// for every pair this thread holds. The layout (per warp of the warpgroup, 16 rows) is mma.sync's
+// C fragments, one per 8 columns: d[4 j + 0, 1] at row lane / 4, columns 8 j + (lane % 4) * 2 +
+// {0, 1}; d[4 j + 2, 3] at row + 8.
+template <int N, typename Fn>
+__device__ __forceinline__ void for_each_pair(const float (&d)[N / 2], Fn&& fn) {
   const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
-  const int64_t row = m_base + warp_in_group * 16 + (lane >> 2);
+  const int row = warp_in_group * 16 + (lane >> 2);
 #pragma unroll
   for (int j = 0; j < N / 8; j++) {
-    const int64_t n = n0 + j * 8 + (lane & 3) * 2;
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-      const int64_t m = row + 8 * half;
-      if (m >= p.M || n >= p.N) continue;
-      const bool second = n + 1 < p.N;
-      const float v0 = linear_epilogue<T>(p, m, n, d[4 * j + 2 * half]);
-      const float v1 = second ? linear_epilogue<T>(p, m, n + 1, d[4 * j + 2 * half + 1]) : 0.0f;
-      gemm::store_pair(static_cast<T*>(p.c) + m * p.ldc + n, second, v0, v1);
-    }
+    const int n = j * 8 + (lane & 3) * 2;
+    fn(row, n, d[4 * j], d[4 * j + 1]);
+    fn(row + 8, n, d[4 * j + 2], d[4 * j + 3]);
   }
+}
+
+// Stores a warpgroup's 64 x N accumulators at rows m_base.., columns n0.. through the linear
+// epilogue.
+template <int N, typename T>
+__device__ __forceinline__ void store_accumulators(const LinearParams& p, const float (&d)[N / 2], int64_t m_base, int64_t n0) {
+  for_each_pair<N>(d, [&](int mi, int ni, float v0, float v1) {
+    const int64_t m = m_base + mi, n = n0 + ni;
+    if (m >= p.M || n >= p.N) return;
+    const bool second = n + 1 < p.N;
+    v0 = linear_epilogue<T>(p, m, n, v0);
+    if (second) v1 = linear_epilogue<T>(p, m, n + 1, v1);
+    gemm::store_pair(static_cast<T*>(p.c) + m * p.ldc + n, second, v0, v1);
+  });
 }
 #endif  // DIT_WGMMA_AVAILABLE
 

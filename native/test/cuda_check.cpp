@@ -115,6 +115,43 @@ double rel_l2(const HostArray& got, const HostArray& ref) {
   return std::sqrt(num / (den > 0 ? den : 1));
 }
 
+// For a failed check, where the wrong elements are, so one GPU run says what kind of bug it is
+// (unwritten NaNs, one edge, a swizzle's row or column pattern): how many are wrong (NaN, or off
+// by more than 10 tolerances of the reference's RMS), the first one, and, when the output has
+// rows of `columns`, the first as (row, column) and the wrong fraction per 8-row group of rows
+// mod 64 and per 8-column group of columns mod 64.
+std::string describe_mismatch(const HostArray& got, const HostArray& ref, double tol, size_t columns) {
+  double rms = 0;
+  for (size_t i = 0; i < ref.count; i++) rms += double(ref.get(i)) * ref.get(i);
+  rms = std::sqrt(rms / double(ref.count ? ref.count : 1));
+  const double limit = 10 * tol * (rms > 0 ? rms : 1);
+  size_t wrong = 0, nan = 0, first = ref.count;
+  size_t row_group[8] = {}, row_total[8] = {}, col_group[8] = {}, col_total[8] = {};
+  for (size_t i = 0; i < ref.count; i++) {
+    const double g = got.get(i), r = ref.get(i);
+    const bool bad = std::isnan(g) || std::fabs(g - r) > limit;
+    nan += std::isnan(g) ? 1 : 0;
+    if (bad && first == ref.count) first = i;
+    wrong += bad ? 1 : 0;
+    if (columns) {
+      const size_t rg = (i / columns) % 64 / 8, cg = (i % columns) % 64 / 8;
+      row_total[rg]++, col_total[cg]++;
+      row_group[rg] += bad ? 1 : 0, col_group[cg] += bad ? 1 : 0;
+    }
+  }
+  char text[512];
+  if (!wrong) return "no element off by 10 tolerances";
+  int n = std::snprintf(text, sizeof text, "%zu of %zu wrong (%zu NaN); first at %zu", wrong, ref.count, nan, first);
+  if (columns) {
+    n += std::snprintf(text + n, sizeof text - n, " = (%zu, %zu): got %g, want %g; by rows %% 64 / 8:", first / columns,
+                       first % columns, double(got.get(first)), double(ref.get(first)));
+    for (int g = 0; g < 8; g++) n += std::snprintf(text + n, sizeof text - n, " %.0f%%", row_total[g] ? 100.0 * row_group[g] / row_total[g] : 0.0);
+    n += std::snprintf(text + n, sizeof text - n, "; by columns:");
+    for (int g = 0; g < 8; g++) n += std::snprintf(text + n, sizeof text - n, " %.0f%%", col_total[g] ? 100.0 * col_group[g] / col_total[g] : 0.0);
+  }
+  return text;
+}
+
 int failures = 0, checks = 0;
 bool cpu_only = false;  // --cpu-only: the CPU references alone (checks the harness on a machine without a GPU)
 std::vector<std::string> only, skip;  // --only TEXT / --skip TEXT (e.g. for a sanitizer run)
@@ -133,7 +170,7 @@ bool selected(const std::string& what) {
 template <typename Params>
 void check(const std::string& name, DType dtype, std::vector<HostArray> inputs, size_t out_count,
            const std::function<Params(const std::vector<void*>&, void*)>& make, void (*cpu_op)(const Params&),
-           void (*cuda_op)(const Params&)) {
+           void (*cuda_op)(const Params&), size_t columns = 0) {
   const DType out_dtype = dtype;
   std::string what = name + " " + dit::dtype_name(dtype);
   if (!selected(what)) return;
@@ -166,6 +203,7 @@ void check(const std::string& name, DType dtype, std::vector<HostArray> inputs, 
     const bool ok = err <= tolerance(dtype);
     if (!ok) failures++;
     std::printf("%s  %-48s rel L2 %.2e (tolerance %.1e)\n", ok ? "ok  " : "FAIL", what.c_str(), err, tolerance(dtype));
+    if (!ok) std::printf("      %s\n", describe_mismatch(got, expected, tolerance(dtype), columns).c_str());
   } catch (const std::exception& e) {
     failures++;
     std::printf("FAIL  %-48s %s\n", what.c_str(), e.what());
@@ -206,7 +244,7 @@ void check_linear(DType dt) {
           p.act = s.act;
           return p;
         },
-        dit::cpu::linear, dit::cuda::linear);
+        dit::cpu::linear, dit::cuda::linear, size_t(s.N));
   }
   // the adaLN-Zero epilogue: out = residual + gate[m / rows_per_gate] * (a W^T + b), two "batches"
   const int64_t M = 130, N = 96, K = 64;
@@ -220,7 +258,7 @@ void check_linear(DType dt) {
         p.gate = ptr[3]; p.gate_stride = N; p.rows_per_gate = M / 2; p.residual = ptr[4];
         return p;
       },
-      dit::cpu::linear, dit::cuda::linear);
+      dit::cpu::linear, dit::cuda::linear, size_t(N));
 }
 
 void check_layer_norm_modulate(DType dt) {
@@ -271,7 +309,7 @@ void check_attention(DType dt) {
           p.scale = 1.0f / std::sqrt(float(D));
           return p;
         },
-        dit::cpu::attention, dit::cuda::attention);
+        dit::cpu::attention, dit::cuda::attention, size_t(D));
   }
   // the model's layout: q, k, v read by strides out of one qkv buffer [B, N, 3, H, D], output [B, N, H, D]
   const int64_t B = 2, H = 3, D = 72, T = 77;
@@ -317,6 +355,8 @@ void check_conv(DType dt) {
       {"causalConv3d implicit gemm replicate", 1, 8, 6, 7, 9, 9, 1, 2, 0, 1, 1, true, true},
       {"causalConv3d implicit gemm zeros s2", 2, 24, 7, 6, 5, 130, 2, 1, 0, 1, 1, false, false},
       {"conv3d implicit gemm dilated", 2, 16, 5, 9, 7, 20, 1, 2, 2, 1, 2, false, true},
+      // 64 channels: a 64-deep K tile is one whole tap; 136 outputs: a second, nearly empty row of blocks
+      {"causalConv3d implicit gemm 64->136", 1, 64, 3, 6, 11, 136, 1, 2, 0, 1, 1, true, true},
   };
   for (const Shape& s : shapes) {
     const dit::Conv3dParams base = conv_params(dt, s.B, s.Cin, s.T, s.H, s.W, s.Cout, 3, s.st, s.ptf, s.ptb, s.pad, s.dil_t, s.replicate);
@@ -329,7 +369,7 @@ void check_conv(DType dt) {
           p.x = ptr[0]; p.weight = ptr[1]; p.bias = s.bias ? ptr[2] : nullptr; p.out = out;
           return p;
         },
-        dit::cpu::conv3d, dit::cuda::conv3d);
+        dit::cpu::conv3d, dit::cuda::conv3d, size_t(base.To * base.Ho * base.Wo));
   }
   // PatchEmbed3D: end padding to the patch, T-major tokens
   const int64_t B = 2, C = 3, T = 3, H = 5, W = 4, D = 7;

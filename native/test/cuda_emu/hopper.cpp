@@ -34,6 +34,10 @@ struct WgmmaOp {
   uint64_t desc_a = 0, desc_b = 0;
   float* d[128] = {};
   uint32_t a[128][4] = {};
+  // the first queued product into these accumulators: a hash of each thread's accumulators at the
+  // issue, checked when it is computed (threads may not write them while the product is in flight)
+  bool guarded = false;
+  uint64_t d_hash[128] = {};
 };
 struct WarpgroupQueue {
   std::vector<WgmmaOp> open;
@@ -100,8 +104,22 @@ void for_each_operand(const WgmmaOp& op, Fn&& fn) {
     for (int n = 0; n < op.n; n++) fn(false, k, n, operand(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k)));
 }
 
+uint64_t accumulator_hash(const float* d, int n) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < n / 2; i++) {
+    uint32_t bits;
+    std::memcpy(&bits, &d[i], 4);
+    h = (h ^ bits) * 1099511628211ull;
+  }
+  return h;
+}
+
 void execute(const WgmmaOp& op) {
-  float A[64][16], B[16][192];
+  if (op.guarded)
+    for (int t = 0; t < 128; t++)
+      if (accumulator_hash(op.d[t], op.n) != op.d_hash[t])
+        fault("wgmma: a thread wrote the accumulators of an in-flight wgmma before wgmma.wait_group retired it");
+  float A[64][16], B[16][256];
   for_each_operand(op, [&](bool a, int row, int col, const unsigned char* p) {
     uint16_t bits;
     std::memcpy(&bits, p, 2);
@@ -190,6 +208,14 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
     }
     // in range and fenced for the async proxy at the issue already, not merely by the wait
     for_each_operand(op, [](bool, int, int, const unsigned char*) {});
+    // guarded unless an earlier product into the same accumulators is still queued (that one's
+    // guard covers the chain)
+    op.guarded = true;
+    for (const WgmmaOp& o : q->open) op.guarded = op.guarded && o.d[0] != op.d[0];
+    for (const auto& group : q->committed)
+      for (const WgmmaOp& o : group) op.guarded = op.guarded && o.d[0] != op.d[0];
+    if (op.guarded)
+      for (int t = 0; t < 128; t++) op.d_hash[t] = accumulator_hash(op.d[t], op.n);
     q->open.push_back(op);
   }, &q);
 }
@@ -217,7 +243,21 @@ void wgmma_wait(int pending) {
     auto* w = static_cast<Wait*>(c);
     while (int(w->q->committed.size()) > w->pending) {
       for (const WgmmaOp& op : w->q->committed.front()) execute(op);
+      std::vector<WgmmaOp> retired = std::move(w->q->committed.front());
       w->q->committed.pop_front();
+      // the next queued product into a retired one's accumulators now guards them from here
+      for (const WgmmaOp& op : retired) {
+        WgmmaOp* next = nullptr;
+        for (auto& group : w->q->committed)
+          for (WgmmaOp& o : group)
+            if (!next && o.d[0] == op.d[0]) next = &o;
+        for (WgmmaOp& o : w->q->open)
+          if (!next && o.d[0] == op.d[0]) next = &o;
+        if (next && !next->guarded) {
+          next->guarded = true;
+          for (int t = 0; t < 128; t++) next->d_hash[t] = accumulator_hash(next->d[t], next->n);
+        }
+      }
     }
   }, &ctx);
 }
