@@ -4,6 +4,7 @@
 # Then: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/check-wgmma-serialization.sh  # a serialised wgmma kernel is not worth device time
 npx cmake-js rebuild --CDCMAKE_CUDA_ARCHITECTURES=90
 npm run build:ts
 cmake -S . -B build-check -DDIT_BUILD_CUDA_CHECK=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null

@@ -1,22 +1,27 @@
 // Flash attention forward for f16 / bf16 on Hopper's warpgroup tensor cores (wgmma, sm_90a). A
 // block of two warpgroups owns 128 query rows of one (b, h), 64 per warpgroup, and walks the keys
-// in tiles of 128 that cp.async brings into a two-stage shared ring (the next tile loads while
-// this one is used). Per tile each warpgroup:
-// - S = Q K^T: wgmma m64n128k16 with Q and K from shared memory, the head dim in steps of 16
+// in tiles (128 keys; 64 for head dims over 96, for registers) that cp.async brings into a ring of
+// 4 or 5 stages (as many as fit in shared memory). Per tile j each warpgroup:
+// - S = Q K^T: wgmma m64nKk16 with Q and K from shared memory, the head dim in steps of 16
 //   (72 is zero-padded to 80 for this product only: wgmma's k is 16);
 // - the online softmax on the S accumulators (a row lives in the 4 lanes that share lane / 4, as
 //   in mma.sync's C fragments; exp2 with the scale folded in);
 // - O += P V: P leaves the S accumulators as wgmma's register A fragments (rounded to the storage
 //   type, as flash attention does) and V is read from shared memory N-major, so the head dim is
-//   the wgmma's N and computed at its own size (m64n72k16 for 72).
+//   the wgmma N and computed at its own size (m64n72k16 for 72).
+// Pipelined within the warpgroup in FlashAttention-3's order: S of tile j + 1 and P V of tile j
+// are issued back to back, and the softmax of tile j + 1 runs while P V of tile j is still on the
+// tensor cores; P is packed into the A registers once P V has retired (they are its operand).
+// Every wgmma and wait is unconditional: ptxas silently serialises all the wgmma of a kernel when
+// it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
+// (C7513-C7520; an order overlapping the softmax with both products drew them in every form
+// tried). scripts/check-wgmma-serialization.sh fails the build check when any appears. Loads run
+// two tiles ahead of the S products; one block barrier per tile publishes a landed tile.
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
-// loader; only the descriptors differ.
-// Not yet overlapped (no producer warpgroup, no ping-pong between the warpgroups): the first
-// version, to be verified and timed against attention_mma.cu. The cp.async writes into the core
-// matrices are 128 bytes apart across consecutive threads (bank conflicts), which keeps the global
-// reads of each row coalesced; a TMA loader would remove both concerns. Opt-in (DIT_CUDA_ATTENTION=wgmma);
-// needs compute capability 9.0, head dims 64, 72, 80, 96, 128, 16-byte aligned rows.
+// loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup and ping-pong
+// between the two warpgroups.) Opt-in (DIT_CUDA_ATTENTION=wgmma); needs compute capability 9.0,
+// head dims 64, 72, 80, 96, 128, 16-byte aligned rows.
 #include "attention_kernels.h"
 #include "wgmma.cuh"
 
@@ -26,20 +31,23 @@ namespace {
 
 constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
 constexpr int kRows = 64 * kWarpgroups;  // query rows per block
-constexpr int kKeys = 128;               // keys per tile
+constexpr size_t kSharedBudget = 227 * 1024;  // sm_90's opt-in maximum per block
 
 template <int D>
 struct WgmmaFlashLayout {
   static_assert(D % 8 == 0 && D >= 16 && D <= 128, "head dim");
+  static constexpr int kKeys = D <= 96 ? 128 : 64;            // keys per tile
   static constexpr int kDk = (D + 15) / 16 * 16;             // head dim as the k of S = Q K^T
   static constexpr int kQkChunks = kDk / 8;                   // 16-byte chunks of a Q / K row
   static constexpr int kVChunks = D / 8;                      // of a V row
   static constexpr int kQkGroupBytes = kQkChunks * 128;       // one 8-row group of Q / K
   static constexpr int kVGroupBytes = kVChunks * 128;         // of V
   static constexpr int kQBytes = kRows / 8 * kQkGroupBytes;
-  static constexpr int kKBytes = kKeys / 8 * kQkGroupBytes;   // one stage
-  static constexpr int kVBytes = kKeys / 8 * kVGroupBytes;
-  static constexpr size_t kSharedBytes = size_t(kQBytes) + 2 * kKBytes + 2 * kVBytes;
+  static constexpr int kKBytes = kKeys / 8 * kQkGroupBytes;
+  static constexpr int kStageBytes = kKBytes + kKeys / 8 * kVGroupBytes;  // K, then V
+  static constexpr int kStages = kQBytes + 5 * size_t(kStageBytes) <= kSharedBudget ? 5 : 4;
+  static_assert(kQBytes + 4 * size_t(kStageBytes) <= kSharedBudget, "at least 4 stages");
+  static constexpr size_t kSharedBytes = size_t(kQBytes) + size_t(kStages) * kStageBytes;
 };
 
 // byte offset of (row, 16-byte chunk) in a tile of 8-row groups `group_bytes` apart
@@ -51,10 +59,10 @@ template <typename T, int D>
 __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
 #ifdef DIT_WGMMA_AVAILABLE
   using L = WgmmaFlashLayout<D>;
+  constexpr int kKeys = L::kKeys, kStages = L::kStages;
   extern __shared__ __align__(128) unsigned char flash_wgmma_smem[];
   unsigned char* q_tile = flash_wgmma_smem;
-  unsigned char* k_tiles = q_tile + L::kQBytes;       // stage s at + s * kKBytes
-  unsigned char* v_tiles = k_tiles + 2 * L::kKBytes;  // stage s at + s * kVBytes
+  unsigned char* stages = q_tile + L::kQBytes;  // stage s: K at + s * kStageBytes, V after it
 
   const HeadOperands<T> head(p);
   if (head.past_end) return;
@@ -62,6 +70,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   const T *q = head.q, *k = head.k, *v = head.v;
   T* o = head.o;
   const int tid = threadIdx.x, lane = tid & 31, warpgroup = tid / 128, warp_in_group = (tid / 32) & 3;
+  const int key_tiles = int((p.M + kKeys - 1) / kKeys);
 
   // rows [first, first + rows) of src (`chunks` of 16 bytes each, the rest of `tile_chunks` zero)
   // into a tile; rows at or past `limit` are zero-filled
@@ -73,16 +82,42 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       mma::copy16_async(dst + core_offset(r, c, group_bytes), ok ? src + (first + r) * stride + c * 8 : src, ok);
     }
   };
-  auto load_kv = [&](int stage, int tile) {
+  auto load_kv = [&](int tile) {
+    if (tile >= key_tiles) return;
+    unsigned char* stage = stages + (tile % kStages) * L::kStageBytes;
     const int64_t first = int64_t(tile) * kKeys;
-    load_rows(k_tiles + stage * L::kKBytes, k, p.k_sn, first, p.M, kKeys, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
-    load_rows(v_tiles + stage * L::kVBytes, v, p.v_sn, first, p.M, kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes);
+    load_rows(stage, k, p.k_sn, first, p.M, kKeys, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
+    load_rows(stage + L::kKBytes, v, p.v_sn, first, p.M, kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes);
+  };
+  const uint32_t q_base = mma::shared_address(q_tile) + uint32_t(warpgroup * 64 / 8 * L::kQkGroupBytes);
+  const uint32_t stage_base = mma::shared_address(stages);
+
+  // S = Q K^T of a tile (64 x kKeys per warpgroup) into s, issued and committed, not waited for:
+  // K-major, core matrices 128 bytes apart along the head dim and a group apart along the rows.
+  // The first k step overwrites s (no zeroing: see mma_async).
+  auto issue_scores = [&](float (&s)[kKeys / 2], int tile) {
+    const uint32_t k_base = stage_base + uint32_t((tile % kStages) * L::kStageBytes);
+    wgmma::fence_operands(s);
+    wgmma::fence();
+#pragma unroll
+    for (int ks = 0; ks < L::kDk / 16; ks++) {
+      wgmma::mma_async<kKeys, T>(s, wgmma::descriptor_interleave(q_base + ks * 256, 128, L::kQkGroupBytes),
+                                 wgmma::descriptor_interleave(k_base + ks * 256, 128, L::kQkGroupBytes), ks > 0);
+    }
+    wgmma::commit();
   };
 
-  const int key_tiles = int((p.M + kKeys - 1) / kKeys);
+  // the prologue: Q and the first kStages - 1 tiles, one cp.async group each (Q rides with tile
+  // 0); S of tile 0 once tiles 0 and 1 have landed
   load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
-  load_kv(0, 0);
-  mma::commit_async();
+#pragma unroll
+  for (int t = 0; t < kStages - 1; t++) {
+    load_kv(t);
+    mma::commit_async();  // empty groups too, so the wait counts below stay exact
+  }
+  mma::wait_async<kStages - 3>();
+  wgmma::fence_async_shared();
+  __syncthreads();
 
   float out[D / 2];
 #pragma unroll
@@ -90,33 +125,14 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   // this lane's two rows (lane / 4 and + 8 within its warp's 16): running max (log2 domain) and
   // this lane's part of the running sum
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
-  const uint32_t q_base = mma::shared_address(q_tile) + uint32_t(warpgroup * 64 / 8 * L::kQkGroupBytes);
+  float s[kKeys / 2];          // S of one tile, then its P
+  float alpha[2];              // the rescale of O that goes with the P in pa
+  uint32_t pa[kKeys / 16][4];  // P of a tile as the A fragments of O += P V
 
-  for (int j = 0; j < key_tiles; j++) {
-    const int stage = j & 1;
-    if (j + 1 < key_tiles) load_kv(stage ^ 1, j + 1);
-    mma::commit_async();
-    mma::wait_async<1>();         // everything but the tile just requested has landed
-    wgmma::fence_async_shared();  // ... and is visible to the tensor cores
-    __syncthreads();
-
-    // S = Q K^T (64 x 128 per warpgroup): K-major, core matrices 128 bytes apart along the head
-    // dim and a group apart along the rows
-    float s[kKeys / 2];
-#pragma unroll
-    for (int i = 0; i < kKeys / 2; i++) s[i] = 0.0f;
-    const uint32_t k_base = mma::shared_address(k_tiles + stage * L::kKBytes);
-    wgmma::fence_operands(s);
-    wgmma::fence();
-#pragma unroll
-    for (int ks = 0; ks < L::kDk / 16; ks++) {
-      wgmma::mma_async<kKeys, T>(s, wgmma::descriptor_interleave(q_base + ks * 256, 128, L::kQkGroupBytes),
-                                 wgmma::descriptor_interleave(k_base + ks * 256, 128, L::kQkGroupBytes));
-    }
-    wgmma::commit();
-    wgmma::wait<0>();
-    wgmma::fence_operands(s);
-
+  // the online softmax of tile j, its S (retired) in s: P into s, the O rescale into alpha. Keys
+  // past M are masked, so a tile past the last one gives P = 0 and alpha = 1; tile 0 always
+  // holds a valid key, so row_max is finite from there on.
+  auto softmax = [&](int j) {
     // scale (before masking: a negative scale must not turn -inf into +inf), mask keys past M;
     // s[4 n + e]: column 8 n + (lane % 4) * 2 + (e & 1), row half e / 2
     const int64_t keys_left = p.M - int64_t(j) * kKeys;
@@ -125,7 +141,6 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       const int key = (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
       s[i] = key < keys_left ? s[i] * scale_log2 : -INFINITY;
     }
-    // online softmax for the lane's two rows; every tile holds at least one valid key
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
       float tile_max = -INFINITY;
@@ -134,7 +149,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
       const float new_max = fmaxf(row_max[hr], tile_max);
-      const float alpha = exp2f(row_max[hr] - new_max);  // 0 on the first tile (-inf - finite)
+      alpha[hr] = exp2f(row_max[hr] - new_max);  // 0 on the first tile (-inf - finite)
       row_max[hr] = new_max;
       float sum = 0.0f;
 #pragma unroll
@@ -144,18 +159,12 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
           s[4 * n + e] = exp2f(s[4 * n + e] - new_max);
           sum += s[4 * n + e];
         }
-      row_sum[hr] = row_sum[hr] * alpha + sum;
-#pragma unroll
-      for (int n = 0; n < D / 8; n++) {
-        out[4 * n + 2 * hr] *= alpha;
-        out[4 * n + 2 * hr + 1] *= alpha;
-      }
+      row_sum[hr] = row_sum[hr] * alpha[hr] + sum;
     }
-
-    // O += P V: the S accumulators of key columns 16 kk.. are the A fragment of k-step kk; V is
-    // N-major (the head dim contiguous): core matrices 128 bytes apart along the head dim (N) and
-    // a group apart along the keys (K)
-    uint32_t pa[kKeys / 16][4];
+  };
+  // P (in s) into pa, rounded to the storage type as flash attention does: the S accumulators of
+  // key columns 16 kk.. are k-step kk's A fragment
+  auto pack_p = [&]() {
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) {
       pa[kk][0] = mma::pack2<T>(s[8 * kk + 0], s[8 * kk + 1]);
@@ -163,7 +172,29 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       pa[kk][2] = mma::pack2<T>(s[8 * kk + 4], s[8 * kk + 5]);
       pa[kk][3] = mma::pack2<T>(s[8 * kk + 6], s[8 * kk + 7]);
     }
-    const uint32_t v_base = mma::shared_address(v_tiles + stage * L::kVBytes);
+  };
+
+  issue_scores(s, 0);
+  wgmma::wait<0>();
+  wgmma::fence_operands(s);
+  softmax(0);
+  pack_p();
+  for (int j = 0; j < key_tiles; j++) {
+    // S of tile j + 1 (unconditional: past the last tile it multiplies whatever that stage holds,
+    // no copy being in flight into it, and its P is never used; a wgmma under a branch makes
+    // ptxas serialise them all: C7520)
+    issue_scores(s, j + 1);
+    // O += P V of tile j. V N-major (the head dim contiguous): core matrices 128 bytes apart along
+    // the head dim (N) and a group apart along the keys (K)
+    wgmma::fence_operands(out);
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) {
+      out[4 * n] *= alpha[0];
+      out[4 * n + 1] *= alpha[0];
+      out[4 * n + 2] *= alpha[1];
+      out[4 * n + 3] *= alpha[1];
+    }
+    const uint32_t v_base = stage_base + uint32_t((j % kStages) * L::kStageBytes + L::kKBytes);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
     wgmma::fence_operands(out);
@@ -173,10 +204,26 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::descriptor_interleave(v_base + kk * 2 * L::kVGroupBytes, L::kVGroupBytes, 128));
     }
     wgmma::commit();
+    // the softmax of tile j + 1 while P V of tile j runs on the tensor cores
+    wgmma::wait<1>();
+    wgmma::fence_operands(s);
+    softmax(j + 1);
     wgmma::wait<0>();
     wgmma::fence_operands(out);
-    __syncthreads();  // this stage is free for the load issued at the top of the next iteration
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
+    pack_p();
+
+    // tile j + 2 has landed (everyone's copies) and is visible to the tensor cores; every
+    // warpgroup is done with tile j - 1, so its stage takes tile j + kStages - 1
+    mma::wait_async<kStages - 4>();
+    wgmma::fence_async_shared();
+    __syncthreads();
+    load_kv(j + kStages - 1);
+    mma::commit_async();
   }
+  wgmma::wait<0>();
+  wgmma::fence_operands(out);
   mma::wait_async<0>();
 
   // out[4 n + e]: row (lane / 4) + 8 (e / 2) of this warp's 16, head dim 8 n + (lane % 4) * 2 + (e & 1)

@@ -24,7 +24,7 @@ namespace dit::cuda::wgmma {
 #define DIT_WGMMA_REGS48 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}"
 #define DIT_WGMMA_REGS64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}"
 #define DIT_WGMMA_REGS96 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}"
-// "{ .reg .pred p; setp.ne.b32 p, <scale-d>, 0; wgmma ... }" with D scaled by 1 (accumulate), no
+// "{ .reg .pred p; setp.ne.b32 p, <scale-d>, 0; wgmma ... }": D = A B + (scale-d ? D : 0), no
 // negation. SS: A and B from shared memory, both K-major. RS: A from registers (4 x b32 per
 // thread, mma.sync's A fragment layout per warp), B from shared memory MN-major (trans-b = 1).
 #define DIT_WGMMA_SS(shape, type, regs, a, b, scale_d)                                                      \
@@ -38,9 +38,9 @@ namespace dit::cuda::wgmma {
 // caller's constexpr bool). D: the accumulator operand list macro of that shape.
 #define DIT_WGMMA_SS_BOTH(shape, regs, a, b, scale_d, D)                                                   \
   if constexpr (f16) {                                                                                    \
-    asm volatile(DIT_WGMMA_SS(shape, "f16", regs, a, b, scale_d) : D : "l"(desc_a), "l"(desc_b), "r"(1));  \
+    asm volatile(DIT_WGMMA_SS(shape, "f16", regs, a, b, scale_d) : D : "l"(desc_a), "l"(desc_b), "r"(scale)); \
   } else {                                                                                                \
-    asm volatile(DIT_WGMMA_SS(shape, "bf16", regs, a, b, scale_d) : D : "l"(desc_a), "l"(desc_b), "r"(1)); \
+    asm volatile(DIT_WGMMA_SS(shape, "bf16", regs, a, b, scale_d) : D : "l"(desc_a), "l"(desc_b), "r"(scale)); \
   }
 #define DIT_WGMMA_RS_BOTH(shape, regs, a0, a1, a2, a3, b, scale_d, D)                                        \
   if constexpr (f16) {                                                                                      \
@@ -51,11 +51,15 @@ namespace dit::cuda::wgmma {
                  : D : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));                    \
   }
 
-// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory
+// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory;
+// with accumulate false, d = A B: d's old values are not read, so nothing has to zero them (an
+// ordinary write to a wgmma's registers while another wgmma is in flight makes ptxas serialise
+// every wgmma of the kernel: C7513)
 template <int N, typename T>
-__device__ __forceinline__ void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
+__device__ __forceinline__ void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, bool accumulate = true) {
   static_assert(N == 64 || N == 128 || N == 192, "instantiated for N = 64, 128, 192");
   constexpr bool f16 = std::is_same_v<T, __half>;
+  const uint32_t scale = accumulate ? 1u : 0u;
   if constexpr (N == 64) {
     DIT_WGMMA_SS_BOTH("m64n64k16", DIT_WGMMA_REGS32, "32", "33", "34", DIT_WGMMA_D32)
   } else if constexpr (N == 128) {

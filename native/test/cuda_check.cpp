@@ -291,6 +291,8 @@ void check_attention(DType dt) {
   std::vector<Case> cases;
   for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128, 136, 200, 256}) cases.push_back({2, 3, 70, 150, D});
   cases.push_back({2, 3, 300, 333, 72});  // several query blocks and key tiles of every kernel, both tails
+  // many key tiles: the Hopper kernel's rings wrap (5 stages at 72 and 128, 4 at 96)
+  for (int64_t D : {72, 96, 128}) cases.push_back({1, 1, 130, 1100, D});
   cases.push_back({1, 65537, 3, 5, 16});  // more (batch, head) pairs than a grid's y dimension holds
   for (const Case& c : cases) {
     const int64_t B = c.B, H = c.H, N = c.N, M = c.M, D = c.D;

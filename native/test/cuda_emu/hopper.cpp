@@ -30,10 +30,11 @@ namespace {
 
 struct WgmmaOp {
   int n = 0;
-  bool bf16 = false, registers_a = false;
+  bool bf16 = false, registers_a = false, accumulate = true;
   uint64_t desc_a = 0, desc_b = 0;
   float* d[128] = {};
-  uint32_t a[128][4] = {};
+  const uint32_t* a[128] = {};  // register A: each thread's 4 registers, read when computed
+  uint64_t a_hash[128] = {};     // ... and unchanged since the issue
   // the first queued product into these accumulators: a hash of each thread's accumulators at the
   // issue, checked when it is computed (threads may not write them while the product is in flight)
   bool guarded = false;
@@ -104,6 +105,12 @@ void for_each_operand(const WgmmaOp& op, Fn&& fn) {
     for (int n = 0; n < op.n; n++) fn(false, k, n, operand(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k)));
 }
 
+uint64_t register_hash(const uint32_t* a) {
+  uint64_t h = 1469598103934665603ull;
+  for (int i = 0; i < 4; i++) h = (h ^ a[i]) * 1099511628211ull;
+  return h;
+}
+
 uint64_t accumulator_hash(const float* d, int n) {
   uint64_t h = 1469598103934665603ull;
   for (int i = 0; i < n / 2; i++) {
@@ -119,6 +126,10 @@ void execute(const WgmmaOp& op) {
     for (int t = 0; t < 128; t++)
       if (accumulator_hash(op.d[t], op.n) != op.d_hash[t])
         fault("wgmma: a thread wrote the accumulators of an in-flight wgmma before wgmma.wait_group retired it");
+  if (op.registers_a)
+    for (int t = 0; t < 128; t++)
+      if (register_hash(op.a[t]) != op.a_hash[t])
+        fault("wgmma: a thread wrote the A registers of an in-flight wgmma before wgmma.wait_group retired it");
   float A[64][16], B[16][256];
   for_each_operand(op, [&](bool a, int row, int col, const unsigned char* p) {
     uint16_t bits;
@@ -142,7 +153,7 @@ void execute(const WgmmaOp& op) {
         const int row = w * 16 + lane / 4 + 8 * (i / 2), col = j * 8 + (lane % 4) * 2 + i % 2;
         float s = 0.0f;
         for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
-        op.d[t][4 * j + i] += s;
+        op.d[t][4 * j + i] = (op.accumulate ? op.d[t][4 * j + i] : 0.0f) + s;
       }
   }
 }
@@ -180,14 +191,14 @@ static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits a CUtensorMap");
 
 }  // namespace
 
-void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16) {
+void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16, bool accumulate) {
   struct Issue {
     float* d;
     const uint32_t* a;
     int n;
     uint64_t desc_a, desc_b;
-    bool bf16;
-  } arg{d, a, n, desc_a, desc_b, bf16};
+    bool bf16, accumulate;
+  } arg{d, a, n, desc_a, desc_b, bf16, accumulate};
   WarpgroupQueue& q = queue();
   warpgroup_collective("wgmma.mma_async", &arg, [](void** args, void* ctx) {
     auto* q = static_cast<WarpgroupQueue*>(ctx);
@@ -195,16 +206,20 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
     WgmmaOp op;
     op.n = first->n;
     op.bf16 = first->bf16;
+    op.accumulate = first->accumulate;
     op.registers_a = first->a != nullptr;
     op.desc_a = first->desc_a;
     op.desc_b = first->desc_b;
     for (int t = 0; t < 128; t++) {
       const auto* x = static_cast<Issue*>(args[t]);
-      if (x->n != op.n || x->bf16 != op.bf16 || (x->a != nullptr) != op.registers_a || x->desc_b != op.desc_b ||
+      if (x->n != op.n || x->bf16 != op.bf16 || x->accumulate != op.accumulate || (x->a != nullptr) != op.registers_a || x->desc_b != op.desc_b ||
           (!op.registers_a && x->desc_a != op.desc_a))
         fault("wgmma.mma_async: the threads of a warpgroup disagree on the shape, type or descriptors");
       op.d[t] = x->d;
-      if (op.registers_a) std::memcpy(op.a[t], x->a, sizeof op.a[t]);
+      if (op.registers_a) {
+        op.a[t] = x->a;
+        op.a_hash[t] = register_hash(x->a);
+      }
     }
     // in range and fenced for the async proxy at the issue already, not merely by the wait
     for_each_operand(op, [](bool, int, int, const unsigned char*) {});

@@ -7,7 +7,7 @@ namespace dit_emu {
 // wgmma.mma_async m64nNk16 .f32 (warpgroup-wide): A from the descriptor desc_a, or with a != nullptr
 // from registers (4 x b32 per thread, mma.sync's A fragment per warp); B from desc_b, K-major for
 // the shared-memory A form, N-major (trans-b) for the register form. Queued until a wait.
-void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16);
+void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16, bool accumulate);
 void wgmma_fence();
 // fence.proxy.async.shared::cta: this thread's cp.async data may now be read by wgmma
 void fence_proxy_async();

@@ -12,18 +12,19 @@
 namespace dit::cuda::wgmma {
 
 #ifdef DIT_WGMMA_AVAILABLE
-// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory
+// d (64 x N, this warpgroup's accumulators) += A (64 x 16) * B (N x 16)^T, both from shared memory;
+// with accumulate false, d = A B
 template <int N, typename T>
-inline void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b) {
+inline void mma_async(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, bool accumulate = true) {
   static_assert(N == 64 || N == 128 || N == 192, "instantiated for N = 64, 128, 192");
-  dit_emu::wgmma_issue(d, N, nullptr, desc_a, desc_b, std::is_same_v<T, __nv_bfloat16>);
+  dit_emu::wgmma_issue(d, N, nullptr, desc_a, desc_b, std::is_same_v<T, __nv_bfloat16>, accumulate);
 }
 
 // d (64 x N) += A (64 x 16, registers) * B (16 x N, shared memory, N contiguous)
 template <int N, typename T>
 inline void mma_async_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b) {
   static_assert(N == 64 || N == 72 || N == 80 || N == 96 || N == 128, "instantiated for N = 64, 72, 80, 96, 128");
-  dit_emu::wgmma_issue(d, N, a, 0, desc_b, std::is_same_v<T, __nv_bfloat16>);
+  dit_emu::wgmma_issue(d, N, a, 0, desc_b, std::is_same_v<T, __nv_bfloat16>, true);
 }
 
 inline void fence() { dit_emu::wgmma_fence(); }
