@@ -12,13 +12,17 @@
 #   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels, and
 #      memcheck on the opt-in Hopper kernels (native check)
 #   4. the bench suite on the GPU, PyTorch side by side
-#   5. the model bench again with each opt-in Hopper kernel (wgmma and tma GEMMs, wgmma attention)
+#   5. the model bench again (no PyTorch side) with opt-in Hopper kernels: by default the TMA GEMM
+#      with the wgmma attention; GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
-# default runs steps 0, 1 and 4 (predicted 6-8 minutes; give the call timeout_s=560); steps 2, 3
-# and 5 repeat through Node what step 0 covers natively, for a second call (GPU_CHECK_STEPS="2 3 5").
+# default runs steps 0, 1, 4 and 5 (predicted 7-9 minutes; give the call timeout_s=560); steps 2
+# and 3 repeat through Node what step 0 covers natively, for a second call (GPU_CHECK_STEPS="2 3 5"
+# GPU_CHECK_MODEL_VARIANTS="DIT_CUDA_GEMM=wgmma|DIT_CUDA_GEMM=tma|DIT_CUDA_ATTENTION=wgmma").
 set -u
 out=${OUT:-gpu-out}
-steps=${GPU_CHECK_STEPS:-"0 1 4"}
+steps=${GPU_CHECK_STEPS:-"0 1 4 5"}
+# step 5's variants, '|'-separated: the first call times the likely best combination only
+model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -117,8 +121,9 @@ if has 4; then
   summary "4 bench (exit $?)"
   cat "$out/bench-cuda.txt"
 fi
-if has 5; then  # the whole model with each opt-in Hopper GEMM (the kernel variants are timed in step 0)
-  for variant in DIT_CUDA_GEMM=wgmma DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma "DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma"; do
+if has 5; then  # the whole model with opt-in Hopper kernels (the kernel variants are timed in step 0)
+  IFS='|' read -r -a variants <<<"$model_variants"
+  for variant in "${variants[@]}"; do
     log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
     env DIT_BENCH_TORCH=0 $variant timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
     summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
