@@ -1,13 +1,16 @@
 // The f16 / bf16 GEMM of the linear layers on Hopper with the bulk tensor copy engine (TMA) and
-// warp specialisation (sm_90a). A 384-thread block computes a 128 x 192 tile of C = A W^T:
+// warp specialisation (sm_90a). Persistent: one 384-thread block per SM computes 128 x 192 tiles of
+// C = A W^T in turn (blockIdx.x, + gridDim.x, ...), its ring's k tiles counted across them, so the
+// producer loads the next tile while the consumers store this one:
 // - warpgroup 0 is the producer: one thread issues, per 64-deep K tile, two TMA loads (the A tile,
 //   128 x 64, and the W tile, 192 x 64) into a 5-stage ring, both 128-byte swizzled as wgmma wants
 //   them, completing on the stage's `full` mbarrier; it refills a stage once its `empty` mbarrier
 //   says both consumers are done with it;
 // - warpgroups 1 and 2 are the consumers: each owns 64 rows and issues 4 wgmma m64n192k16 per K
 //   tile with 96 f32 accumulators per thread, keeps one batch in flight, and releases the stage of
-//   the previous batch (one arrival per warp) when it has completed; then it stores its rows
-//   through the linear epilogue (bias, activation, gated residual) straight from registers.
+//   the previous batch (one arrival per warp) when it has completed, and the tile's last once it
+//   has waited for everything; then it stores its rows through the linear epilogue (bias,
+//   activation, gated residual) straight from registers.
 // N = 192 divides DiT-XL's widths (1152 = 6 x 192, 3456, 4608) with no partial tiles. Tails in M,
 // N and K come in as zeros from TMA (its out-of-bounds fill) and are not stored.
 // Needs: compute capability 9.0, the driver's cuTensorMapEncodeTiled (fetched through the runtime,
@@ -40,7 +43,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* smem = wgmma::align_1024(tma_smem_raw);
   const int warpgroup = threadIdx.x / 128;
   const int k_tiles = int((p.K + kBK - 1) / kBK);
-  const int64_t m0 = int64_t(blockIdx.y) * kBM, n0 = int64_t(blockIdx.x) * kBN;
+  const int n_blocks = int((p.N + kBN - 1) / kBN);
+  const int tiles = int((p.M + kBM - 1) / kBM) * n_blocks;
+  // this block's output tiles: blockIdx.x, + gridDim.x, ... in row-major order of tiles, so a wave
+  // shares A's row blocks and all of W stays in L2
+  auto tile_origin = [&](int tile, int64_t& m0, int64_t& n0) {
+    m0 = int64_t(tile / n_blocks) * kBM;
+    n0 = int64_t(tile % n_blocks) * kBN;
+  };
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; s++) {
@@ -51,15 +61,22 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   __syncthreads();
 
+  // The ring's k tiles are counted across the block's output tiles (it), so the producer runs on
+  // into the next output tile while the consumers store this one.
   if (warpgroup == 0) {
     if (threadIdx.x == 0) {
-      for (int kt = 0; kt < k_tiles; kt++) {
-        const int s = kt % kStages, round = kt / kStages;
-        if (round > 0) wgmma::barrier_wait(&empty[s], uint32_t(round - 1) & 1);
-        unsigned char* stage = smem + s * kStageBytes;
-        wgmma::barrier_arrive_expect_bytes(&full[s], kStageBytes);
-        wgmma::tma_load_2d(stage, &map_a, kt * kBK, int32_t(m0), &full[s]);
-        wgmma::tma_load_2d(stage + kATileBytes, &map_w, kt * kBK, int32_t(n0), &full[s]);
+      int it = 0;
+      for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        int64_t m0, n0;
+        tile_origin(tile, m0, n0);
+        for (int kt = 0; kt < k_tiles; kt++, it++) {
+          const int s = it % kStages, round = it / kStages;
+          if (round > 0) wgmma::barrier_wait(&empty[s], uint32_t(round - 1) & 1);
+          unsigned char* stage = smem + s * kStageBytes;
+          wgmma::barrier_arrive_expect_bytes(&full[s], kStageBytes);
+          wgmma::tma_load_2d(stage, &map_a, kt * kBK, int32_t(m0), &full[s]);
+          wgmma::tma_load_2d(stage + kATileBytes, &map_w, kt * kBK, int32_t(n0), &full[s]);
+        }
       }
     }
     return;  // the producer takes no part in the epilogue, and no block-wide barrier follows
@@ -67,22 +84,28 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const int consumer = warpgroup - 1;
   const bool warp_leader = (threadIdx.x & 31) == 0;
-  float acc[kBN / 2];
-#pragma unroll
-  for (int i = 0; i < kBN / 2; i++) acc[i] = 0.0f;
   const uint32_t smem_base = mma::shared_address(smem);
-  for (int kt = 0; kt < k_tiles; kt++) {
-    const int s = kt % kStages;
-    wgmma::barrier_wait(&full[s], uint32_t(kt / kStages) & 1);  // both tiles have landed
-    const uint32_t sa = smem_base + uint32_t(s * kStageBytes + consumer * 64 * wgmma::kRowBytes);
-    const uint32_t sw = smem_base + uint32_t(s * kStageBytes + kATileBytes);
-    wgmma::mma_k_tile<kBN, T>(acc, sa, sw);
-    wgmma::wait<1>();  // the batch of tile kt - 1 has completed: its stage may be refilled
-    if (kt > 0 && warp_leader) wgmma::barrier_arrive(&empty[(kt - 1) % kStages]);
+  float acc[kBN / 2];
+  int it = 0;
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    int64_t m0, n0;
+    tile_origin(tile, m0, n0);
+#pragma unroll
+    for (int i = 0; i < kBN / 2; i++) acc[i] = 0.0f;  // no wgmma in flight here
+    for (int kt = 0; kt < k_tiles; kt++, it++) {
+      const int s = it % kStages;
+      wgmma::barrier_wait(&full[s], uint32_t(it / kStages) & 1);  // both tiles have landed
+      const uint32_t sa = smem_base + uint32_t(s * kStageBytes + consumer * 64 * wgmma::kRowBytes);
+      const uint32_t sw = smem_base + uint32_t(s * kStageBytes + kATileBytes);
+      wgmma::mma_k_tile<kBN, T>(acc, sa, sw);
+      wgmma::wait<1>();  // the batch of k tile it - 1 has completed: its stage may be refilled
+      if (kt > 0 && warp_leader) wgmma::barrier_arrive(&empty[(it - 1) % kStages]);
+    }
+    wgmma::wait<0>();
+    wgmma::fence_operands(acc);
+    if (warp_leader) wgmma::barrier_arrive(&empty[(it - 1) % kStages]);  // the tile's last stage
+    wgmma::store_accumulators<kBN, T>(p, acc, m0 + consumer * 64, n0);
   }
-  wgmma::wait<0>();
-  wgmma::fence_operands(acc);
-  wgmma::store_accumulators<kBN, T>(p, acc, m0 + consumer * 64, n0);
 #else
   (void)map_a;
   (void)map_w;
@@ -133,15 +156,17 @@ bool linear_tma(const LinearParams& p) {
   if (device.major != 9 || device.minor != 0 || int(kSharedBytes) + 1024 > max_shared_optin() || !encode_tiled()) return false;
   // TMA coordinates are 32-bit and a dimension at most 2^32
   if (p.M <= 0 || p.N <= 0 || p.K <= 0 || p.M > INT32_MAX || p.N > INT32_MAX || p.K > INT32_MAX) return false;
-  if ((p.M + kBM - 1) / kBM > 65535) return false;
+  const int64_t tiles = ((p.M + kBM - 1) / kBM) * ((p.N + kBN - 1) / kBN);
+  if (tiles > INT32_MAX) return false;
   alignas(64) CUtensorMap map_a, map_w;
   if (!encode_matrix<T>(&map_a, p.a, p.M, p.K, p.lda, kBM) || !encode_matrix<T>(&map_w, p.w, p.N, p.K, p.ldw, kBN)) return false;
   auto kernel = linear_tma_kernel<T>;
   static const bool configured =
       (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSharedBytes)), "linear tma smem"), true);
   (void)configured;
-  const dim3 grid(unsigned((p.N + kBN - 1) / kBN), unsigned((p.M + kBM - 1) / kBM));
-  kernel<<<grid, kThreads, kSharedBytes, stream()>>>(map_a, map_w, p);
+  // persistent: one block per SM (201 KiB of shared memory each), each looping over output tiles
+  const int64_t sms = device.multiprocessors;
+  kernel<<<unsigned(tiles < sms ? tiles : sms), kThreads, kSharedBytes, stream()>>>(map_a, map_w, p);
   return true;
 }
 

@@ -42,6 +42,17 @@ size_t device_memory() {
   return bytes;
 }
 
+// DIT_EMU_SMS: the emulated device's multiprocessors (default an H100's 132); a few make the
+// persistent kernels loop over several tiles per block on small test shapes.
+int multiprocessors() {
+  static const int sms = [] {
+    const char* e = std::getenv("DIT_EMU_SMS");
+    const long n = e ? std::strtol(e, nullptr, 10) : 132;
+    return int(n > 0 ? n : 132);
+  }();
+  return sms;
+}
+
 cudaError_t fail(cudaError_t err) {
   last_error = err;
   return err;
@@ -150,7 +161,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->sharedMemPerBlockOptin = kSharedOptin;
   prop->major = 9;  // an H100's: the opt-in Hopper kernels run too
   prop->minor = 0;
-  prop->multiProcessorCount = 132;
+  prop->multiProcessorCount = multiprocessors();
   return cudaSuccess;
 }
 
