@@ -16,7 +16,8 @@
 // it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
 // (C7513-C7520; an order overlapping the softmax with both products drew them in every form
 // tried). scripts/check-wgmma-serialization.sh fails the build check when any appears. Loads run
-// two tiles ahead of the S products; one block barrier per tile publishes a landed tile.
+// 2-3 tiles ahead of the S products; one block barrier per tile publishes a landed tile and
+// frees the stage of the tile just finished.
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
 // loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup and ping-pong
@@ -107,15 +108,15 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     wgmma::commit();
   };
 
-  // the prologue: Q and the first kStages - 1 tiles, one cp.async group each (Q rides with tile
-  // 0); S of tile 0 once tiles 0 and 1 have landed
+  // the prologue: Q and the first kStages tiles, one cp.async group each (Q rides with tile 0);
+  // S of tile 0 once tiles 0 and 1 have landed
   load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
 #pragma unroll
-  for (int t = 0; t < kStages - 1; t++) {
+  for (int t = 0; t < kStages; t++) {
     load_kv(t);
     mma::commit_async();  // empty groups too, so the wait counts below stay exact
   }
-  mma::wait_async<kStages - 3>();
+  mma::wait_async<kStages - 2>();
   wgmma::fence_async_shared();
   __syncthreads();
 
@@ -215,11 +216,12 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     pack_p();
 
     // tile j + 2 has landed (everyone's copies) and is visible to the tensor cores; every
-    // warpgroup is done with tile j - 1, so its stage takes tile j + kStages - 1
-    mma::wait_async<kStages - 4>();
+    // warpgroup is done with tile j (both its products have retired), so its stage takes tile
+    // j + kStages: loads run kStages - 2 tiles ahead of the S products
+    mma::wait_async<kStages - 3>();
     wgmma::fence_async_shared();
     __syncthreads();
-    load_kv(j + kStages - 1);
+    load_kv(j + kStages);
     mma::commit_async();
   }
   wgmma::wait<0>();
@@ -265,7 +267,8 @@ bool launch(const AttentionParams& p) {
 template <typename T>
 bool attention_wgmma(const AttentionParams& p) {
   const DeviceInfo& device = current_device();
-  if (device.major != 9 || device.minor != 0 || !attention_operands_fit_tensor_cores<T>(p)) return false;
+  // M >= 1 (the TypeScript op refuses M = 0): tile 0's valid key is what keeps row_max finite
+  if (device.major != 9 || device.minor != 0 || p.M < 1 || !attention_operands_fit_tensor_cores<T>(p)) return false;
   return dispatch_head_dim(p.Dh, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for

@@ -31,6 +31,7 @@ namespace {
 struct WgmmaOp {
   int n = 0;
   bool bf16 = false, registers_a = false, accumulate = true;
+  unsigned first_tid = 0;  // the warpgroup's first thread
   uint64_t desc_a = 0, desc_b = 0;
   float* d[128] = {};
   const uint32_t* a[128] = {};  // register A: each thread's 4 registers, read when computed
@@ -52,6 +53,21 @@ struct MBarrier {
 // per block: reset when the emulator starts another block
 uint64_t state_block = ~uint64_t(0);
 std::map<unsigned, WarpgroupQueue> queues;
+
+// Per thread: the register arrays fence_operands() pinned, with a hash of their bits then and the
+// wgmma.fence count at that time. PTX wants a wgmma.fence between a thread's ordinary write of a
+// wgmma's registers and the wgmma: a pinned array whose bits changed after the pin was followed
+// by a fence was written between the fence and the issue.
+struct PinnedArray {
+  uint64_t hash;
+  size_t bytes;
+  uint64_t fences;
+};
+struct ThreadOperands {
+  uint64_t fences = 0;
+  std::map<const void*, PinnedArray> pinned;
+};
+std::map<unsigned, ThreadOperands> thread_operands;
 std::map<const uint64_t*, MBarrier> barriers;
 
 void sync_block_state() {
@@ -59,6 +75,7 @@ void sync_block_state() {
   state_block = block_serial();
   queues.clear();
   barriers.clear();
+  thread_operands.clear();
 }
 
 struct Descriptor {
@@ -103,6 +120,24 @@ void for_each_operand(const WgmmaOp& op, Fn&& fn) {
   const Descriptor db(op.desc_b);
   for (int k = 0; k < 16; k++)
     for (int n = 0; n < op.n; n++) fn(false, k, n, operand(op.registers_a ? mn_major(db, k, n) : k_major(db, n, k)));
+}
+
+uint64_t bytes_hash(const void* p, size_t bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < bytes; i++) h = (h ^ static_cast<const unsigned char*>(p)[i]) * 1099511628211ull;
+  return h;
+}
+
+// The registers at `p` (part of a pinned array) unchanged since a pin that a wgmma.fence followed?
+void check_fenced(const void* p, const char* what) {
+  ThreadOperands& t = thread_operands[current_thread().tid];
+  for (const auto& [base, pin] : t.pinned) {
+    const auto* b = static_cast<const unsigned char*>(base);
+    if (p < base || p >= b + pin.bytes) continue;
+    if (pin.fences < t.fences && bytes_hash(base, pin.bytes) != pin.hash)
+      fault(std::string("wgmma: a thread wrote the ") + what + " after the wgmma.fence before the wgmma that uses them");
+    return;
+  }
 }
 
 uint64_t register_hash(const uint32_t* a) {
@@ -155,6 +190,14 @@ void execute(const WgmmaOp& op) {
         for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
         op.d[t][4 * j + i] = (op.accumulate ? op.d[t][4 * j + i] : 0.0f) + s;
       }
+    // the product, not the thread, wrote these registers: a pin of them follows
+    auto it = thread_operands.find(op.first_tid + t);
+    if (it == thread_operands.end()) continue;
+    for (auto& [base, pin] : it->second.pinned) {
+      const auto* b = static_cast<const unsigned char*>(base);
+      const auto* d = reinterpret_cast<const unsigned char*>(op.d[t]);
+      if (d >= b && d < b + pin.bytes) pin.hash = bytes_hash(base, pin.bytes);
+    }
   }
 }
 
@@ -200,6 +243,8 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
     bool bf16, accumulate;
   } arg{d, a, n, desc_a, desc_b, bf16, accumulate};
   WarpgroupQueue& q = queue();
+  check_fenced(d, "accumulators");
+  if (a) check_fenced(a, "A registers");
   warpgroup_collective("wgmma.mma_async", &arg, [](void** args, void* ctx) {
     auto* q = static_cast<WarpgroupQueue*>(ctx);
     const auto* first = static_cast<Issue*>(args[0]);
@@ -207,6 +252,7 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
     op.n = first->n;
     op.bf16 = first->bf16;
     op.accumulate = first->accumulate;
+    op.first_tid = current_thread().tid / 128 * 128;
     op.registers_a = first->a != nullptr;
     op.desc_a = first->desc_a;
     op.desc_b = first->desc_b;
@@ -236,7 +282,14 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
 }
 
 void wgmma_fence() {
+  sync_block_state();
+  thread_operands[current_thread().tid].fences++;
   warp_collective("wgmma.fence", nullptr, [](void**, void*) {});
+}
+
+void wgmma_pin_operands(const void* registers, size_t bytes) {
+  sync_block_state();
+  thread_operands[current_thread().tid].pinned[registers] = PinnedArray{bytes_hash(registers, bytes), bytes, thread_operands[current_thread().tid].fences};
 }
 
 void wgmma_commit() {

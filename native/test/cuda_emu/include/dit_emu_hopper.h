@@ -8,6 +8,9 @@ namespace dit_emu {
 // from registers (4 x b32 per thread, mma.sync's A fragment per warp); B from desc_b, K-major for
 // the shared-memory A form, N-major (trans-b) for the register form. Queued until a wait.
 void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16, bool accumulate);
+// fence_operands(): the array's bits now, so a write between the next wgmma.fence and a wgmma
+// using the array faults
+void wgmma_pin_operands(const void* registers, size_t bytes);
 void wgmma_fence();
 // fence.proxy.async.shared::cta: this thread's cp.async data may now be read by wgmma
 void fence_proxy_async();

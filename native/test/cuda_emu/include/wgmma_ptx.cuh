@@ -29,9 +29,13 @@ inline void mma_async_rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t des
 
 inline void fence() { dit_emu::wgmma_fence(); }
 template <int N>
-inline void fence_operands(float (&)[N]) {}
+inline void fence_operands(float (&r)[N]) {
+  dit_emu::wgmma_pin_operands(r, sizeof r);
+}
 template <int N>
-inline void fence_operands(uint32_t (&)[N]) {}
+inline void fence_operands(uint32_t (&r)[N]) {
+  dit_emu::wgmma_pin_operands(r, sizeof r);
+}
 inline void commit() { dit_emu::wgmma_commit(); }
 template <int Pending>
 inline void wait() {
