@@ -230,6 +230,8 @@ void check_linear(DType dt) {
       {"linear mma edges", 133, 201, 72, true, dit::Activation::GeluTanh},
       {"linear one k tile", 133, 201, 40, true, dit::Activation::None},
       {"linear big", 300, 257, 520, false, dit::Activation::None},
+      // 162 TMA tiles: more than an H100's 132 SMs, so the persistent GEMM's blocks take several
+      {"linear many tiles", 1030, 3456, 40, true, dit::Activation::None},
   };
   for (const Shape& s : shapes) {
     std::vector<HostArray> in = {random_array(dt, size_t(s.M * s.K), 1.0f), random_array(dt, size_t(s.N * s.K), 0.1f),
