@@ -8,12 +8,13 @@
 // reference. f16/bf16 take the mma.sync kernel of attention_mma.cu when the head dim is a multiple
 // of 8 and the rows are 16-byte aligned, else the WMMA kernel further down; DIT_CUDA_ATTENTION=wmma
 // or =simt forces those (for comparisons and tests); DIT_CUDA_ATTENTION=wgmma tries the Hopper
-// kernel of attention_wgmma.cu first (opt-in until verified on a GPU).
+// kernel of attention_wgmma.cu first (opt-in until verified on a GPU; kernel_choice.h).
 #include <mma.h>
 
 #include "attention_kernels.h"
 #include "backend.h"
 #include "common.cuh"
+#include "kernel_choice.h"
 
 namespace dit::cuda {
 
@@ -290,10 +291,11 @@ void attention(const AttentionParams& p) {
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (sizeof(T) == 2) {
-      static const bool simt = env_equals("DIT_CUDA_ATTENTION", "simt");
-      static const bool wmma = env_equals("DIT_CUDA_ATTENTION", "wmma");
-      static const bool wgmma = env_equals("DIT_CUDA_ATTENTION", "wgmma");  // opt-in until verified
-      if (wgmma && attention_wgmma<T>(p)) return;
+      const AttentionKernel kernel = attention_kernel();
+      const bool simt = kernel == AttentionKernel::Simt, wmma = kernel == AttentionKernel::Wmma;
+      if (try_hopper(kernel == AttentionKernel::Wgmma, kernel == AttentionKernel::Auto, kHopperAttentionByDefault) &&
+          attention_wgmma<T>(p))
+        return;
       if (!simt && !wmma && attention_mma<T>(p)) return;
       if (!simt && launch_tensor_cores<T>(p)) return;
     }

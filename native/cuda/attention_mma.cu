@@ -15,6 +15,7 @@
 // Needs D % 8 == 0, every row stride a multiple of 8 elements and 16-byte aligned Q, K, V (and
 // 4-byte aligned O); attention.cu falls back to its WMMA kernel otherwise.
 #include "attention_kernels.h"
+#include "kernel_choice.h"
 #include "mma.cuh"
 
 namespace dit::cuda {
@@ -254,7 +255,7 @@ bool launch_tiles(const AttentionParams& p) {
 // for one (to compare the two)
 template <typename T, int D>
 bool launch(const AttentionParams& p) {
-  static const bool one_tile = env_equals("DIT_CUDA_ATTENTION", "mma16");
+  const bool one_tile = attention_kernel() == AttentionKernel::Mma16;
   if constexpr (D <= 80) {
     if (!one_tile) return launch_tiles<T, D, 2>(p);
   }

@@ -28,8 +28,8 @@ cudaStream_t stream_of(StreamId id);
 void stream_cache_add(StreamId id);
 void stream_cache_retire(StreamId id);
 
-// True when environment variable `name` is set to `value`: the switches that force a fallback
-// kernel (DIT_CUDA_GEMM=wmma, DIT_CUDA_ATTENTION=wmma|simt) for comparisons and tests.
+// True when environment variable `name` is set to `value` (DIT_CUDA_STREAMS, DIT_CUDA_GEMM_TILE;
+// the kernel switches are kernel_choice.h's).
 bool env_equals(const char* name, const char* value);
 
 // The device the stream runs on, as the probe (device.cu) saw it: multiprocessors, compute

@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "common.cuh"
 #include "conv3d_kernels.h"
+#include "kernel_choice.h"
 
 namespace dit::cuda {
 
@@ -44,9 +45,9 @@ void conv3d(const Conv3dParams& p) {
   dispatch(p.dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (sizeof(T) == 2) {
-      static const bool im2col_forced = env_equals("DIT_CUDA_CONV", "im2col");
-      static const bool wgmma_asked = env_equals("DIT_CUDA_CONV", "wgmma");  // opt-in until verified
-      if (!im2col_forced && ((wgmma_asked && conv3d_wgmma<T>(p)) || conv3d_mma<T>(p))) return;
+      const ConvKernel kernel = conv_kernel();
+      if (try_hopper(kernel == ConvKernel::Wgmma, kernel == ConvKernel::Auto, kHopperConvByDefault) && conv3d_wgmma<T>(p)) return;
+      if (kernel != ConvKernel::Im2col && conv3d_mma<T>(p)) return;
     }
     // positions per im2col chunk (K = 0, no input channels: one chunk, the output is the bias)
     const int64_t row_bytes = (K > 0 ? K : 1) * int64_t(sizeof(T));

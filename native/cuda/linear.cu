@@ -1,7 +1,7 @@
 // linear / GEMM: C[m, n] = epilogue(sum_k A[m, k] W[n, k]), W in PyTorch's [N, K] layout.
 // f16 / bf16: the pipelined mma.sync kernel of linear_mma.cu (on compute capability 9.0,
 // DIT_CUDA_GEMM=wgmma tries the Hopper kernel of linear_wgmma.cu first, DIT_CUDA_GEMM=tma the one of
-// linear_tma.cu); when its alignment needs are not met
+// linear_tma.cu, which kernel_choice.h can make the default); when its alignment needs are not met
 // (or DIT_CUDA_GEMM=wmma) a simple WMMA kernel (16x16x16, f32 accumulation): a 128-thread block
 // computes a 64 x 64 tile, each warp 32 x 32, K in steps of 32 staged in shared memory. f32: exact SIMT
 // FMAs (64 x 64 tile, 4 x 4 per thread), so the f32 path matches the CPU to ~1e-6.
@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "common.cuh"
+#include "kernel_choice.h"
 #include "linear_epilogue.cuh"
 #include "linear_kernels.h"
 
@@ -190,13 +191,11 @@ void linear(const LinearParams& p) {
       if constexpr (sizeof(T) == 4) {
         gemm_f32_kernel<<<grid, 256, 0, stream()>>>(p);
       } else {
-        static const bool wmma_forced = env_equals("DIT_CUDA_GEMM", "wmma");
-        // the Hopper kernels are opt-in until verified on a GPU
-        static const bool wgmma_asked = env_equals("DIT_CUDA_GEMM", "wgmma");
-        static const bool tma_asked = env_equals("DIT_CUDA_GEMM", "tma");
-        if (rows16 && tma_asked && linear_tma<T>(p)) return;
-        if (rows16 && wgmma_asked && linear_wgmma<T>(p)) return;
-        if (wmma_forced || !rows16 || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
+        const GemmKernel kernel = gemm_kernel();
+        const bool automatic = kernel == GemmKernel::Auto;
+        if (rows16 && try_hopper(kernel == GemmKernel::Tma, automatic, kHopperGemmByDefault) && linear_tma<T>(p)) return;
+        if (rows16 && kernel == GemmKernel::Wgmma && linear_wgmma<T>(p)) return;
+        if (kernel == GemmKernel::Wmma || !rows16 || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
       }
     }
   });

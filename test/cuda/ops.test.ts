@@ -1,5 +1,7 @@
 // Every CUDA op against the CPU op on the same (dtype-rounded) inputs, at shapes that are not tile
 // multiples, in every dtype, with the one tolerance table.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { ops, Tensor } from '../../lib';
 import { gpuTest } from '../helpers/gpu';
 import { Rng } from '../helpers/random';
@@ -99,4 +101,17 @@ gpuTest('cuda timestepEmbedding and casts match the CPU', async (t) => {
 gpuTest('cuda attention refuses a head dim over 256 by name (the CPU takes any)', (t) => {
   const x = Tensor.zeros([1, 1, 2, 264], { device: 'cuda' });
   t.throws(() => ops.attention(x, x, x), { message: /head dim 264 is not supported on CUDA; supported: 1 to 256/ });
+});
+
+// a mistyped kernel switch is an error naming the accepted values, not a silent fallback (the
+// switches are read once per process, hence a child process)
+gpuTest('cuda refuses an unknown kernel switch by name', (t) => {
+  const script = `
+    const { ops, Tensor } = require(${JSON.stringify(path.join(__dirname, '..', '..', 'lib'))});
+    const x = Tensor.zeros([130, 64], { device: 'cuda', dtype: 'bf16' });
+    try { ops.linear(x, Tensor.zeros([70, 64], { device: 'cuda', dtype: 'bf16' })); console.log('no error'); }
+    catch (e) { console.log(e.code + ' ' + e.message); }`;
+  const r = spawnSync(process.execPath, ['--import=tsx', '-e', script], { encoding: 'utf8', env: { ...process.env, DIT_CUDA_GEMM: 'tmaa' } });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^ERR_DIT_NATIVE linear: DIT_CUDA_GEMM=tmaa is not a kernel this op has; use one of: auto, mma, wmma, wgmma, tma/);
 });

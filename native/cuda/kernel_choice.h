@@ -1,0 +1,35 @@
+// Which kernel each tensor-core op runs, in one place: the switches DIT_CUDA_GEMM,
+// DIT_CUDA_ATTENTION and DIT_CUDA_CONV (read once; unset or "auto" is the default) and the
+// defaults themselves. A value an op does not know is an error naming the ones it takes, so a
+// typo never silently times the wrong kernel.
+#pragma once
+
+namespace dit::cuda {
+
+// Whether "auto" runs the Hopper (sm_90a) kernel on compute capability 9.0 devices. Off until a
+// GPU session has verified each one against the CPU and timed it against the mma.sync kernel
+// (scripts/gpu-check.sh, issues 3 and 4): then flipping the constant makes it the default, and
+// DIT_CUDA_*=mma still selects the mma.sync kernel.
+constexpr bool kHopperGemmByDefault = false;       // linear_tma.cu
+constexpr bool kHopperAttentionByDefault = false;  // attention_wgmma.cu
+constexpr bool kHopperConvByDefault = false;       // conv3d_wgmma.cu
+
+// DIT_CUDA_GEMM: mma (mma.sync, linear_mma.cu), wmma (linear.cu's fallback), wgmma
+// (linear_wgmma.cu), tma (linear_tma.cu)
+enum class GemmKernel { Auto, Mma, Wmma, Wgmma, Tma };
+// DIT_CUDA_ATTENTION: mma (two query tiles per warp where registers allow), mma16 (one), wmma,
+// simt (attention.cu's fallbacks), wgmma (attention_wgmma.cu)
+enum class AttentionKernel { Auto, Mma, Mma16, Wmma, Simt, Wgmma };
+// DIT_CUDA_CONV: mma (the implicit GEMM of conv3d_mma.cu), im2col (conv3d.cu's fallback), wgmma
+// (conv3d_wgmma.cu)
+enum class ConvKernel { Auto, Mma, Im2col, Wgmma };
+
+// Throw std::invalid_argument on a value the op does not know.
+GemmKernel gemm_kernel();
+AttentionKernel attention_kernel();
+ConvKernel conv_kernel();
+
+// "auto" or the named Hopper kernel, given that op's default: whether to try the Hopper kernel first
+inline bool try_hopper(bool named, bool automatic, bool by_default) { return named || (automatic && by_default); }
+
+}  // namespace dit::cuda
