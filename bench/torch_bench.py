@@ -87,6 +87,7 @@ def make(case):
         x = r(case["n"])
         return lambda: F.gelu(x, approximate="tanh")
     if k == "model":
+        torch_dit.ATTENTION = torch_dit.default_attention()  # SDPA where it exists: PyTorch 2's baseline
         cfg = dict(case["config"])
         for key in ("input_size", "patch_size"):
             if key in cfg:
@@ -118,7 +119,9 @@ def main():
                     results[case["name"] + ":torch.compile"] = {"median_ms": timed(compiled, dev, iters, warmup=3)}
                 except Exception as e:
                     results[case["name"] + ":torch.compile"] = {"error": f"{type(e).__name__}: {e}"}
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}))
+    model_attention = torch_dit.ATTENTION_NAMES[torch_dit.ATTENTION] if any(c["kind"] == "model" for c in cases) else None
+    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "model_attention": model_attention,
+                      "results": results}))
 
 
 if __name__ == "__main__":

@@ -250,7 +250,8 @@ function torchTimes(py: string, cases: Case[], on: Target, iters: number): { res
     return null;
   }
   const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!);
-  return { results: parsed.results, version: `${parsed.torch} (${parsed.threads} threads)` };
+  const attention = parsed.model_attention ? `, the model's attention through ${parsed.model_attention}` : '';
+  return { results: parsed.results, version: `${parsed.torch} (${parsed.threads} threads${attention})` };
 }
 
 /** Our median milliseconds for one case (its input copies set up, timed, disposed). */
