@@ -1,7 +1,7 @@
 /**
  * `dit-native bench`: per case the median time over many runs after warm-up, the achieved rate
- * (GFLOP/s or GB/s), its fraction of this device's peaks measured in the same run (a large GEMM of
- * ours for FLOP/s, a large copy for bandwidth) and, where PyTorch is importable, the same work
+ * (GFLOP/s or GB/s), its fraction of this device's peaks measured in the same run (a large GEMM,
+ * ours or PyTorch's whichever is faster, for FLOP/s; a large copy for bandwidth) and, where PyTorch is importable, the same work
  * through PyTorch in the same run (bench/torch_bench.py) with the ratio torch / ours (> 1: we are faster).
  * With --rounds R the two sides alternate R times (ours, PyTorch, ours, ...) and each keeps its best
  * median: on a shared host a neighbour's burst then slows one round of one side, not the ratio.
