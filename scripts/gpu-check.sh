@@ -51,6 +51,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   if [ $? -eq 124 ]; then summary "0 the default check hung: the rest of step 0 skipped (see $out/native-default.log)"; steps=${steps/0/}; fi
 fi
 if has 0 && [ -x .device/dit_cuda_check ]; then
+  native native-mma.log DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma
   native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
   native native-simt.log DIT_CUDA_ATTENTION=simt
   native native-mma16.log DIT_CUDA_ATTENTION=mma16
