@@ -2,25 +2,29 @@
 # One GPU session's worth of checks, run ON the lent GPU machine (see DEVELOPERS.md):
 #   here:   bash scripts/gpu-prepare.sh   (sm_90 addon + TS + .device pack + the native check binary)
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
-# Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt:
-#   0. the native check (no Node): every CUDA op vs the CPU op, default kernels and each fallback,
-#      then memcheck and racecheck on it, then its kernel timings
+# Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt.
+# Steps run in the order 0 1 4 5 2 3 (what a call must not miss first, the sanitizers last):
+#   0. the native check (no Node): every CUDA op vs the CPU op, with the default kernels, the
+#      mma.sync ones by name, each fallback and each opt-in Hopper kernel; then kernel timings
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
-#   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
-#      one query tile per warp in the mma attention, and the CUDA tests on each opt-in Hopper
-#      kernel (wgmma and tma GEMMs, wgmma attention, wgmma conv)
-#   3. compute-sanitizer memcheck on the op tests, racecheck on the shared-memory kernels, and
-#      memcheck on the opt-in Hopper kernels (native check)
 #   4. the bench suite on the GPU, PyTorch side by side
 #   5. the model bench again (no PyTorch side) with opt-in Hopper kernels: by default the TMA GEMM
 #      with the wgmma attention; GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
+#   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
+#      one query tile per warp in the mma attention, and the CUDA tests on each opt-in Hopper
+#      kernel (wgmma and tma GEMMs, wgmma attention, wgmma conv)
+#   3. compute-sanitizer: memcheck and racecheck on the native check, memcheck on each opt-in
+#      Hopper kernel (native), then memcheck on the op tests and racecheck on the shared-memory
+#      kernels through Node
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
-# default runs steps 0, 1, 4 and 5 (predicted 7-9 minutes; give the call timeout_s=560); steps 2
-# and 3 repeat through Node what step 0 covers natively, for a second call (GPU_CHECK_STEPS="2 3 5"
+# default runs steps 0, 1, 4, 5 and then 3 as far as the time goes (predicted 8-10 minutes; give
+# the call timeout_s=560: what a timeout cuts is the sanitizers, and the summary says how far it
+# got). Step 2 repeats through Node what step 0 covers natively, for a second call
+# (GPU_CHECK_STEPS="2 3 5"
 # GPU_CHECK_MODEL_VARIANTS="DIT_CUDA_GEMM=wgmma|DIT_CUDA_GEMM=tma|DIT_CUDA_ATTENTION=wgmma").
 set -u
 out=${OUT:-gpu-out}
-steps=${GPU_CHECK_STEPS:-"0 1 4 5"}
+steps=${GPU_CHECK_STEPS:-"0 1 4 5 3"}
 # step 5's variants, '|'-separated: the first call times the likely best combination only
 model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma"}
 mkdir -p "$out"
@@ -44,7 +48,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     local log=$1; shift
     env "$@" timeout 60 $check --no-timing > "$out/$log" 2>&1
     local rc=$?
-    summary "0 native $* (exit $rc): $(grep -E "checks failed|no CUDA device" "$out/$log") $(grep -E "^FAIL" "$out/$log" | head -4 | tr '\n' ' ')"
+    summary "0 native $* (exit $rc): $(grep -E "checks failed|no CUDA device" "$out/$log") $(grep -A1 -E "^FAIL" "$out/$log" | head -4 | tr -s " " | tr '\n' ' ')"
     return $rc
   }
   native native-default.log
@@ -60,11 +64,6 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
   native native-conv-wgmma.log DIT_CUDA_CONV=wgmma
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
-  timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
-  summary "0 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
-  # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
-  timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$out/native-racecheck.log" 2>&1
-  summary "0 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
   timeout 120 $check > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
   for gemm in wgmma tma; do
@@ -86,6 +85,20 @@ if has 1; then
   timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
   summary "1 cuda tests (exit $?): $(ava_result "$out/ava-cuda.log")"
 fi
+if has 4; then
+  export DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3)
+  timeout 200 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
+  summary "4 bench (exit $?)"
+  cat "$out/bench-cuda.txt"
+fi
+if has 5; then  # the whole model with opt-in Hopper kernels (the kernel variants are timed in step 0)
+  IFS='|' read -r -a variants <<<"$model_variants"
+  for variant in "${variants[@]}"; do
+    log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
+    env DIT_BENCH_TORCH=0 $variant timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
+    summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
+  done
+fi
 if has 2; then
   DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col timeout 90 "${ava[@]}" test/cuda/ops.test.ts > "$out/ava-fallback.log" 2>&1
   summary "2 fallback kernels (exit $?): $(ava_result "$out/ava-fallback.log")"
@@ -101,8 +114,13 @@ if has 2; then
   summary "2 wgmma conv (opt-in) (exit $?): $(ava_result "$out/ava-conv-wgmma.log")"
 fi
 if has 3; then
-  # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   check=.device/dit_cuda_check
+  timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$out/native-memcheck.log" 2>&1
+  summary "3 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$out/native-memcheck.log" | tr '\n' ' ')"
+  # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
+  timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$out/native-racecheck.log" 2>&1
+  summary "3 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
+  # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention DIT_CUDA_CONV=wgmma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
@@ -115,18 +133,4 @@ if has 3; then
     node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts --match '*attention*' --match '*linear*' \
     --match '*onv3d*' --match '*layerNorm*' > "$out/racecheck.log" 2>&1
   summary "3 racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|tests? (passed|failed)" "$out/racecheck.log" | tr '\n' ' ')"
-fi
-if has 4; then
-  export DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3)
-  timeout 200 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
-  summary "4 bench (exit $?)"
-  cat "$out/bench-cuda.txt"
-fi
-if has 5; then  # the whole model with opt-in Hopper kernels (the kernel variants are timed in step 0)
-  IFS='|' read -r -a variants <<<"$model_variants"
-  for variant in "${variants[@]}"; do
-    log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
-    env DIT_BENCH_TORCH=0 $variant timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
-    summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
-  done
 fi
