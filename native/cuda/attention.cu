@@ -105,12 +105,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionP
 template <typename T, int DPL>
 void launch(const AttentionParams& p) {
   const size_t smem = shared_bytes(p.Dh);
-  auto kernel = attention_kernel<T, DPL>;
+  constexpr auto kernel = attention_kernel<T, DPL>;
   // the largest this instantiation ever needs (Dh = 32 DPL: 82 KiB at 256, within every supported
   // GPU's opt-in limit), set once
-  static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes(32 * DPL))), "attention smem"), true);
-  (void)configured;
+  allow_dynamic_shared<kernel>(shared_bytes(32 * DPL), "attention smem");
   const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
   kernel<<<grid, kWarps * 32, smem, stream()>>>(p);
 }
@@ -256,9 +254,8 @@ template <typename T, int DP>
 bool launch_tc(const AttentionParams& p) {
   constexpr size_t smem = TcLayout<DP>::template bytes<T>();
   if (int(smem) > max_shared_optin()) return false;
-  auto kernel = attention_tc_kernel<T, DP>;
-  static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)), "attention smem"), true);
-  (void)configured;
+  constexpr auto kernel = attention_tc_kernel<T, DP>;
+  allow_dynamic_shared<kernel>(smem, "attention smem");
   const dim3 grid = attention_grid((p.N + kTcRows - 1) / kTcRows, p.B * p.H);
   kernel<<<grid, 128, smem, stream()>>>(p);
   return true;

@@ -242,10 +242,8 @@ template <typename T, int D, int kMTiles>
 bool launch_tiles(const AttentionParams& p) {
   using L = FlashLayout<D, kMTiles>;
   if (int(L::kSharedBytes) > max_shared_optin()) return false;
-  auto kernel = flash_mma_kernel<T, D, kMTiles>;
-  static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kSharedBytes)), "attention smem"), true);
-  (void)configured;
+  constexpr auto kernel = flash_mma_kernel<T, D, kMTiles>;
+  allow_dynamic_shared<kernel>(L::kSharedBytes, "attention smem");
   const dim3 grid = attention_grid((p.N + L::kRows - 1) / L::kRows, p.B * p.H);
   kernel<<<grid, kWarps * 32, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
   return true;

@@ -252,11 +252,9 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
 template <typename T, int D>
 bool launch(const AttentionParams& p) {
   using L = WgmmaFlashLayout<D>;
-  if (int(L::kSharedBytes) > max_shared_optin()) return false;
-  auto kernel = flash_wgmma_kernel<T, D>;
-  static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L::kSharedBytes)), "attention wgmma smem"), true);
-  (void)configured;
+  if (!hopper_fits(L::kSharedBytes)) return false;
+  constexpr auto kernel = flash_wgmma_kernel<T, D>;
+  allow_dynamic_shared<kernel>(L::kSharedBytes, "attention wgmma smem");
   const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
   kernel<<<grid, kThreads, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
   return true;
@@ -266,9 +264,9 @@ bool launch(const AttentionParams& p) {
 
 template <typename T>
 bool attention_wgmma(const AttentionParams& p) {
-  const DeviceInfo& device = current_device();
-  // M >= 1 (the TypeScript op refuses M = 0): tile 0's valid key is what keeps row_max finite
-  if (device.major != 9 || device.minor != 0 || p.M < 1 || !attention_operands_fit_tensor_cores<T>(p)) return false;
+  // M >= 1 (the TypeScript op refuses M = 0): tile 0's valid key is what keeps row_max finite;
+  // the device (compute capability 9.0 and the shared memory) is checked per head dim in launch
+  if (p.M < 1 || !attention_operands_fit_tensor_cores<T>(p)) return false;
   return dispatch_head_dim(p.Dh, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for

@@ -37,6 +37,21 @@ bool env_equals(const char* name, const char* value);
 const DeviceInfo& current_device();
 inline int max_shared_optin() { return current_device().shared_per_block_optin; }
 
+// Whether the device runs the Hopper (sm_90a) kernels and can give one block `shared_bytes` of
+// shared memory: compute capability 9.0 exactly (sm_90a code runs nowhere else).
+inline bool hopper_fits(size_t shared_bytes) {
+  const DeviceInfo& d = current_device();
+  return d.major == 9 && d.minor == 0 && shared_bytes <= size_t(max_shared_optin());
+}
+
+// Lets `kernel` launch with up to `bytes` of dynamic shared memory (past the default 48 KiB), once
+// per kernel: the kernel is the template argument, so each instantiation keeps its own flag.
+template <auto kernel>
+void allow_dynamic_shared(size_t bytes, const char* what) {
+  static const bool configured = (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)), what), true);
+  (void)configured;
+}
+
 // True when rows of T at `base` can be read 16 bytes at a time: base 16-byte aligned and every
 // given count (row lengths and strides, in elements) a whole number of 16-byte vectors.
 template <typename T, typename... Counts>

@@ -30,11 +30,9 @@ __global__ void __launch_bounds__(gemm::kThreads, 2) conv3d_mma_kernel(const Con
 template <typename T>
 bool conv3d_mma(const Conv3dParams& p) {
   constexpr size_t kSharedBytes = gemm::Shape<kBN>::kSharedBytes;
-  auto kernel = conv3d_mma_kernel<T>;
+  constexpr auto kernel = conv3d_mma_kernel<T>;
   return conv::implicit_gemm<T, gemm::kBlockM, kBN, gemm::kBlockK>(p, [&](dim3 grid, int64_t b, const T* x_cl, const T* w_taps) {
-    static const bool configured =
-        (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSharedBytes)), "conv3d smem"), true);
-    (void)configured;
+    allow_dynamic_shared<kernel>(kSharedBytes, "conv3d smem");
     kernel<<<grid, gemm::kThreads, kSharedBytes, stream()>>>(p, b, x_cl, w_taps);
   });
 }

@@ -40,13 +40,10 @@ __global__ void __launch_bounds__(wgmma::kThreads, 1) conv3d_wgmma_kernel(const 
 
 template <typename T>
 bool conv3d_wgmma(const Conv3dParams& p) {
-  const DeviceInfo& device = current_device();
-  if (device.major != 9 || device.minor != 0 || int(kSharedBytes) > max_shared_optin()) return false;
-  auto kernel = conv3d_wgmma_kernel<T>;
+  if (!hopper_fits(kSharedBytes)) return false;
+  constexpr auto kernel = conv3d_wgmma_kernel<T>;
   return conv::implicit_gemm<T, wgmma::kBlockM, kBN, wgmma::kTileK>(p, [&](dim3 grid, int64_t b, const T* x_cl, const T* w_taps) {
-    static const bool configured =
-        (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSharedBytes)), "conv3d wgmma smem"), true);
-    (void)configured;
+    allow_dynamic_shared<kernel>(kSharedBytes, "conv3d wgmma smem");
     kernel<<<grid, wgmma::kThreads, kSharedBytes, stream()>>>(p, b, x_cl, w_taps);
   });
 }

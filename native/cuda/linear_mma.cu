@@ -21,23 +21,14 @@ __global__ void __launch_bounds__(gemm::kThreads, gemm::Shape<kBN>::kMinBlocksPe
   const gemm::RowLoader<T, kBN> load_w{static_cast<const T*>(p.w), p.ldw, p.N, p.K, n0};
   float acc[4][kBN / 32][4];
   gemm::mainloop<T, kBN>(acc, load_a, load_w, int((p.K + gemm::kBlockK - 1) / gemm::kBlockK), linear_smem);
-  gemm::for_each_pair<kBN>(acc, [&](int mi, int ni, float v0, float v1) {
-    const int64_t m = m0 + mi, n = n0 + ni;
-    if (m >= p.M || n >= p.N) return;
-    const bool second = n + 1 < p.N;
-    v0 = linear_epilogue<T>(p, m, n, v0);
-    if (second) v1 = linear_epilogue<T>(p, m, n + 1, v1);
-    gemm::store_pair(static_cast<T*>(p.c) + m * p.ldc + n, second, v0, v1);
-  });
+  gemm::for_each_pair<kBN>(acc, [&](int mi, int ni, float v0, float v1) { store_linear_pair<T>(p, m0 + mi, n0 + ni, v0, v1); });
 }
 
 template <typename T, int kBN>
 void launch(const LinearParams& p) {
   using S = gemm::Shape<kBN>;
-  auto kernel = linear_mma_kernel<T, kBN>;
-  static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(S::kSharedBytes)), "linear smem"), true);
-  (void)configured;
+  constexpr auto kernel = linear_mma_kernel<T, kBN>;
+  allow_dynamic_shared<kernel>(S::kSharedBytes, "linear smem");
   const dim3 grid(unsigned((p.N + kBN - 1) / kBN), unsigned((p.M + gemm::kBlockM - 1) / gemm::kBlockM));
   kernel<<<grid, gemm::kThreads, S::kSharedBytes, stream()>>>(p);
 }

@@ -151,21 +151,18 @@ bool encode_matrix(CUtensorMap* map, const void* base, int64_t rows, int64_t K, 
 
 template <typename T>
 bool linear_tma(const LinearParams& p) {
-  const DeviceInfo& device = current_device();
   // the dynamic ring plus the static barriers (padded to 1 KiB)
-  if (device.major != 9 || device.minor != 0 || int(kSharedBytes) + 1024 > max_shared_optin() || !encode_tiled()) return false;
+  if (!hopper_fits(kSharedBytes + 1024) || !encode_tiled()) return false;
   // TMA coordinates are 32-bit and a dimension at most 2^32
   if (p.M <= 0 || p.N <= 0 || p.K <= 0 || p.M > INT32_MAX || p.N > INT32_MAX || p.K > INT32_MAX) return false;
   // tile indices are 32-bit, and a block's last step (tile += gridDim.x) must not wrap
-  const int64_t sms = device.multiprocessors;
+  const int64_t sms = current_device().multiprocessors;
   const int64_t tiles = ((p.M + kBM - 1) / kBM) * ((p.N + kBN - 1) / kBN);
   if (tiles > INT32_MAX - sms) return false;
   alignas(64) CUtensorMap map_a, map_w;
   if (!encode_matrix<T>(&map_a, p.a, p.M, p.K, p.lda, kBM) || !encode_matrix<T>(&map_w, p.w, p.N, p.K, p.ldw, kBN)) return false;
-  auto kernel = linear_tma_kernel<T>;
-  static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSharedBytes)), "linear tma smem"), true);
-  (void)configured;
+  constexpr auto kernel = linear_tma_kernel<T>;
+  allow_dynamic_shared<kernel>(kSharedBytes, "linear tma smem");
   // persistent: one block per SM (201 KiB of shared memory each), each looping over output tiles
   kernel<<<unsigned(tiles < sms ? tiles : sms), kThreads, kSharedBytes, stream()>>>(map_a, map_w, p);
   return true;

@@ -35,13 +35,10 @@ __global__ void __launch_bounds__(wgmma::kThreads, 1) linear_wgmma_kernel(const 
 
 template <typename T>
 bool linear_wgmma(const LinearParams& p) {
-  const DeviceInfo& device = current_device();
-  if (device.major != 9 || device.minor != 0 || int(kSharedBytes) > max_shared_optin()) return false;
+  if (!hopper_fits(kSharedBytes)) return false;
   if ((p.M + wgmma::kBlockM - 1) / wgmma::kBlockM > 65535) return false;
-  auto kernel = linear_wgmma_kernel<T>;
-  static const bool configured =
-      (check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSharedBytes)), "linear wgmma smem"), true);
-  (void)configured;
+  constexpr auto kernel = linear_wgmma_kernel<T>;
+  allow_dynamic_shared<kernel>(kSharedBytes, "linear wgmma smem");
   const dim3 grid(unsigned((p.N + kBN - 1) / kBN), unsigned((p.M + wgmma::kBlockM - 1) / wgmma::kBlockM));
   kernel<<<grid, wgmma::kThreads, kSharedBytes, stream()>>>(p);
   return true;

@@ -97,14 +97,7 @@ __device__ __forceinline__ void for_each_pair(const float (&d)[N / 2], Fn&& fn) 
 // epilogue.
 template <int N, typename T>
 __device__ __forceinline__ void store_accumulators(const LinearParams& p, const float (&d)[N / 2], int64_t m_base, int64_t n0) {
-  for_each_pair<N>(d, [&](int mi, int ni, float v0, float v1) {
-    const int64_t m = m_base + mi, n = n0 + ni;
-    if (m >= p.M || n >= p.N) return;
-    const bool second = n + 1 < p.N;
-    v0 = linear_epilogue<T>(p, m, n, v0);
-    if (second) v1 = linear_epilogue<T>(p, m, n + 1, v1);
-    gemm::store_pair(static_cast<T*>(p.c) + m * p.ldc + n, second, v0, v1);
-  });
+  for_each_pair<N>(d, [&](int mi, int ni, float v0, float v1) { store_linear_pair<T>(p, m_base + mi, n0 + ni, v0, v1); });
 }
 #endif  // DIT_WGMMA_AVAILABLE
 
