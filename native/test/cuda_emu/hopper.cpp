@@ -13,6 +13,7 @@
 //   try_wait.parity(p) passes once the current phase's parity differs from p.
 // - TMA: the box copied at once (elements outside the tensor as zeros, still counted), 128-byte
 //   swizzled by shared address bits, then complete_tx on the mbarrier.
+#include <array>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -36,10 +37,6 @@ struct WgmmaOp {
   float* d[128] = {};
   const uint32_t* a[128] = {};  // register A: each thread's 4 registers, read when computed
   uint64_t a_hash[128] = {};     // ... and unchanged since the issue
-  // the first queued product into these accumulators: a hash of each thread's accumulators at the
-  // issue, checked when it is computed (threads may not write them while the product is in flight)
-  bool guarded = false;
-  uint64_t d_hash[128] = {};
 };
 struct WarpgroupQueue {
   std::vector<WgmmaOp> open;
@@ -68,6 +65,11 @@ struct ThreadOperands {
   std::map<const void*, PinnedArray> pinned;
 };
 std::map<unsigned, ThreadOperands> thread_operands;
+
+// Per accumulator array (keyed by the warpgroup's first thread's pointer): each thread's hash of
+// it as its next queued product must find it, taken at an issue with no product into it queued and
+// after each product. Threads may not write accumulators while a product into them is in flight.
+std::map<const float*, std::array<uint64_t, 128>> accumulators_expected;
 std::map<const uint64_t*, MBarrier> barriers;
 
 void sync_block_state() {
@@ -76,6 +78,7 @@ void sync_block_state() {
   queues.clear();
   barriers.clear();
   thread_operands.clear();
+  accumulators_expected.clear();
 }
 
 struct Descriptor {
@@ -140,30 +143,16 @@ void check_fenced(const void* p, const char* what) {
   }
 }
 
-uint64_t register_hash(const uint32_t* a) {
-  uint64_t h = 1469598103934665603ull;
-  for (int i = 0; i < 4; i++) h = (h ^ a[i]) * 1099511628211ull;
-  return h;
-}
-
-uint64_t accumulator_hash(const float* d, int n) {
-  uint64_t h = 1469598103934665603ull;
-  for (int i = 0; i < n / 2; i++) {
-    uint32_t bits;
-    std::memcpy(&bits, &d[i], 4);
-    h = (h ^ bits) * 1099511628211ull;
-  }
-  return h;
-}
+size_t accumulator_bytes(const WgmmaOp& op) { return size_t(op.n / 2) * sizeof(float); }
 
 void execute(const WgmmaOp& op) {
-  if (op.guarded)
-    for (int t = 0; t < 128; t++)
-      if (accumulator_hash(op.d[t], op.n) != op.d_hash[t])
-        fault("wgmma: a thread wrote the accumulators of an in-flight wgmma before wgmma.wait_group retired it");
+  std::array<uint64_t, 128>& expected = accumulators_expected[op.d[0]];
+  for (int t = 0; t < 128; t++)
+    if (bytes_hash(op.d[t], accumulator_bytes(op)) != expected[t])
+      fault("wgmma: a thread wrote the accumulators of an in-flight wgmma before wgmma.wait_group retired it");
   if (op.registers_a)
     for (int t = 0; t < 128; t++)
-      if (register_hash(op.a[t]) != op.a_hash[t])
+      if (bytes_hash(op.a[t], 4 * sizeof(uint32_t)) != op.a_hash[t])
         fault("wgmma: a thread wrote the A registers of an in-flight wgmma before wgmma.wait_group retired it");
   float A[64][16], B[16][256];
   for_each_operand(op, [&](bool a, int row, int col, const unsigned char* p) {
@@ -190,6 +179,7 @@ void execute(const WgmmaOp& op) {
         for (int k = 0; k < 16; k++) s += A[row][k] * B[k][col];
         op.d[t][4 * j + i] = (op.accumulate ? op.d[t][4 * j + i] : 0.0f) + s;
       }
+    expected[t] = bytes_hash(op.d[t], accumulator_bytes(op));
     // the product, not the thread, wrote these registers: a pin of them follows
     auto it = thread_operands.find(op.first_tid + t);
     if (it == thread_operands.end()) continue;
@@ -264,19 +254,19 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
       op.d[t] = x->d;
       if (op.registers_a) {
         op.a[t] = x->a;
-        op.a_hash[t] = register_hash(x->a);
+        op.a_hash[t] = bytes_hash(x->a, 4 * sizeof(uint32_t));
       }
     }
     // in range and fenced for the async proxy at the issue already, not merely by the wait
     for_each_operand(op, [](bool, int, int, const unsigned char*) {});
-    // guarded unless an earlier product into the same accumulators is still queued (that one's
-    // guard covers the chain)
-    op.guarded = true;
-    for (const WgmmaOp& o : q->open) op.guarded = op.guarded && o.d[0] != op.d[0];
+    // with no product into these accumulators queued, they must stay as they are now until this one
+    // is computed (else the previous product's result, recorded when it was computed, must stay)
+    bool queued = false;
+    for (const WgmmaOp& o : q->open) queued = queued || o.d[0] == op.d[0];
     for (const auto& group : q->committed)
-      for (const WgmmaOp& o : group) op.guarded = op.guarded && o.d[0] != op.d[0];
-    if (op.guarded)
-      for (int t = 0; t < 128; t++) op.d_hash[t] = accumulator_hash(op.d[t], op.n);
+      for (const WgmmaOp& o : group) queued = queued || o.d[0] == op.d[0];
+    if (!queued)
+      for (int t = 0; t < 128; t++) accumulators_expected[op.d[0]][t] = bytes_hash(op.d[t], accumulator_bytes(op));
     q->open.push_back(op);
   }, &q);
 }
@@ -311,21 +301,7 @@ void wgmma_wait(int pending) {
     auto* w = static_cast<Wait*>(c);
     while (int(w->q->committed.size()) > w->pending) {
       for (const WgmmaOp& op : w->q->committed.front()) execute(op);
-      std::vector<WgmmaOp> retired = std::move(w->q->committed.front());
       w->q->committed.pop_front();
-      // the next queued product into a retired one's accumulators now guards them from here
-      for (const WgmmaOp& op : retired) {
-        WgmmaOp* next = nullptr;
-        for (auto& group : w->q->committed)
-          for (WgmmaOp& o : group)
-            if (!next && o.d[0] == op.d[0]) next = &o;
-        for (WgmmaOp& o : w->q->open)
-          if (!next && o.d[0] == op.d[0]) next = &o;
-        if (next && !next->guarded) {
-          next->guarded = true;
-          for (int t = 0; t < 128; t++) next->d_hash[t] = accumulator_hash(next->d[t], next->n);
-        }
-      }
     }
   }, &ctx);
 }
