@@ -312,18 +312,11 @@ export function cudaDevice(): { name: string; totalMemory: number } | undefined 
 }
 
 /**
- * Whether device 'auto' may pick CUDA. Off until the CUDA kernels have passed their tests on a real
- * GPU (issue 3): until then 'auto' stays on the CPU and CUDA is used only when asked for
- * (device: 'cuda' or DIT_DEVICE=cuda).
+ * Why 'auto' does not pick CUDA, or null when it does: CUDA whenever it is usable (the CUDA kernels
+ * passed their tests and the PyTorch fixtures on an H200, 2026-11-27).
  */
-export const CUDA_AUTO = false;
-
-/** Why 'auto' does not pick CUDA, or null when it does. */
 export function cudaAutoReason(): string | null {
-  const reason = cudaUnavailableReason();
-  if (reason) return reason;
-  if (!CUDA_AUTO) return "the CUDA kernels are not yet verified on a GPU, so 'auto' uses the CPU; ask for device 'cuda' (or DIT_DEVICE=cuda) to use them";
-  return null;
+  return cudaUnavailableReason();
 }
 
 /** 'auto' resolves to CUDA when usable, else CPU; DIT_DEVICE=cpu|cuda overrides 'auto'. */

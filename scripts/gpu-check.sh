@@ -5,15 +5,15 @@
 # Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt.
 # Steps run in the order 0 1 4 5 2 3 (what a call must not miss first, the sanitizers last):
 #   0. the native check (no Node): every CUDA op vs the CPU op, with the default kernels, the
-#      mma.sync ones by name, each fallback and each opt-in Hopper kernel; then kernel timings
-#   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: mma.sync GEMM / attention / conv)
+#      mma.sync ones by name, each fallback and each Hopper kernel by name; then kernel timings
+#   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: on 9.0 the Hopper ones)
 #   4. the bench suite on the GPU, PyTorch side by side
-#   5. the model bench again (no PyTorch side) with opt-in Hopper kernels: by default the TMA GEMM
-#      with the wgmma attention; GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
+#   5. the model bench again (no PyTorch side) with other kernels: by default the mma.sync ones
+#      (the default below compute capability 9.0); GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
 #   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
-#      one query tile per warp in the mma attention, and the CUDA tests on each opt-in Hopper
+#      one query tile per warp in the mma attention, and the CUDA tests on each Hopper
 #      kernel (wgmma and tma GEMMs, wgmma attention, wgmma conv)
-#   3. compute-sanitizer: memcheck and racecheck on the native check, memcheck on each opt-in
+#   3. compute-sanitizer: memcheck and racecheck on the native check, memcheck on each
 #      Hopper kernel (native), then memcheck on the op tests and racecheck on the shared-memory
 #      kernels through Node
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
@@ -25,8 +25,8 @@
 set -u
 out=${OUT:-gpu-out}
 steps=${GPU_CHECK_STEPS:-"0 1 4 5 3"}
-# step 5's variants, '|'-separated: the first call times the likely best combination only
-model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=tma DIT_CUDA_ATTENTION=wgmma"}
+# step 5's variants, '|'-separated: by default the mma.sync kernels, against the Hopper defaults
+model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -66,20 +66,20 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 $check > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
-  for gemm in wgmma tma; do
+  for gemm in mma wgmma; do  # the default (TMA on 9.0) is in the timing above
     DIT_CUDA_GEMM=$gemm timeout 60 $check > "$out/native-timing-$gemm.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-$gemm.log" | sed "s/^time /time $gemm/" | tee -a "$out/summary.txt"
   done
   for tile in 128 256; do
-    DIT_CUDA_GEMM_TILE=$tile timeout 60 $check > "$out/native-timing-tile$tile.log" 2>&1
+    DIT_CUDA_GEMM=mma DIT_CUDA_GEMM_TILE=$tile timeout 60 $check > "$out/native-timing-tile$tile.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-tile$tile.log" | sed "s/^time /time tile$tile/" | tee -a "$out/summary.txt"
   done
-  for attention in mma16 wgmma; do
+  for attention in mma mma16; do
     DIT_CUDA_ATTENTION=$attention timeout 60 $check > "$out/native-timing-$attention.log" 2>&1
     grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
   done
-  DIT_CUDA_CONV=wgmma timeout 60 $check > "$out/native-timing-conv-wgmma.log" 2>&1
-  grep -E "^time  causalConv3d" "$out/native-timing-conv-wgmma.log" | sed "s/^time /time wgmma/" | tee -a "$out/summary.txt"
+  DIT_CUDA_CONV=mma timeout 60 $check > "$out/native-timing-conv-mma.log" 2>&1
+  grep -E "^time  causalConv3d" "$out/native-timing-conv-mma.log" | sed "s/^time /time mma/" | tee -a "$out/summary.txt"
 fi
 if has 1; then
   timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
@@ -91,7 +91,7 @@ if has 4; then
   summary "4 bench (exit $?)"
   cat "$out/bench-cuda.txt"
 fi
-if has 5; then  # the whole model with opt-in Hopper kernels (the kernel variants are timed in step 0)
+if has 5; then  # the whole model with other kernels (the kernel variants are timed in step 0)
   IFS='|' read -r -a variants <<<"$model_variants"
   for variant in "${variants[@]}"; do
     log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
@@ -105,13 +105,13 @@ if has 2; then
   DIT_CUDA_ATTENTION=mma16 timeout 60 "${ava[@]}" test/cuda/ops.test.ts --match '*attention*' > "$out/ava-mma16.log" 2>&1
   summary "2 attention one tile per warp (exit $?): $(ava_result "$out/ava-mma16.log")"
   DIT_CUDA_GEMM=wgmma timeout 120 "${ava[@]}" test/cuda > "$out/ava-wgmma.log" 2>&1
-  summary "2 wgmma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-wgmma.log")"
+  summary "2 wgmma GEMM (by name) (exit $?): $(ava_result "$out/ava-wgmma.log")"
   DIT_CUDA_GEMM=tma timeout 120 "${ava[@]}" test/cuda > "$out/ava-tma.log" 2>&1
-  summary "2 tma GEMM (opt-in) (exit $?): $(ava_result "$out/ava-tma.log")"
+  summary "2 tma GEMM (by name) (exit $?): $(ava_result "$out/ava-tma.log")"
   DIT_CUDA_ATTENTION=wgmma timeout 120 "${ava[@]}" test/cuda > "$out/ava-attention-wgmma.log" 2>&1
-  summary "2 wgmma attention (opt-in) (exit $?): $(ava_result "$out/ava-attention-wgmma.log")"
+  summary "2 wgmma attention (by name) (exit $?): $(ava_result "$out/ava-attention-wgmma.log")"
   DIT_CUDA_CONV=wgmma timeout 60 "${ava[@]}" test/cuda/ops.test.ts --match '*onv3d*' > "$out/ava-conv-wgmma.log" 2>&1
-  summary "2 wgmma conv (opt-in) (exit $?): $(ava_result "$out/ava-conv-wgmma.log")"
+  summary "2 wgmma conv (by name) (exit $?): $(ava_result "$out/ava-conv-wgmma.log")"
 fi
 if has 3; then
   check=.device/dit_cuda_check
@@ -120,7 +120,7 @@ if has 3; then
   # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
   timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$out/native-racecheck.log" 2>&1
   summary "3 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
-  # the opt-in Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
+  # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention DIT_CUDA_CONV=wgmma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1

@@ -161,7 +161,7 @@ class TimestepEmbedder(nn.Module):
     @staticmethod
     def timestep_embedding(t, dim, max_period=10000, dtype=torch.float32):
         half = dim // 2
-        freqs = torch.exp(-math.log(max_period) * torch.arange(0, half, dtype=dtype) / half)
+        freqs = torch.exp(-math.log(max_period) * torch.arange(0, half, dtype=dtype, device=t.device) / half)
         args = t[:, None].to(dtype) * freqs[None]
         emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # cos first
         if dim % 2:

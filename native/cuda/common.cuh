@@ -69,11 +69,17 @@ template <> __device__ __forceinline__ float from_f32<float>(float v) { return v
 template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
+// kFast: __expf and __fdividef (a few f32 ulp) instead of the exact forms, for results stored in
+// 16 bits, where that error is far below the storage rounding and the exact forms' code is not
+// (the tensor-core GEMMs unroll this over every accumulator: linear_epilogue.cuh).
+template <bool kFast = false>
 __device__ __forceinline__ float activate(Activation act, float x) {
+  // x * sigmoid(z) = x / (1 + e^-z)
+  auto times_sigmoid = [](float x, float z) { return kFast ? __fdividef(x, 1.0f + __expf(-z)) : x / (1.0f + expf(-z)); };
   switch (act) {
     // 0.5 x (1 + tanh(u)) = x * sigmoid(2u): no cancellation for negative x (as the CPU kernels)
-    case Activation::GeluTanh: return x / (1.0f + expf(-x * (1.5957691216057308f + 0.0713548162726f * x * x)));
-    case Activation::Silu: return x / (1.0f + expf(-x));
+    case Activation::GeluTanh: return times_sigmoid(x, x * (1.5957691216057308f + 0.0713548162726f * x * x));
+    case Activation::Silu: return times_sigmoid(x, x);
     case Activation::Gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     default: return x;
   }

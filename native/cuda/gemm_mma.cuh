@@ -124,20 +124,27 @@ __device__ __forceinline__ void mainloop(float (&acc)[4][kBN / 32][4], const Loa
   mma::wait_async<0>();
 }
 
-// fn(m, n, v0, v1): the values of tile row m, columns n and n + 1 (n even), for every pair this
-// thread holds.
+// fn(m, row): for each tile row m this thread holds values of, with row(pair) calling
+// pair(n, v0, v1) for its columns n and n + 1 (n even).
 template <int kBN, typename Fn>
-__device__ __forceinline__ void for_each_pair(const float (&acc)[4][kBN / 32][4], Fn&& fn) {
+__device__ __forceinline__ void for_each_row(const float (&acc)[4][kBN / 32][4], Fn&& fn) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int warp_m = (warp >> 2) * 64, warp_n = (warp & 3) * (kBN / 4);
 #pragma unroll
   for (int mi = 0; mi < 4; mi++)
 #pragma unroll
-    for (int ni = 0; ni < kBN / 32; ni++) {
-      const int m = warp_m + mi * 16 + (lane >> 2), n = warp_n + ni * 8 + (lane & 3) * 2;
-      fn(m, n, acc[mi][ni][0], acc[mi][ni][1]);
-      fn(m + 8, n, acc[mi][ni][2], acc[mi][ni][3]);
+    for (int half = 0; half < 2; half++) {
+      fn(warp_m + mi * 16 + (lane >> 2) + 8 * half, [&](auto&& pair) {
+#pragma unroll
+        for (int ni = 0; ni < kBN / 32; ni++) pair(warp_n + ni * 8 + (lane & 3) * 2, acc[mi][ni][2 * half], acc[mi][ni][2 * half + 1]);
+      });
     }
+}
+
+// fn(m, n, v0, v1) for every pair of values this thread holds (for_each_row, flattened).
+template <int kBN, typename Fn>
+__device__ __forceinline__ void for_each_pair(const float (&acc)[4][kBN / 32][4], Fn&& fn) {
+  for_each_row<kBN>(acc, [&](int m, auto&& row) { row([&](int n, float v0, float v1) { fn(m, n, v0, v1); }); });
 }
 
 // Stores v0, v1 (already in their final f32 values) at at[0], at[1], the second only when

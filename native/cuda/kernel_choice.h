@@ -6,13 +6,13 @@
 
 namespace dit::cuda {
 
-// Whether "auto" runs the Hopper (sm_90a) kernel on compute capability 9.0 devices. Off until a
-// GPU session has verified each one against the CPU and timed it against the mma.sync kernel
-// (scripts/gpu-check.sh, issues 3 and 4): then flipping the constant makes it the default, and
-// DIT_CUDA_*=mma still selects the mma.sync kernel.
-constexpr bool kHopperGemmByDefault = false;       // linear_tma.cu
-constexpr bool kHopperAttentionByDefault = false;  // attention_wgmma.cu
-constexpr bool kHopperConvByDefault = false;       // conv3d_wgmma.cu
+// Whether "auto" runs the Hopper (sm_90a) kernel on compute capability 9.0 devices: each was
+// verified against the CPU (native check, the CUDA ava tests, memcheck and racecheck) and timed
+// faster than its mma.sync kernel on an H200 (2026-11-27, BENCHMARKS.md). DIT_CUDA_*=mma still
+// selects the mma.sync kernel, which stays the default below compute capability 9.0.
+constexpr bool kHopperGemmByDefault = true;       // linear_tma.cu
+constexpr bool kHopperAttentionByDefault = true;  // attention_wgmma.cu
+constexpr bool kHopperConvByDefault = true;       // conv3d_wgmma.cu
 
 // DIT_CUDA_GEMM: mma (mma.sync, linear_mma.cu), wmma (linear.cu's fallback), wgmma
 // (linear_wgmma.cu), tma (linear_tma.cu)

@@ -1,36 +1,102 @@
 // The linear layers' epilogue, shared by every GEMM kernel: bias, activation, the adaLN-Zero gated
 // residual C = residual + gate[m / rows_per_gate] * (.), and the store in the storage type.
+//
+// The tensor-core kernels hold 48-128 accumulators a thread and store them in a fully unrolled
+// loop, so whatever the epilogue costs an element is paid in code size 48-128 times over. With the
+// activation chosen by a run-time switch at every element (all four activations inlined each time)
+// that was about 190 instructions an element: 300-380 KB of straight-line code per kernel, more
+// than the instruction cache, re-fetched from L2 on every output tile, which made the epilogue two
+// thirds of a DiT GEMM's time (ncu on an H200, 2026-11-27: stall "no instruction" 51%). So the
+// kernels pick the variant once per thread (with_linear_epilogue) and unroll the store loop inside
+// it: the activation and the gate are compile-time there, and only that variant's handful of
+// instructions an element runs.
 #pragma once
+#include <type_traits>
+
 #include "common.cuh"
 #include "gemm_mma.cuh"
 
 namespace dit::cuda {
 
-template <typename T>
-__device__ __forceinline__ float linear_epilogue(const LinearParams& p, int64_t m, int64_t n, float v) {
-  if (p.bias) v += to_f32(static_cast<const T*>(p.bias)[n]);
-  v = activate(p.act, v);
-  if (p.gate) {
-    v = to_f32(static_cast<const T*>(p.residual)[m * p.ldc + n]) +
-        to_f32(static_cast<const T*>(p.gate)[(m / p.rows_per_gate) * p.gate_stride + n]) * v;
+// A variant's activation or gate left to p, decided at each element (store_out).
+constexpr int kAtRunTime = -1;
+
+// One epilogue variant: f(m, n, v) = [residual[m, n] + gate[m / rows_per_gate, n] * ] act(v + bias[n]),
+// kAct an Activation's value, kGated 0 or 1 (or either kAtRunTime). What depends on the row alone
+// (its pointers, whether it is inside M; the gate row's division) is worked out once a row (Row).
+template <typename T, int kAct, int kGated>
+struct LinearEpilogue {
+  const LinearParams& p;
+
+  struct Row {
+    T* c;
+    const T* residual;
+    const T* gate;
+    bool inside;
+  };
+
+  __device__ __forceinline__ Row row(int64_t m) const {
+    Row r{static_cast<T*>(p.c) + m * p.ldc, nullptr, nullptr, m < p.M};
+    if (gated()) {
+      r.residual = static_cast<const T*>(p.residual) + m * p.ldc;
+      r.gate = static_cast<const T*>(p.gate) + (m / p.rows_per_gate) * p.gate_stride;
+    }
+    return r;
   }
-  return v;
+
+  __device__ __forceinline__ float apply(const Row& r, int64_t n, float v) const {
+    if (p.bias) v += to_f32(static_cast<const T*>(p.bias)[n]);
+    // a constant kAct folds the switch away; the fast forms where the result is 16-bit
+    v = activate<sizeof(T) == 2>(kAct == kAtRunTime ? p.act : Activation(kAct), v);
+    if (gated()) v = to_f32(r.residual[n]) + to_f32(r.gate[n]) * v;
+    return v;
+  }
+
+  // C[m, n] and C[m, n + 1] (n + 1 only where it is inside N): adjacent columns of one
+  // accumulator fragment, as the tensor-core kernels hold them.
+  __device__ __forceinline__ void store_pair(const Row& r, int64_t n, float v0, float v1) const {
+    if (!r.inside || n >= p.N) return;
+    const bool second = n + 1 < p.N;
+    v0 = apply(r, n, v0);
+    if (second) v1 = apply(r, n + 1, v1);
+    gemm::store_pair(r.c + n, second, v0, v1);
+  }
+
+  __device__ __forceinline__ void store(int64_t m, int64_t n, float v) const {
+    const Row r = row(m);
+    r.c[n] = from_f32<T>(apply(r, n, v));
+  }
+
+ private:
+  __device__ __forceinline__ bool gated() const { return kGated == 1 || (kGated == kAtRunTime && p.gate); }
+};
+
+// body(epilogue) with the LinearEpilogue variant of p's activation and gate: the one run-time
+// choice, made before the caller's unrolled loop over its accumulators.
+template <typename T, typename Body>
+__device__ __forceinline__ void with_linear_epilogue(const LinearParams& p, Body&& body) {
+  auto with_gate = [&](auto gated) {
+    constexpr int kGated = decltype(gated)::value;
+    switch (p.act) {
+      case Activation::GeluTanh: return body(LinearEpilogue<T, int(Activation::GeluTanh), kGated>{p});
+      case Activation::Silu: return body(LinearEpilogue<T, int(Activation::Silu), kGated>{p});
+      case Activation::Gelu: return body(LinearEpilogue<T, int(Activation::Gelu), kGated>{p});
+      default: return body(LinearEpilogue<T, int(Activation::None), kGated>{p});
+    }
+  };
+  if (p.gate) {
+    with_gate(std::integral_constant<int, 1>{});
+  } else {
+    with_gate(std::integral_constant<int, 0>{});
+  }
 }
 
-// The values of C[m, n] and C[m, n + 1] (n + 1 only where it is inside N) through the epilogue, as
-// the tensor-core kernels hold them: adjacent columns of one accumulator fragment.
-template <typename T>
-__device__ __forceinline__ void store_linear_pair(const LinearParams& p, int64_t m, int64_t n, float v0, float v1) {
-  if (m >= p.M || n >= p.N) return;
-  const bool second = n + 1 < p.N;
-  v0 = linear_epilogue<T>(p, m, n, v0);
-  if (second) v1 = linear_epilogue<T>(p, m, n + 1, v1);
-  gemm::store_pair(static_cast<T*>(p.c) + m * p.ldc + n, second, v0, v1);
-}
-
+// One element through the epilogue with the variant decided there, for the kernels that store a
+// few values a thread (SIMT, WMMA, GEMV): eight variants at each of their call sites would cost
+// more code than the run-time choice costs time.
 template <typename T>
 __device__ __forceinline__ void store_out(const LinearParams& p, int64_t m, int64_t n, float v) {
-  static_cast<T*>(p.c)[m * p.ldc + n] = from_f32<T>(linear_epilogue<T>(p, m, n, v));
+  LinearEpilogue<T, kAtRunTime, kAtRunTime>{p}.store(m, n, v);
 }
 
 }  // namespace dit::cuda

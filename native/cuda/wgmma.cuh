@@ -77,27 +77,38 @@ __device__ __forceinline__ void mma_k_tile(float (&d)[N / 2], uint32_t a, uint32
   commit();
 }
 
-// fn(m, n, v0, v1): the values of the warpgroup's row m (0 .. 63), columns n and n + 1 (n even),
-// for every pair this thread holds. The layout (per warp of the warpgroup, 16 rows) is mma.sync's
-// C fragments, one per 8 columns: d[4 j + 0, 1] at row lane / 4, columns 8 j + (lane % 4) * 2 +
-// {0, 1}; d[4 j + 2, 3] at row + 8.
+// fn(m, row): for each of the warpgroup's rows m (0 .. 63) this thread holds values of, with
+// row(pair) calling pair(n, v0, v1) for its columns n and n + 1 (n even). The layout (per warp of
+// the warpgroup, 16 rows) is mma.sync's C fragments, one per 8 columns: d[4 j + 0, 1] at row
+// lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3] at row + 8.
+template <int N, typename Fn>
+__device__ __forceinline__ void for_each_row(const float (&d)[N / 2], Fn&& fn) {
+  const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    fn(warp_in_group * 16 + (lane >> 2) + 8 * half, [&](auto&& pair) {
+#pragma unroll
+      for (int j = 0; j < N / 8; j++) pair(j * 8 + (lane & 3) * 2, d[4 * j + 2 * half], d[4 * j + 2 * half + 1]);
+    });
+  }
+}
+
+// fn(m, n, v0, v1) for every pair of values this thread holds (for_each_row, flattened).
 template <int N, typename Fn>
 __device__ __forceinline__ void for_each_pair(const float (&d)[N / 2], Fn&& fn) {
-  const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
-  const int row = warp_in_group * 16 + (lane >> 2);
-#pragma unroll
-  for (int j = 0; j < N / 8; j++) {
-    const int n = j * 8 + (lane & 3) * 2;
-    fn(row, n, d[4 * j], d[4 * j + 1]);
-    fn(row + 8, n, d[4 * j + 2], d[4 * j + 3]);
-  }
+  for_each_row<N>(d, [&](int m, auto&& row) { row([&](int n, float v0, float v1) { fn(m, n, v0, v1); }); });
 }
 
 // Stores a warpgroup's 64 x N accumulators at rows m_base.., columns n0.. through the linear
 // epilogue.
 template <int N, typename T>
 __device__ __forceinline__ void store_accumulators(const LinearParams& p, const float (&d)[N / 2], int64_t m_base, int64_t n0) {
-  for_each_pair<N>(d, [&](int mi, int ni, float v0, float v1) { store_linear_pair<T>(p, m_base + mi, n0 + ni, v0, v1); });
+  with_linear_epilogue<T>(p, [&](const auto& epilogue) {
+    for_each_row<N>(d, [&](int mi, auto&& row) {
+      const auto r = epilogue.row(m_base + mi);
+      row([&](int ni, float v0, float v1) { epilogue.store_pair(r, n0 + ni, v0, v1); });
+    });
+  });
 }
 #endif  // DIT_WGMMA_AVAILABLE
 

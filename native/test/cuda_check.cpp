@@ -230,6 +230,10 @@ void check_linear(DType dt) {
       {"linear mma edges", 133, 201, 72, true, dit::Activation::GeluTanh},
       {"linear one k tile", 133, 201, 40, true, dit::Activation::None},
       {"linear big", 300, 257, 520, false, dit::Activation::None},
+      // each compile-time epilogue variant of the tensor-core kernels (linear_epilogue.cuh)
+      {"linear mma silu", 70, 136, 64, true, dit::Activation::Silu},
+      {"linear mma gelu (erf)", 70, 136, 64, true, dit::Activation::Gelu},
+      {"linear mma gelu tanh, no bias", 70, 136, 64, false, dit::Activation::GeluTanh},
       // 162 TMA tiles: more than an H100's 132 SMs, so the persistent GEMM's blocks take several
       {"linear many tiles", 1030, 3456, 40, true, dit::Activation::None},
   };
@@ -248,19 +252,21 @@ void check_linear(DType dt) {
         },
         dit::cpu::linear, dit::cuda::linear, size_t(s.N));
   }
-  // the adaLN-Zero epilogue: out = residual + gate[m / rows_per_gate] * (a W^T + b), two "batches"
+  // the adaLN-Zero epilogue: out = residual + gate[m / rows_per_gate] * act(a W^T + b), two "batches"
   const int64_t M = 130, N = 96, K = 64;
   std::vector<HostArray> in = {random_array(dt, size_t(M * K), 1.0f), random_array(dt, size_t(N * K), 0.1f), random_array(dt, size_t(N), 1.0f),
                                random_array(dt, size_t(2 * N), 1.0f), random_array(dt, size_t(M * N), 1.0f)};
-  check<dit::LinearParams>(
-      "linear gated residual epilogue", dt, in, size_t(M * N),
-      [&](const std::vector<void*>& ptr, void* out) {
-        dit::LinearParams p = linear_params(dt, M, N, K);
-        p.a = ptr[0]; p.w = ptr[1]; p.bias = ptr[2]; p.c = out;
-        p.gate = ptr[3]; p.gate_stride = N; p.rows_per_gate = M / 2; p.residual = ptr[4];
-        return p;
-      },
-      dit::cpu::linear, dit::cuda::linear, size_t(N));
+  for (dit::Activation act : {dit::Activation::None, dit::Activation::Silu}) {
+    check<dit::LinearParams>(
+        std::string("linear gated residual epilogue") + (act == dit::Activation::Silu ? ", silu" : ""), dt, in, size_t(M * N),
+        [&](const std::vector<void*>& ptr, void* out) {
+          dit::LinearParams p = linear_params(dt, M, N, K);
+          p.a = ptr[0]; p.w = ptr[1]; p.bias = ptr[2]; p.c = out; p.act = act;
+          p.gate = ptr[3]; p.gate_stride = N; p.rows_per_gate = M / 2; p.residual = ptr[4];
+          return p;
+        },
+        dit::cpu::linear, dit::cuda::linear, size_t(N));
+  }
 }
 
 void check_layer_norm_modulate(DType dt) {

@@ -130,4 +130,9 @@ test('CUDA availability is reported with a reason', (t) => {
   const info = backendInfo();
   t.true(info.cuda.available || typeof info.cuda.reason === 'string');
   t.true(info.cuda.autoReason === null || info.defaultDevice === 'cpu');
+  // 'auto' is the GPU whenever one answers (unless DIT_DEVICE says otherwise)
+  if (info.cuda.available && process.env.DIT_DEVICE === undefined) {
+    t.is(info.cuda.autoReason, null);
+    t.is(info.defaultDevice, 'cuda');
+  }
 });

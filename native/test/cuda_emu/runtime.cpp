@@ -159,7 +159,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   std::snprintf(prop->name, sizeof prop->name, "CUDA emulator (dit-native native test)");
   prop->totalGlobalMem = device_memory();
   prop->sharedMemPerBlockOptin = kSharedOptin;
-  prop->major = 9;  // an H100's: the opt-in Hopper kernels run too
+  prop->major = 9;  // an H100's: the Hopper kernels (the default there) run
   prop->minor = 0;
   prop->multiProcessorCount = multiprocessors();
   return cudaSuccess;
