@@ -7,8 +7,8 @@
 // config may) take this kernel in every dtype. This SIMT kernel is the f32 path and the
 // reference. f16/bf16 take the mma.sync kernel of attention_mma.cu when the head dim is a multiple
 // of 8 and the rows are 16-byte aligned, else the WMMA kernel further down; DIT_CUDA_ATTENTION=wmma
-// or =simt forces those (for comparisons and tests); DIT_CUDA_ATTENTION=wgmma tries the Hopper
-// kernel of attention_wgmma.cu first (opt-in until verified on a GPU; kernel_choice.h).
+// or =simt forces those (for comparisons and tests). On compute capability 9.0 the Hopper kernel of
+// attention_wgmma.cu is tried first (the default there since the H200 session; kernel_choice.h).
 #include <mma.h>
 
 #include "attention_kernels.h"

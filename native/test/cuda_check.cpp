@@ -295,20 +295,24 @@ void check_layer_norm_modulate(DType dt) {
 }
 
 void check_attention(DType dt) {
-  struct Case { int64_t B, H, N, M, D; };
+  struct Case { int64_t B, H, N, M, D; float scale_factor = 1.0f; };  // scale = factor / sqrt(D)
   std::vector<Case> cases;
   for (int64_t D : {8, 16, 20, 32, 40, 48, 64, 72, 80, 96, 112, 128, 136, 200, 256}) cases.push_back({2, 3, 70, 150, D});
   cases.push_back({2, 3, 300, 333, 72});  // several query blocks and key tiles of every kernel, both tails
   // many key tiles: the Hopper kernel's rings wrap (5 stages at 72 and 128, 4 at 96)
   for (int64_t D : {72, 96, 128}) cases.push_back({1, 1, 130, 1100, D});
   cases.push_back({1, 65537, 3, 5, 16});  // more (batch, head) pairs than a grid's y dimension holds
+  // a negative and a zero scale: the Hopper kernel takes positive ones only (the others fall back)
+  cases.push_back({1, 2, 70, 150, 72, -1.0f});
+  cases.push_back({1, 2, 70, 150, 72, 0.0f});
   for (const Case& c : cases) {
     const int64_t B = c.B, H = c.H, N = c.N, M = c.M, D = c.D;
     std::vector<HostArray> in = {random_array(dt, size_t(B * H * N * D), 1.0f), random_array(dt, size_t(B * H * M * D), 1.0f),
                                  random_array(dt, size_t(B * H * M * D), 1.0f)};
     check<dit::AttentionParams>(
         "attention B" + std::to_string(B) + " H" + std::to_string(H) + " d" + std::to_string(D) + " " + std::to_string(N) + "x" +
-            std::to_string(M), dt, in, size_t(B * H * N * D),
+            std::to_string(M) + (c.scale_factor == 1.0f ? "" : " scale x" + std::to_string(int(c.scale_factor))), dt, in,
+        size_t(B * H * N * D),
         [&](const std::vector<void*>& ptr, void* out) {
           dit::AttentionParams p{};
           p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = M; p.Dh = D;
@@ -316,7 +320,7 @@ void check_attention(DType dt) {
           p.k = ptr[1]; p.k_sb = H * M * D; p.k_sh = M * D; p.k_sn = D;
           p.v = ptr[2]; p.v_sb = H * M * D; p.v_sh = M * D; p.v_sn = D;
           p.o = out; p.o_sb = H * N * D; p.o_sh = N * D; p.o_sn = D;
-          p.scale = 1.0f / std::sqrt(float(D));
+          p.scale = c.scale_factor / std::sqrt(float(D));
           return p;
         },
         dit::cpu::attention, dit::cuda::attention, size_t(D));
@@ -407,16 +411,20 @@ void check_small_ops(DType dt) {
         return p;
       },
       dit::cpu::gated_residual, dit::cuda::gated_residual);
+  // 1001 elements: 16-byte packs and a tail; from one element in: x unaligned, one element a thread
   for (dit::Activation act : {dit::Activation::GeluTanh, dit::Activation::Silu, dit::Activation::Gelu}) {
-    std::vector<HostArray> x = {random_array(dt, 1001, 3.0f)};
-    check<dit::UnaryParams>(
-        std::string("unary ") + (act == dit::Activation::Silu ? "silu" : act == dit::Activation::Gelu ? "gelu" : "gelu tanh"), dt, x, 1001,
-        [&](const std::vector<void*>& ptr, void* out) {
-          dit::UnaryParams p{};
-          p.dtype = dt; p.count = 1001; p.x = ptr[0]; p.out = out; p.act = act;
-          return p;
-        },
-        dit::cpu::unary, dit::cuda::unary);
+    for (int64_t skip : {0, 1}) {
+      std::vector<HostArray> x = {random_array(dt, 1001, 3.0f)};
+      check<dit::UnaryParams>(
+          std::string("unary ") + (act == dit::Activation::Silu ? "silu" : act == dit::Activation::Gelu ? "gelu" : "gelu tanh") +
+              (skip ? " unaligned" : ""), dt, x, size_t(1001 - skip),
+          [&](const std::vector<void*>& ptr, void* out) {
+            dit::UnaryParams p{};
+            p.dtype = dt; p.count = 1001 - skip; p.x = static_cast<char*>(ptr[0]) + skip * dit::dtype_size(dt); p.out = out; p.act = act;
+            return p;
+          },
+          dit::cpu::unary, dit::cuda::unary);
+    }
   }
 }
 
