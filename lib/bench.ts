@@ -1,8 +1,9 @@
 /**
  * `dit-native bench`: per case the median time over many runs after warm-up, the achieved rate
  * (GFLOP/s or GB/s), its fraction of this device's peaks measured in the same run (a large GEMM,
- * ours or PyTorch's whichever is faster, for FLOP/s; a large copy for bandwidth) and, where PyTorch is importable, the same work
- * through PyTorch in the same run (bench/torch_bench.py) with the ratio torch / ours (> 1: we are faster).
+ * ours or PyTorch's whichever is faster, for FLOP/s; a large copy for bandwidth) and, where PyTorch
+ * is importable, the same work through PyTorch in the same run (bench/torch_bench.py) with the
+ * ratio torch / ours (> 1: we are faster).
  * With --rounds R the two sides alternate R times (ours, PyTorch, ours, ...) and each keeps its best
  * median: on a shared host a neighbour's burst then slows one round of one side, not the ratio.
  */
@@ -190,8 +191,8 @@ async function time(fn: () => Promise<void> | void, device: Device, iters: numbe
   return times[Math.floor(times.length / 2)];
 }
 
-/** Peak references measured now (best of several): our GEMM on a large square, a large copy. */
-async function measurePeaks(on: Target, big: boolean): Promise<{ gflops: number; gbps: number; oursGflops: number; torchGflops?: number }> {
+/** Peak references measured now (best of several): our GEMM on an n x n square, a large copy. */
+async function measurePeaks(on: Target, big: boolean, n: number): Promise<{ gflops: number; gbps: number; oursGflops: number; torchGflops?: number }> {
   const device = on.device;
   const be = getBackend(device);
   const best = async (fn: () => void, reps: number) => {
@@ -199,7 +200,6 @@ async function measurePeaks(on: Target, big: boolean): Promise<{ gflops: number;
     for (let i = 0; i < 7; i++) min = Math.min(min, await sampleMs(device, fn, reps, 20_000));
     return min;
   };
-  const n = big ? 8192 : 1024;
   const a = rand([n, n], on), b = rand([n, n], on);
   const gemmMs = await best(() => ops.linear(a, b).dispose(), big ? 10 : 1);
   const count = 16 << 20;
@@ -289,11 +289,11 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const info = backendInfo();
   const where = device === 'cuda' ? info.cuda.devices[0]?.name ?? 'cuda' : `cpu ${info.cpu.isa} x${info.cpu.threads}`;
   process.stdout.write(`dit-native bench: ${o.suite} on ${where}, ${on.dtype}, median of ${iters} samples after warm-up\n`);
-  const peaks = await measurePeaks(on, big);
-  const peakN = big ? 8192 : 1024;
+  const peakN = big ? 8192 : 1024;  // the square product behind the FLOP peak, ours and PyTorch's
+  const peaks = await measurePeaks(on, big, peakN);
   // FLOP rates in TFLOP/s on the GPU, GFLOP/s on the CPU (the JSON keeps GFLOP/s)
   const [flopUnit, flopScale] = device === 'cuda' ? ['TFLOP/s', 1e-3] : ['GFLOP/s', 1];
-  process.stdout.write(`measured peaks: GEMM ${(peaks.gflops * flopScale).toFixed(1)} ${flopUnit} (${big ? '8192' : '1024'}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
+  process.stdout.write(`measured peaks: GEMM ${(peaks.gflops * flopScale).toFixed(1)} ${flopUnit} (${peakN}^3, ours), copy ${peaks.gbps.toFixed(1)} GB/s\n`);
   // the CPU host may be shared (bursts of 20-40% seen on the development machine); the GPU's
   // timings are steady and its minutes scarce
   const rounds = o.rounds ?? (device === 'cuda' || !o.torch ? 1 : 3);

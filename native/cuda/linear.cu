@@ -1,7 +1,7 @@
 // linear / GEMM: C[m, n] = epilogue(sum_k A[m, k] W[n, k]), W in PyTorch's [N, K] layout.
-// f16 / bf16: the pipelined mma.sync kernel of linear_mma.cu (on compute capability 9.0,
-// DIT_CUDA_GEMM=wgmma tries the Hopper kernel of linear_wgmma.cu first, DIT_CUDA_GEMM=tma the one of
-// linear_tma.cu, which kernel_choice.h can make the default); when its alignment needs are not met
+// f16 / bf16: on compute capability 9.0 the persistent TMA kernel of linear_tma.cu (the default
+// there, kernel_choice.h; DIT_CUDA_GEMM=wgmma tries linear_wgmma.cu's instead), else the pipelined
+// mma.sync kernel of linear_mma.cu; when their alignment needs are not met
 // (or DIT_CUDA_GEMM=wmma) a simple WMMA kernel (16x16x16, f32 accumulation): a 128-thread block
 // computes a 64 x 64 tile, each warp 32 x 32, K in steps of 32 staged in shared memory. f32: exact SIMT
 // FMAs (64 x 64 tile, 4 x 4 per thread), so the f32 path matches the CPU to ~1e-6.

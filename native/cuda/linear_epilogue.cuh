@@ -91,6 +91,19 @@ __device__ __forceinline__ void with_linear_epilogue(const LinearParams& p, Body
   }
 }
 
+// A tensor-core kernel's accumulators into C through the epilogue: for_each_row(fn) is the kernel's
+// walk of its rows (gemm:: or wgmma::for_each_row over its accumulators), rows and columns counted
+// from m0 and n0. The variant is chosen once; the walk is unrolled inside it.
+template <typename T, typename ForEachRow>
+__device__ __forceinline__ void store_linear_tile(const LinearParams& p, int64_t m0, int64_t n0, ForEachRow&& for_each_row) {
+  with_linear_epilogue<T>(p, [&](const auto& epilogue) {
+    for_each_row([&](int mi, auto&& row) {
+      const auto r = epilogue.row(m0 + mi);
+      row([&](int ni, float v0, float v1) { epilogue.store_pair(r, n0 + ni, v0, v1); });
+    });
+  });
+}
+
 // One element through the epilogue with the variant decided there, for the kernels that store a
 // few values a thread (SIMT, WMMA, GEMV): eight variants at each of their call sites would cost
 // more code than the run-time choice costs time.

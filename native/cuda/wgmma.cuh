@@ -103,12 +103,7 @@ __device__ __forceinline__ void for_each_pair(const float (&d)[N / 2], Fn&& fn) 
 // epilogue.
 template <int N, typename T>
 __device__ __forceinline__ void store_accumulators(const LinearParams& p, const float (&d)[N / 2], int64_t m_base, int64_t n0) {
-  with_linear_epilogue<T>(p, [&](const auto& epilogue) {
-    for_each_row<N>(d, [&](int mi, auto&& row) {
-      const auto r = epilogue.row(m_base + mi);
-      row([&](int ni, float v0, float v1) { epilogue.store_pair(r, n0 + ni, v0, v1); });
-    });
-  });
+  store_linear_tile<T>(p, m_base, n0, [&](auto&& fn) { for_each_row<N>(d, fn); });
 }
 #endif  // DIT_WGMMA_AVAILABLE
 
