@@ -5,7 +5,8 @@
 // - S = Q K^T: wgmma m64nKk16 with Q and K from shared memory, the head dim in steps of 16
 //   (72 is zero-padded to 80 for this product only: wgmma's k is 16);
 // - the online softmax on the S accumulators (a row lives in the 4 lanes that share lane / 4, as
-//   in mma.sync's C fragments; exp2 with the scale folded in);
+//   in mma.sync's C fragments; P = exp2(s * scale log2 e - row max) as one FFMA and the SFU's
+//   ex2, the mask only on the last key tile);
 // - O += P V: P leaves the S accumulators as wgmma's register A fragments (rounded to the storage
 //   type, as flash attention does) and V is read from shared memory N-major, so the head dim is
 //   the wgmma N and computed at its own size (m64n72k16 for 72).
@@ -21,8 +22,8 @@
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
 // loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup and ping-pong
-// between the two warpgroups.) The default attention on compute capability 9.0 (kernel_choice.h)
-// for head dims 64, 72, 80, 96, 128 with 16-byte aligned rows.
+// between the two warpgroups.) The default attention on compute capability 9.0 for head dims 64,
+// 72, 80, 96, 128 with 16-byte aligned rows and a positive scale.
 #include "attention_kernels.h"
 #include "wgmma.cuh"
 
@@ -132,15 +133,19 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
 
   // the online softmax of tile j, its S (retired) in s: P into s, the O rescale into alpha. Keys
   // past M are masked, so a tile past the last one gives P = 0 and alpha = 1; tile 0 always
-  // holds a valid key, so row_max is finite from there on.
+  // holds a valid key, so row_max is finite from there on. The scale is positive (the host
+  // checks), so the row max of the scaled scores is the scaled max of the raw ones and each P is
+  // one FFMA and one exp2: this loop is what the kernel's issue rate goes to (ncu, H200).
   auto softmax = [&](int j) {
-    // scale (before masking: a negative scale must not turn -inf into +inf), mask keys past M;
-    // s[4 n + e]: column 8 n + (lane % 4) * 2 + (e & 1), row half e / 2
+    // s[4 n + e]: column 8 n + (lane % 4) * 2 + (e & 1), row half e / 2; only the last tile
+    // (and the one past it) has keys past M
     const int64_t keys_left = p.M - int64_t(j) * kKeys;
+    if (keys_left < kKeys) {
 #pragma unroll
-    for (int i = 0; i < kKeys / 2; i++) {
-      const int key = (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
-      s[i] = key < keys_left ? s[i] * scale_log2 : -INFINITY;
+      for (int i = 0; i < kKeys / 2; i++) {
+        const int key = (i / 4) * 8 + (lane & 3) * 2 + (i & 1);
+        if (key >= keys_left) s[i] = -INFINITY;
+      }
     }
 #pragma unroll
     for (int hr = 0; hr < 2; hr++) {
@@ -149,15 +154,15 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       for (int n = 0; n < kKeys / 8; n++) tile_max = fmaxf(tile_max, fmaxf(s[4 * n + 2 * hr], s[4 * n + 2 * hr + 1]));
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
       tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-      const float new_max = fmaxf(row_max[hr], tile_max);
-      alpha[hr] = exp2f(row_max[hr] - new_max);  // 0 on the first tile (-inf - finite)
+      const float new_max = fmaxf(row_max[hr], tile_max * scale_log2);  // log2 domain
+      alpha[hr] = mma::exp2_approx(row_max[hr] - new_max);  // 0 on the first tile (-inf - finite)
       row_max[hr] = new_max;
       float sum = 0.0f;
 #pragma unroll
       for (int n = 0; n < kKeys / 8; n++)
 #pragma unroll
         for (int e = 2 * hr; e < 2 * hr + 2; e++) {
-          s[4 * n + e] = exp2f(s[4 * n + e] - new_max);
+          s[4 * n + e] = mma::exp2_approx(fmaf(s[4 * n + e], scale_log2, -new_max));
           sum += s[4 * n + e];
         }
       row_sum[hr] = row_sum[hr] * alpha[hr] + sum;
@@ -265,8 +270,10 @@ bool launch(const AttentionParams& p) {
 template <typename T>
 bool attention_wgmma(const AttentionParams& p) {
   // M >= 1 (the TypeScript op refuses M = 0): tile 0's valid key is what keeps row_max finite;
-  // the device (compute capability 9.0 and the shared memory) is checked per head dim in launch
-  if (p.M < 1 || !attention_operands_fit_tensor_cores<T>(p)) return false;
+  // a positive, finite scale: the softmax takes the max before scaling (the other kernels take
+  // the rest); the device (compute capability 9.0 and the shared memory) is checked per head dim
+  // in launch
+  if (p.M < 1 || !(p.scale > 0.0f && p.scale < INFINITY) || !attention_operands_fit_tensor_cores<T>(p)) return false;
   return dispatch_head_dim(p.Dh, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for

@@ -3,6 +3,7 @@
 // m16n8k16 / m16n8k8 with f32 accumulation) instead of inline assembly. Found before the real
 // header because the emulator's include directory comes first (CMakeLists.txt).
 #pragma once
+#include <cmath>
 #include <type_traits>
 
 #include "common.cuh"
@@ -34,6 +35,13 @@ template <typename T>
 inline void mma_16x8x8(float (&d)[4], const uint32_t (&a)[2], uint32_t b0) {
   static_assert(std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>, "mma_16x8x8 takes f16 or bf16");
   dit_emu::mma_16x8(d, a, &b0, 8, std::is_same_v<T, __nv_bfloat16>);
+}
+
+// ex2.approx.ftz: results below 2^-126 flush to 0 (as the hardware's); the last bits of the
+// approximation are not modelled
+inline float exp2_approx(float x) {
+  const float y = std::exp2(x);
+  return std::fpclassify(y) == FP_SUBNORMAL ? 0.0f : y;
 }
 
 template <typename T>
