@@ -125,9 +125,10 @@ __device__ __forceinline__ void mainloop(float (&acc)[4][kBN / 32][4], const Loa
 }
 
 // fn(m, row): for each tile row m this thread holds values of, with row(pair) calling
-// pair(n, v0, v1) for its columns n and n + 1 (n even).
-template <int kBN, typename Fn>
-__device__ __forceinline__ void for_each_row(const float (&acc)[4][kBN / 32][4], Fn&& fn) {
+// pair(n, v0, v1) for its columns n and n + 1 (n even); v0 and v1 are the accumulators themselves
+// (F = float: pair may take them by reference and overwrite them).
+template <int kBN, typename F, typename Fn>
+__device__ __forceinline__ void for_each_row(F (&acc)[4][kBN / 32][4], Fn&& fn) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int warp_m = (warp >> 2) * 64, warp_n = (warp & 3) * (kBN / 4);
 #pragma unroll

@@ -10,6 +10,14 @@
 // kernels pick the variant once per thread (with_linear_epilogue) and unroll the store loop inside
 // it: the activation and the gate are compile-time there, and only that variant's handful of
 // instructions an element runs.
+//
+// A tile is stored in two passes per group of a row's values (store_linear_tile): first each value
+// through bias, activation and gate in place, then the stores. Interleaved, each element's loads
+// (bias, residual, gate) came after the previous element's store, which may alias them, so no load
+// could be moved above a store and the elements' load latencies ran one after another (ncu, TMA
+// GEMM on the H200: "long scoreboard" 28%, and fc1's GELU costing ~6 us a tile for ~1 us of
+// arithmetic). The first pass has no store and no branch (out-of-range elements read a clamped,
+// valid address and are not stored), so a group's loads are all free to be in flight together.
 #pragma once
 #include <type_traits>
 
@@ -35,11 +43,14 @@ struct LinearEpilogue {
     bool inside;
   };
 
+  // Row m's pointers. A row past M (the tile's tail) gets the last row's inputs, so that
+  // transform_pair can read them unconditionally; it is not stored.
   __device__ __forceinline__ Row row(int64_t m) const {
     Row r{static_cast<T*>(p.c) + m * p.ldc, nullptr, nullptr, m < p.M};
     if (gated()) {
-      r.residual = static_cast<const T*>(p.residual) + m * p.ldc;
-      r.gate = static_cast<const T*>(p.gate) + (m / p.rows_per_gate) * p.gate_stride;
+      const int64_t valid_m = r.inside ? m : p.M - 1;
+      r.residual = static_cast<const T*>(p.residual) + valid_m * p.ldc;
+      r.gate = static_cast<const T*>(p.gate) + (valid_m / p.rows_per_gate) * p.gate_stride;
     }
     return r;
   }
@@ -52,14 +63,18 @@ struct LinearEpilogue {
     return v;
   }
 
-  // C[m, n] and C[m, n + 1] (n + 1 only where it is inside N): adjacent columns of one
-  // accumulator fragment, as the tensor-core kernels hold them.
+  // The first pass: C[m, n] and C[m, n + 1]'s final values in place of the products (adjacent
+  // columns of one accumulator fragment, as the tensor-core kernels hold them). No branch: columns
+  // past N read column N - 1's inputs (store_pair drops them).
+  __device__ __forceinline__ void transform_pair(const Row& r, int64_t n, float& v0, float& v1) const {
+    const int64_t last = p.N - 1;
+    v0 = apply(r, n < last ? n : last, v0);
+    v1 = apply(r, n + 1 < last ? n + 1 : last, v1);
+  }
+
+  // The second pass: the transformed pair's store (n + 1 only where it is inside N).
   __device__ __forceinline__ void store_pair(const Row& r, int64_t n, float v0, float v1) const {
-    if (!r.inside || n >= p.N) return;
-    const bool second = n + 1 < p.N;
-    v0 = apply(r, n, v0);
-    if (second) v1 = apply(r, n + 1, v1);
-    gemm::store_pair(r.c + n, second, v0, v1);
+    if (r.inside && n < p.N) gemm::store_pair(r.c + n, n + 1 < p.N, v0, v1);
   }
 
   __device__ __forceinline__ void store(int64_t m, int64_t n, float v) const {
@@ -91,15 +106,29 @@ __device__ __forceinline__ void with_linear_epilogue(const LinearParams& p, Body
   }
 }
 
-// A tensor-core kernel's accumulators into C through the epilogue: for_each_row(fn) is the kernel's
-// walk of its rows (gemm:: or wgmma::for_each_row over its accumulators), rows and columns counted
-// from m0 and n0. The variant is chosen once; the walk is unrolled inside it.
-template <typename T, typename ForEachRow>
+// The two passes take a row's pairs in groups of this many: a group's loads are in flight together
+// while its values wait in registers. A whole 24-pair row of the TMA GEMM at once made ptxas spill
+// even at 232 registers (it hoists every load it can); groups of 6 (12 values) do not.
+constexpr int kEpiloguePairsPerGroup = 6;
+
+// A tensor-core kernel's accumulators into C through the epilogue, in the two passes above, a
+// group of a row's pairs at a time: for_each_row(fn) is the kernel's walk of its rows (gemm:: or
+// wgmma::for_each_row over its accumulators, which the first pass overwrites), kPairsPerRow pairs
+// a row, rows and columns counted from m0 and n0. The variant is chosen once; the walks are
+// unrolled inside it.
+template <typename T, int kPairsPerRow, typename ForEachRow>
 __device__ __forceinline__ void store_linear_tile(const LinearParams& p, int64_t m0, int64_t n0, ForEachRow&& for_each_row) {
   with_linear_epilogue<T>(p, [&](const auto& epilogue) {
     for_each_row([&](int mi, auto&& row) {
       const auto r = epilogue.row(m0 + mi);
-      row([&](int ni, float v0, float v1) { epilogue.store_pair(r, n0 + ni, v0, v1); });
+      constexpr int kGroups = (kPairsPerRow + kEpiloguePairsPerGroup - 1) / kEpiloguePairsPerGroup;
+#pragma unroll
+      for (int group = 0; group < kGroups; group++) {
+        int pair = 0;  // a constant at each call once unrolled: the other groups' pairs compile to nothing
+        row([&](int ni, float& v0, float& v1) { if (pair++ / kEpiloguePairsPerGroup == group) epilogue.transform_pair(r, n0 + ni, v0, v1); });
+        pair = 0;
+        row([&](int ni, float v0, float v1) { if (pair++ / kEpiloguePairsPerGroup == group) epilogue.store_pair(r, n0 + ni, v0, v1); });
+      }
     });
   });
 }

@@ -21,7 +21,7 @@ __global__ void __launch_bounds__(gemm::kThreads, gemm::Shape<kBN>::kMinBlocksPe
   const gemm::RowLoader<T, kBN> load_w{static_cast<const T*>(p.w), p.ldw, p.N, p.K, n0};
   float acc[4][kBN / 32][4];
   gemm::mainloop<T, kBN>(acc, load_a, load_w, int((p.K + gemm::kBlockK - 1) / gemm::kBlockK), linear_smem);
-  store_linear_tile<T>(p, m0, n0, [&](auto&& fn) { gemm::for_each_row<kBN>(acc, fn); });
+  store_linear_tile<T, kBN / 32>(p, m0, n0, [&](auto&& fn) { gemm::for_each_row<kBN>(acc, fn); });
 }
 
 template <typename T, int kBN>

@@ -11,6 +11,7 @@
 //   the previous batch (one arrival per warp) when it has completed, and the tile's last once it
 //   has waited for everything; then it stores its rows through the linear epilogue (bias,
 //   activation, gated residual) straight from registers.
+// The producer runs on 40 registers, the consumers on 232 (setmaxnreg).
 // N = 192 divides DiT-XL's widths (1152 = 6 x 192, 3456, 4608) with no partial tiles. Tails in M,
 // N and K come in as zeros from TMA (its out-of-bounds fill) and are not stored.
 // Needs: compute capability 9.0, the driver's cuTensorMapEncodeTiled (fetched through the runtime,
@@ -28,6 +29,11 @@ namespace {
 
 constexpr int kBM = 128, kBN = 192, kBK = wgmma::kTileK, kStages = 5, kConsumers = 2;
 constexpr int kThreads = 128 * (1 + kConsumers);
+// 384 threads get 168 registers each; the producer gives back all but 40 so that the consumers can
+// hold 232 (128 x 40 + 256 x 232 = 64,512 of the SM's 65,536): the epilogue's loads then have
+// registers to be in flight in beside the 96 accumulators, with no spill.
+constexpr uint32_t kProducerRegisters = 40, kConsumerRegisters = 232;
+static_assert(128 * kProducerRegisters + 128 * kConsumers * kConsumerRegisters <= 65536, "the SM's register file");
 constexpr int kATileBytes = kBM * wgmma::kRowBytes;  // 16 KiB
 constexpr int kWTileBytes = kBN * wgmma::kRowBytes;  // 24 KiB
 constexpr int kStageBytes = kATileBytes + kWTileBytes;
@@ -64,6 +70,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   // The ring's k tiles are counted across the block's output tiles (it), so the producer runs on
   // into the next output tile while the consumers store this one.
   if (warpgroup == 0) {
+    wgmma::release_registers<kProducerRegisters>();  // the whole warpgroup, before thread 0 goes on
     if (threadIdx.x == 0) {
       int it = 0;
       for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
@@ -82,6 +89,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     return;  // the producer takes no part in the epilogue, and no block-wide barrier follows
   }
 
+  wgmma::claim_registers<kConsumerRegisters>();
   const int consumer = warpgroup - 1;
   const bool warp_leader = (threadIdx.x & 31) == 0;
   const uint32_t smem_base = mma::shared_address(smem);

@@ -80,9 +80,10 @@ __device__ __forceinline__ void mma_k_tile(float (&d)[N / 2], uint32_t a, uint32
 // fn(m, row): for each of the warpgroup's rows m (0 .. 63) this thread holds values of, with
 // row(pair) calling pair(n, v0, v1) for its columns n and n + 1 (n even). The layout (per warp of
 // the warpgroup, 16 rows) is mma.sync's C fragments, one per 8 columns: d[4 j + 0, 1] at row
-// lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3] at row + 8.
-template <int N, typename Fn>
-__device__ __forceinline__ void for_each_row(const float (&d)[N / 2], Fn&& fn) {
+// lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3] at row + 8. v0 and v1 are the
+// accumulators themselves (F = float: pair may take them by reference and overwrite them).
+template <int N, typename F, typename Fn>
+__device__ __forceinline__ void for_each_row(F (&d)[N / 2], Fn&& fn) {
   const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
 #pragma unroll
   for (int half = 0; half < 2; half++) {
@@ -100,10 +101,10 @@ __device__ __forceinline__ void for_each_pair(const float (&d)[N / 2], Fn&& fn) 
 }
 
 // Stores a warpgroup's 64 x N accumulators at rows m_base.., columns n0.. through the linear
-// epilogue.
+// epilogue (which overwrites them).
 template <int N, typename T>
-__device__ __forceinline__ void store_accumulators(const LinearParams& p, const float (&d)[N / 2], int64_t m_base, int64_t n0) {
-  store_linear_tile<T>(p, m_base, n0, [&](auto&& fn) { for_each_row<N>(d, fn); });
+__device__ __forceinline__ void store_accumulators(const LinearParams& p, float (&d)[N / 2], int64_t m_base, int64_t n0) {
+  store_linear_tile<T, N / 8>(p, m_base, n0, [&](auto&& fn) { for_each_row<N>(d, fn); });
 }
 #endif  // DIT_WGMMA_AVAILABLE
 

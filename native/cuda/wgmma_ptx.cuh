@@ -107,6 +107,17 @@ template <int Pending>
 __device__ __forceinline__ void wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
 }
+// Warp specialisation's register split: a warpgroup gives registers back to the SM's pool (dec) or
+// takes them from it (inc, waiting until the pool has them). ptxas allocates the code after it
+// within the new count.
+template <uint32_t kRegisters>
+__device__ __forceinline__ void release_registers() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+}
+template <uint32_t kRegisters>
+__device__ __forceinline__ void claim_registers() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
+}
 // ordinary shared-memory writes (cp.async) made visible to the tensor cores' async-proxy reads
 __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 

@@ -42,6 +42,11 @@ inline void wait() {
   dit_emu::wgmma_wait(Pending);
 }
 inline void fence_async_shared() { dit_emu::fence_proxy_async(); }
+// the register split has no meaning here (no register file)
+template <uint32_t kRegisters>
+inline void release_registers() {}
+template <uint32_t kRegisters>
+inline void claim_registers() {}
 
 inline void barrier_init(uint64_t* bar, uint32_t arrivals) { dit_emu::mbarrier_init(bar, arrivals); }
 inline void barrier_init_fence() {}
