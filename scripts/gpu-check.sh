@@ -3,7 +3,7 @@
 #   here:   bash scripts/gpu-prepare.sh   (sm_90 addon + TS + .device pack + the native check binary)
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
 # Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt.
-# Steps run in the order 0 1 4 5 2 3 (what a call must not miss first, the sanitizers last):
+# Steps run in the order 0 1 4 5 2 3 6 (what a call must not miss first):
 #   0. the native check (no Node): every CUDA op vs the CPU op, with the default kernels, the
 #      mma.sync ones by name, each fallback and each Hopper kernel by name; then kernel timings
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: on 9.0 the Hopper ones)
@@ -16,6 +16,8 @@
 #   3. compute-sanitizer: memcheck and racecheck on the native check, memcheck on each
 #      Hopper kernel (native), then memcheck on the op tests and racecheck on the shared-memory
 #      kernels through Node
+#   6. the model bench with PyTorch's torch.compile beside eager (its compile takes a minute or
+#      two of device time, so it comes last)
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
 # default runs steps 0, 1, 4, 5 and then 3 as far as the time goes (predicted 8-10 minutes; give
 # the call timeout_s=560: what a timeout cuts is the sanitizers, and the summary says how far it
@@ -24,7 +26,7 @@
 # GPU_CHECK_MODEL_VARIANTS="DIT_CUDA_GEMM=wgmma|DIT_CUDA_GEMM=tma|DIT_CUDA_ATTENTION=wgmma").
 set -u
 out=${OUT:-gpu-out}
-steps=${GPU_CHECK_STEPS:-"0 1 4 5 3"}
+steps=${GPU_CHECK_STEPS:-"0 1 4 5 3 6"}
 # step 5's variants, '|'-separated: by default the mma.sync kernels, against the Hopper defaults
 model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma"}
 mkdir -p "$out"
@@ -133,4 +135,10 @@ if has 3; then
     node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts --match '*attention*' --match '*linear*' \
     --match '*onv3d*' --match '*layerNorm*' > "$out/racecheck.log" 2>&1
   summary "3 racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|tests? (passed|failed)" "$out/racecheck.log" | tr '\n' ' ')"
+fi
+if has 6; then
+  DIT_TORCH_COMPILE=1 DIT_PYTHON=$(command -v python3) timeout 300 node dist/lib/cli.js bench --device cuda --suite model \
+    --json "$out/bench-compile.json" > "$out/bench-compile.txt" 2>&1
+  summary "6 model with torch.compile (exit $?): $(grep -E "^ *dit_forward" "$out/bench-compile.txt" | tr -s ' ' | tr '\n' ';')"
+  cat "$out/bench-compile.txt"
 fi
