@@ -17,8 +17,8 @@
 // it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
 // (C7513-C7520; an order overlapping the softmax with both products drew them in every form
 // tried). scripts/check-wgmma-serialization.sh fails the build check when any appears. Loads run
-// 1-2 tiles ahead of the S products and are issued while the tensor cores run; one block barrier
-// per tile publishes a landed tile and frees the stage of the tile just finished.
+// 2-3 tiles ahead of the S products; one block barrier per tile publishes a landed tile and
+// frees the stage of the tile just finished.
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
 // loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup and ping-pong
@@ -109,15 +109,15 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     wgmma::commit();
   };
 
-  // the prologue: Q and the first kStages - 1 tiles, one cp.async group each (Q rides with tile
-  // 0; the last stage is filled in iteration 0); S of tile 0 once tiles 0 and 1 have landed
+  // the prologue: Q and the first kStages tiles, one cp.async group each (Q rides with tile 0);
+  // S of tile 0 once tiles 0 and 1 have landed
   load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
 #pragma unroll
-  for (int t = 0; t < kStages - 1; t++) {
+  for (int t = 0; t < kStages; t++) {
     load_kv(t);
     mma::commit_async();  // empty groups too, so the wait counts below stay exact
   }
-  mma::wait_async<kStages - 3>();
+  mma::wait_async<kStages - 2>();
   wgmma::fence_async_shared();
   __syncthreads();
 
@@ -210,13 +210,6 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::descriptor_interleave(v_base + kk * 2 * L::kVGroupBytes, L::kVGroupBytes, 128));
     }
     wgmma::commit();
-    // tile j + kStages - 1 into the stage of tile j - 1, which every warpgroup finished with
-    // before the barrier that ended iteration j - 1 (in iteration 0: the stage the prologue left
-    // empty). Issued here, the copies' issue (index arithmetic, and each cp.async holding its
-    // address registers until it has read them: ncu's "long scoreboard" in the loader) runs while
-    // the tensor cores work through S of j + 1 and P V of j, not between P V and the next S.
-    load_kv(j + kStages - 1);
-    mma::commit_async();
     // the softmax of tile j + 1 while P V of tile j runs on the tensor cores
     wgmma::wait<1>();
     wgmma::fence_operands(s);
@@ -227,12 +220,14 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
     pack_p();
 
-    // tile j + 2 has landed (everyone's copies; tiles up to j + kStages - 1 are committed) and is
-    // visible to the tensor cores; past this barrier every warpgroup is done with tile j (both its
-    // products have retired), so iteration j + 1 may refill its stage
+    // tile j + 2 has landed (everyone's copies) and is visible to the tensor cores; every
+    // warpgroup is done with tile j (both its products have retired), so its stage takes tile
+    // j + kStages: loads run kStages - 2 tiles ahead of the S products
     mma::wait_async<kStages - 3>();
     wgmma::fence_async_shared();
     __syncthreads();
+    load_kv(j + kStages);
+    mma::commit_async();
   }
   wgmma::wait<0>();
   wgmma::fence_operands(out);
