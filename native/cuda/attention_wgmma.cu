@@ -57,6 +57,39 @@ __device__ __forceinline__ uint32_t core_offset(int row, int chunk, int group_by
   return uint32_t((row >> 3) * group_bytes + chunk * 128 + (row & 7) * 16);
 }
 
+// The cp.async copies of one kRows-row tile of K or V (kChunks 16-byte chunks of data a row, the
+// rest of its kTileChunks zero-filled) by thread tid, in the core-matrix layout (8-row groups
+// kGroupBytes apart). Each slot is packed once: the source's element offset from the tile's first
+// row (row * stride + chunk * 8, 32-bit: the host checks kRows * stride fits) and the shared
+// offset | row << 16 | (chunk past kChunks) << 31.
+template <int kRows, int kTileChunks, int kChunks, int kGroupBytes>
+struct TileCopies {
+  static constexpr int kTotal = kRows * kTileChunks, kPerThread = (kTotal + kThreads - 1) / kThreads;
+  static_assert(kRows <= 255 && kRows / 8 * kGroupBytes <= 65536, "row and shared offset fit their fields");
+  uint32_t source[kPerThread], target[kPerThread];
+  int tid;
+
+  __device__ __forceinline__ TileCopies(int thread, int64_t stride) : tid(thread) {
+#pragma unroll
+    for (int n = 0; n < kPerThread; n++) {
+      const int i = tid + n * kThreads, row = i / kTileChunks, chunk = i % kTileChunks;
+      source[n] = uint32_t(row * stride + chunk * 8);
+      target[n] = core_offset(row, chunk, kGroupBytes) | uint32_t(row) << 16 | uint32_t(chunk >= kChunks) << 31;
+    }
+  }
+
+  // rows at or past rows_left (the tile's keys past M) are zero-filled
+  template <typename T>
+  __device__ __forceinline__ void issue(unsigned char* tile, const T* first_row, int rows_left) const {
+#pragma unroll
+    for (int n = 0; n < kPerThread; n++) {
+      if ((n + 1) * kThreads > kTotal && tid + n * kThreads >= kTotal) break;  // the last slot, where not every thread has one
+      const bool ok = int((target[n] >> 16) & 0xFF) < rows_left && !(target[n] >> 31);
+      mma::copy16_async(tile + (target[n] & 0xFFFF), ok ? first_row + source[n] : first_row, ok);
+    }
+  }
+};
+
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
 #ifdef DIT_WGMMA_AVAILABLE
@@ -84,12 +117,18 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       mma::copy16_async(dst + core_offset(r, c, group_bytes), ok ? src + (first + r) * stride + c * 8 : src, ok);
     }
   };
+  // A K / V tile's copies: this thread's (row, chunk) slots are the same in every tile, so they
+  // are worked out once (recomputed per tile, the loader was a third of the kernel's instructions
+  // and stall samples: ncu, H200). K and V keep their own slots (V's rows have fewer chunks).
+  const TileCopies<kKeys, L::kQkChunks, L::kVChunks, L::kQkGroupBytes> k_copies(tid, p.k_sn);
+  const TileCopies<kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes> v_copies(tid, p.v_sn);
   auto load_kv = [&](int tile) {
     if (tile >= key_tiles) return;
     unsigned char* stage = stages + (tile % kStages) * L::kStageBytes;
     const int64_t first = int64_t(tile) * kKeys;
-    load_rows(stage, k, p.k_sn, first, p.M, kKeys, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
-    load_rows(stage + L::kKBytes, v, p.v_sn, first, p.M, kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes);
+    const int rows_left = p.M - first < kKeys ? int(p.M - first) : kKeys;
+    k_copies.issue(stage, k + first * p.k_sn, rows_left);
+    v_copies.issue(stage + L::kKBytes, v + first * p.v_sn, rows_left);
   };
   const uint32_t q_base = mma::shared_address(q_tile) + uint32_t(warpgroup * 64 / 8 * L::kQkGroupBytes);
   const uint32_t stage_base = mma::shared_address(stages);
@@ -274,6 +313,9 @@ bool attention_wgmma(const AttentionParams& p) {
   // the rest); the device (compute capability 9.0 and the shared memory) is checked per head dim
   // in launch
   if (p.M < 1 || !(p.scale > 0.0f && p.scale < INFINITY) || !attention_operands_fit_tensor_cores<T>(p)) return false;
+  // a tile's copies address K and V rows by 32-bit offsets from its first row (TileCopies)
+  constexpr int64_t kTileOffsetLimit = int64_t(1) << 31;
+  if (p.k_sn < 0 || p.v_sn < 0 || p.k_sn * 128 + 128 >= kTileOffsetLimit || p.v_sn * 128 + 128 >= kTileOffsetLimit) return false;
   return dispatch_head_dim(p.Dh, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for
