@@ -62,7 +62,11 @@ gpuTest('100 forwards on the GPU keep device memory flat', async (t) => {
   for (let i = 0; i < 100; i++) (await model.forward({ x, t: [1, 2], y: [3, 4] })).dispose();
   const after = backendInfo().memory.cuda;
   t.true(after.bytesInUse <= before.bytesInUse, `${before.bytesInUse} -> ${after.bytesInUse}`);
-  t.true(after.bytesCached <= before.bytesCached + (1 << 20), `cache ${before.bytesCached} -> ${after.bytesCached}`);
+  // what the process holds of the device (in use + cached) must not grow; the cache alone may, when
+  // the garbage collector frees an earlier test's tensors during the loop (their blocks move from
+  // in use to cached: seen once in CI on the emulator, +1.7 MB of cache)
+  const held = (m: typeof before) => m.bytesInUse + m.bytesCached;
+  t.true(held(after) <= held(before) + (1 << 20), `in use + cached ${before.bytesInUse} + ${before.bytesCached} -> ${after.bytesInUse} + ${after.bytesCached}`);
 });
 
 const STREAM_CONFIG = { input_size: [2, 8, 8], hidden_size: 128, depth: 4, num_heads: 2, condition: 'label_10' };
