@@ -34,10 +34,6 @@ namespace {
 constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
 constexpr int kRows = 64 * kWarpgroups;  // query rows per block
 constexpr size_t kSharedBudget = 227 * 1024;  // sm_90's opt-in maximum per block
-// The softmax's share of exp2 done on the FMA pipes (exp2_fma, 8 instructions) rather than the
-// SFU (1 instruction, 16 lanes an SM): at 1 in 4 the SFU's time and the extra issue balance, by
-// the count in BENCHMARKS.md (tenth session); a GPU run is to tune it.
-constexpr int kFmaExpEvery = 4;
 
 template <int D>
 struct WgmmaFlashLayout {
@@ -205,10 +201,7 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       for (int n = 0; n < kKeys / 8; n++)
 #pragma unroll
         for (int e = 2 * hr; e < 2 * hr + 2; e++) {
-          const float x = fmaf(s[4 * n + e], scale_log2, -new_max);
-          // one score in kFmaExpEvery on the FMA pipes, the rest on the SFU: the SFU's 16 lanes an
-          // SM are what the softmax waits on at this head dim (BENCHMARKS.md, tenth session)
-          s[4 * n + e] = n % kFmaExpEvery == kFmaExpEvery - 1 ? exp2_fma(x) : mma::exp2_approx(x);
+          s[4 * n + e] = mma::exp2_approx(fmaf(s[4 * n + e], scale_log2, -new_max));
           sum += s[4 * n + e];
         }
       row_sum[hr] = row_sum[hr] * alpha[hr] + sum;

@@ -85,21 +85,6 @@ __device__ __forceinline__ float activate(Activation act, float x) {
   }
 }
 
-// 2^x for x <= 0 on the FMA and integer pipes instead of the SFU, which has 16 lanes an SM against
-// the FMA pipes' 128 (a softmax with a short head dim waits on the SFU: ncu, H200): x rounded to
-// an integer j by the 1.5 * 2^23 trick, 2^(x - j) by a cubic on [-0.5, 0.5] (relative error
-// 7.5e-5, under the f16 / bf16 rounding of the P it makes), j added to the exponent bits. x is
-// clamped at -125 so that the sum stays a normal float: -inf (a masked score) gives 2^-125, about
-// 2e-38, not 0. Eight instructions; plain CUDA C++, so the emulator runs it as it is.
-__device__ __forceinline__ float exp2_fma(float x) {
-  x = fmaxf(x, -125.0f);
-  constexpr float kRound = 12582912.0f;  // x + kRound holds round(x) in its low mantissa bits
-  const float t = __fadd_rn(x, kRound);
-  const float f = __fsub_rn(x, __fsub_rn(t, kRound));
-  const float p = fmaf(fmaf(fmaf(0.05517166f, f, 0.24261113f), f, 0.69326097f), f, 0.99992806f);
-  return __uint_as_float(__float_as_uint(p) + (__float_as_uint(t) << 23));  // (t's bits << 23) = j << 23
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
