@@ -17,12 +17,12 @@
 // it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
 // (C7513-C7520; an order overlapping the softmax with both products drew them in every form
 // tried). scripts/check-wgmma-serialization.sh fails the build check when any appears. Loads run
-// 1-2 tiles ahead of the S products; one block barrier per tile publishes a landed tile and
-// frees the stage of the tile before, and the two warpgroups meet it at different points of
-// their loop, so that their softmaxes alternate with their products (ping-pong).
+// 2-3 tiles ahead of the S products; one block barrier per tile publishes a landed tile and
+// frees the stage of the tile just finished.
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
-// loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup.) The default attention on compute capability 9.0 for head dims 64,
+// loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup and ping-pong
+// between the two warpgroups.) The default attention on compute capability 9.0 for head dims 64,
 // 72, 80, 96, 128 with 16-byte aligned rows and a positive scale.
 #include "attention_kernels.h"
 #include "wgmma.cuh"
@@ -148,16 +148,15 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     wgmma::commit();
   };
 
-  // the prologue: Q and the first kStages - 1 tiles, one cp.async group each (Q rides with tile
-  // 0; the last stage is filled after the first barrier of the loop); S of tile 0 once tiles 0
-  // and 1 have landed
+  // the prologue: Q and the first kStages tiles, one cp.async group each (Q rides with tile 0);
+  // S of tile 0 once tiles 0 and 1 have landed
   load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
 #pragma unroll
-  for (int t = 0; t < kStages - 1; t++) {
+  for (int t = 0; t < kStages; t++) {
     load_kv(t);
     mma::commit_async();  // empty groups too, so the wait counts below stay exact
   }
-  mma::wait_async<kStages - 3>();
+  mma::wait_async<kStages - 2>();
   wgmma::fence_async_shared();
   __syncthreads();
 
@@ -220,20 +219,6 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     }
   };
 
-  // The block barrier of iteration j (both warpgroups reach it once per iteration, from
-  // different places, so it is the non-aligned barrier): before it each thread waits for its
-  // copies of tile j + 2 (tiles up to j + kStages - 2 are committed by then), which the barrier
-  // publishes; past it, both warpgroups have retired P V of tile j - 1 (warpgroup 0 in this
-  // iteration, warpgroup 1 in the last one), so the stage of tile j - 1 takes tile
-  // j + kStages - 1. S of tile j + 2 is issued past this barrier by both.
-  auto publish_and_load = [&](int j) {
-    mma::wait_async<kStages - 4>();
-    wgmma::fence_async_shared();
-    mma::block_barrier_any_site();
-    load_kv(j + kStages - 1);
-    mma::commit_async();
-  };
-
   issue_scores(s, 0);
   wgmma::wait<0>();
   wgmma::fence_operands(s);
@@ -264,21 +249,24 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::descriptor_interleave(v_base + kk * 2 * L::kVGroupBytes, L::kVGroupBytes, 128));
     }
     wgmma::commit();
+    // the softmax of tile j + 1 while P V of tile j runs on the tensor cores
     wgmma::wait<1>();
     wgmma::fence_operands(s);
-    // Warpgroup 1 meets the tile's block barrier here, warpgroup 0 after its softmax: past the
-    // barrier, warpgroup 0 issues the next tile's products while warpgroup 1 runs this softmax,
-    // then the other way round (ping-pong: one's softmax on the SFU under the other's products,
-    // instead of both softmaxes queueing on the SFU while the tensor cores idle).
-    if (warpgroup == 1) publish_and_load(j);
-    // the softmax of tile j + 1 while P V of tile j runs on the tensor cores
     softmax(j + 1);
     wgmma::wait<0>();
     wgmma::fence_operands(out);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
     pack_p();
-    if (warpgroup == 0) publish_and_load(j);
+
+    // tile j + 2 has landed (everyone's copies) and is visible to the tensor cores; every
+    // warpgroup is done with tile j (both its products have retired), so its stage takes tile
+    // j + kStages: loads run kStages - 2 tiles ahead of the S products
+    mma::wait_async<kStages - 3>();
+    wgmma::fence_async_shared();
+    __syncthreads();
+    load_kv(j + kStages);
+    mma::commit_async();
   }
   wgmma::wait<0>();
   wgmma::fence_operands(out);
