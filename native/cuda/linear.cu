@@ -5,7 +5,8 @@
 // (or DIT_CUDA_GEMM=wmma) a simple WMMA kernel (16x16x16, f32 accumulation): a 128-thread block
 // computes a 64 x 64 tile, each warp 32 x 32, K in steps of 32 staged in shared memory. f32: exact SIMT
 // FMAs (64 x 64 tile, 4 x 4 per thread), so the f32 path matches the CPU to ~1e-6.
-// M <= 8 (adaLN and embedder linears, M = batch): one warp per output column streams W once.
+// M <= 8 (adaLN and embedder linears, M = batch): a GEMV that streams W once, each warp a few
+// output columns with all its loads of a K step in flight.
 // The epilogue (bias, activation, gated residual x + gate * y, conversion) is shared.
 #include <mma.h>
 
@@ -131,38 +132,78 @@ __global__ void __launch_bounds__(128) gemm_wmma_kernel(const LinearParams p) {
   }
 }
 
-// ---- small M: one warp per output column; W streamed once (16-byte loads when rows allow)
+// ---- small M (adaLN and the embedders: M = batch): W streamed once
 constexpr int kSmallM = 8;
 
-template <typename T, bool kVector>
-__global__ void gemv_kernel(const LinearParams p) {
-  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+// Rows 16-byte aligned: a warp owns kGemvColumns output columns and, for each K step, issues all
+// of its 16-byte W loads (kGemvUnroll chunks of each column a lane) before any product, so it
+// keeps kGemvColumns * kGemvUnroll * 512 bytes in flight; A's chunk is loaded once for all the
+// columns. One column and one chunk at a time, each load waited for before the next, held the
+// adaLN GEMV at 74% of the copy rate (H200, BENCHMARKS.md).
+constexpr int kGemvColumns = 4, kGemvUnroll = 2;
+
+template <typename T>
+__global__ void __launch_bounds__(256) gemv_vector_kernel(const LinearParams p) {
+  constexpr int E = 16 / int(sizeof(T));  // elements per 16-byte load
+  constexpr int64_t kStep = 32 * E;       // a warp's K span per chunk
   const int lane = threadIdx.x % 32;
-  if (n >= p.N) return;
+  const int64_t n0 = (int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32) * kGemvColumns;
+  if (n0 >= p.N) return;
   const T* a = static_cast<const T*>(p.a);
-  const T* w = static_cast<const T*>(p.w) + n * p.ldw;
-  float acc[kSmallM] = {};
-  if constexpr (kVector) {
-    constexpr int E = 16 / int(sizeof(T));  // elements per 16-byte load
-    for (int64_t k = int64_t(lane) * E; k < p.K; k += 32 * E) {
-      const uint4 w_raw = *reinterpret_cast<const uint4*>(w + k);
-      const T* wv = reinterpret_cast<const T*>(&w_raw);
+  const T* w = static_cast<const T*>(p.w);
+  float acc[kSmallM][kGemvColumns] = {};
+  for (int64_t k0 = int64_t(lane) * E; k0 < p.K; k0 += kStep * kGemvUnroll) {
+    uint4 w_raw[kGemvUnroll][kGemvColumns];
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; u++)
+#pragma unroll
+      for (int c = 0; c < kGemvColumns; c++) {
+        const int64_t k = k0 + u * kStep, n = n0 + c;
+        w_raw[u][c] = k < p.K && n < p.N ? __ldg(reinterpret_cast<const uint4*>(w + n * p.ldw + k)) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; u++) {
+      const int64_t k = k0 + u * kStep;
+      if (k >= p.K) break;
 #pragma unroll
       for (int m = 0; m < kSmallM; m++) {
         if (m >= p.M) break;
         const uint4 a_raw = *reinterpret_cast<const uint4*>(a + m * p.lda + k);
         const T* av = reinterpret_cast<const T*>(&a_raw);
 #pragma unroll
-        for (int e = 0; e < E; e++) acc[m] = fmaf(to_f32(av[e]), to_f32(wv[e]), acc[m]);
+        for (int c = 0; c < kGemvColumns; c++) {
+          const T* wv = reinterpret_cast<const T*>(&w_raw[u][c]);
+#pragma unroll
+          for (int e = 0; e < E; e++) acc[m][c] = fmaf(to_f32(av[e]), to_f32(wv[e]), acc[m][c]);
+        }
       }
     }
-  } else {
-    for (int64_t k = lane; k < p.K; k += 32) {
-      const float wk = to_f32(w[k]);
+  }
 #pragma unroll
-      for (int m = 0; m < kSmallM; m++)
-        if (m < p.M) acc[m] = fmaf(to_f32(a[m * p.lda + k]), wk, acc[m]);
+  for (int m = 0; m < kSmallM; m++) {
+    if (m >= p.M) break;
+#pragma unroll
+    for (int c = 0; c < kGemvColumns; c++) {
+      const float v = warp_sum(acc[m][c]);
+      if (lane == 0 && n0 + c < p.N) store_out<T>(p, m, n0 + c, v);
     }
+  }
+}
+
+// Any alignment: one warp per output column, element by element.
+template <typename T>
+__global__ void gemv_scalar_kernel(const LinearParams p) {
+  const int64_t n = int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (n >= p.N) return;
+  const T* a = static_cast<const T*>(p.a);
+  const T* w = static_cast<const T*>(p.w) + n * p.ldw;
+  float acc[kSmallM] = {};
+  for (int64_t k = lane; k < p.K; k += 32) {
+    const float wk = to_f32(w[k]);
+#pragma unroll
+    for (int m = 0; m < kSmallM; m++)
+      if (m < p.M) acc[m] = fmaf(to_f32(a[m * p.lda + k]), wk, acc[m]);
   }
 #pragma unroll
   for (int m = 0; m < kSmallM; m++) {
@@ -182,9 +223,9 @@ void linear(const LinearParams& p) {
     const bool rows16 = rows_are_16_byte_aligned<T>(p.a, p.K, p.lda) && rows_are_16_byte_aligned<T>(p.w, p.ldw);
     if (p.M <= kSmallM) {
       if (rows16) {
-        gemv_kernel<T, true><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
+        gemv_vector_kernel<T><<<grid_for(p.N, 8 * kGemvColumns), 256, 0, stream()>>>(p);
       } else {
-        gemv_kernel<T, false><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
+        gemv_scalar_kernel<T><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
       }
     } else {
       const dim3 grid(unsigned((p.M + kTile - 1) / kTile), unsigned((p.N + kTile - 1) / kTile));

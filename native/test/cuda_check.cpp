@@ -226,6 +226,9 @@ void check_linear(DType dt) {
   const Shape shapes[] = {
       {"linear gemv scalar", 3, 130, 75, true, dit::Activation::Silu},
       {"linear gemv 16-byte", 2, 131, 72, true, dit::Activation::None},
+      // several K steps of the unrolled loads (the last one partial), M at its limit, N not a
+      // multiple of a warp's columns
+      {"linear gemv 16-byte long K", 8, 133, 1160, true, dit::Activation::Silu},
       {"linear wmma fallback (K 75)", 67, 130, 75, true, dit::Activation::GeluTanh},
       {"linear mma edges", 133, 201, 72, true, dit::Activation::GeluTanh},
       {"linear one k tile", 133, 201, 40, true, dit::Activation::None},

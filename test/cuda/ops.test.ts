@@ -13,6 +13,8 @@ type Case = { name: string; inputs: [number[], number][]; run: (xs: Tensor[]) =>
 const CASES: Case[] = [
   { name: 'linear tiny-M', inputs: [[[3, 75], 1], [[130, 75], 0.1], [[130], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'silu' }) },
   { name: 'linear tiny-M 16-byte', inputs: [[[2, 72], 1], [[131, 72], 0.1], [[131], 1]], run: ([x, w, b]) => ops.linear(x, w, b) },
+  // several K steps of the GEMV's unrolled loads, the last partial; M 8 (its limit); N odd
+  { name: 'linear tiny-M long K', inputs: [[[8, 1160], 1], [[133, 1160], 0.03], [[133], 1]], run: ([x, w, b]) => ops.linear(x, w, b) },
   { name: 'linear', inputs: [[[67, 75], 1], [[130, 75], 0.1], [[130], 1]], run: ([x, w, b]) => ops.linear(x, w, b, { activation: 'gelu_tanh' }) },
   { name: 'linear big', inputs: [[[300, 520], 1], [[257, 520], 0.05]], run: ([x, w]) => ops.linear(x, w) },
   // K a multiple of 8 but not of the 32-deep k-tile, M and N off the 128 x 128 block: the mma.sync

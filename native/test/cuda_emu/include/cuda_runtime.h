@@ -206,6 +206,11 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) {
   dit_emu::syncwarp();
 }
 [[noreturn]] inline void __trap() { dit_emu::trap(); }
+// the read-only data path's load: a plain load here
+template <typename T>
+inline T __ldg(const T* p) {
+  return *p;
+}
 inline void __nanosleep(unsigned) { dit_emu::nanosleep_yield(); }
 template <typename T>
 inline T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
