@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/check-wgmma-serialization.sh  # a serialised wgmma kernel is not worth device time
+DIT_NVDISASM=$(bash scripts/fetch-nvdisasm.sh) bash scripts/check-sass-schedule.sh  # nor a softmax outside its waits
 npx cmake-js rebuild --CDCMAKE_CUDA_ARCHITECTURES=90
 npm run build:ts
 cmake -S . -B build-check -DDIT_BUILD_CUDA_CHECK=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null

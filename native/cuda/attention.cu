@@ -290,8 +290,10 @@ void attention(const AttentionParams& p) {
     if constexpr (sizeof(T) == 2) {
       const AttentionKernel kernel = attention_kernel();
       const bool simt = kernel == AttentionKernel::Simt, wmma = kernel == AttentionKernel::Wmma;
-      if (try_hopper(kernel == AttentionKernel::Wgmma, kernel == AttentionKernel::Auto, kHopperAttentionByDefault) &&
-          attention_wgmma<T>(p))
+      const bool ping_pong = kernel == AttentionKernel::WgmmaPingPong || (kernel == AttentionKernel::Auto && kWgmmaAttentionPingPongByDefault);
+      if (try_hopper(kernel == AttentionKernel::Wgmma || kernel == AttentionKernel::WgmmaPingPong, kernel == AttentionKernel::Auto,
+                     kHopperAttentionByDefault) &&
+          attention_wgmma<T>(p, ping_pong))
         return;
       if (!simt && !wmma && attention_mma<T>(p)) return;
       if (!simt && launch_tensor_cores<T>(p)) return;

@@ -67,8 +67,9 @@ template <typename T>
 bool attention_mma(const AttentionParams& p);
 
 // The same on Hopper's wgmma (attention_wgmma.cu): false when the device is not compute
-// capability 9.0 or the head dim (64, 72, 80, 96, 128) or strides do not fit it.
+// capability 9.0 or the head dim (64, 72, 80, 96, 128) or strides do not fit it. ping_pong: the
+// two warpgroups' softmaxes alternate with their products (else they run in lockstep).
 template <typename T>
-bool attention_wgmma(const AttentionParams& p);
+bool attention_wgmma(const AttentionParams& p, bool ping_pong);
 
 }  // namespace dit::cuda

@@ -13,17 +13,23 @@
 // Pipelined within the warpgroup in FlashAttention-3's order: S of tile j + 1 and P V of tile j
 // are issued back to back, and the softmax of tile j + 1 runs while P V of tile j is still on the
 // tensor cores; P is packed into the A registers once P V has retired (they are its operand).
+// ptxas schedules a wait or a barrier as early as its operands allow, so the waits for P V and the
+// tile's barrier sit past a block boundary after the softmax (wgmma::schedule_after); without it
+// they ran before the softmax and nothing overlapped it (SASS, nvdisasm). With kPingPong the two
+// warpgroups also meet the per-tile barrier at different points of their loop, so one's softmax
+// runs under the other's products (FlashAttention-3's ping-pong; DIT_CUDA_ATTENTION=wgmma-pingpong).
 // Every wgmma and wait is unconditional: ptxas silently serialises all the wgmma of a kernel when
 // it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
 // (C7513-C7520; an order overlapping the softmax with both products drew them in every form
-// tried). scripts/check-wgmma-serialization.sh fails the build check when any appears. Loads run
-// 2-3 tiles ahead of the S products; one block barrier per tile publishes a landed tile and
-// frees the stage of the tile just finished.
+// tried). scripts/check-wgmma-serialization.sh fails the build check when any appears, and
+// scripts/check-sass-schedule.sh when a softmax is not between its waits. Loads run 2-3 tiles
+// ahead of the S products (1-2 in ping-pong); one block barrier per tile publishes a landed tile
+// and frees the stage of a finished one.
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
-// loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup and ping-pong
-// between the two warpgroups.) The default attention on compute capability 9.0 for head dims 64,
-// 72, 80, 96, 128 with 16-byte aligned rows and a positive scale.
+// loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup.) The default
+// attention on compute capability 9.0 for head dims 64, 72, 80, 96, 128 with 16-byte aligned rows
+// and a positive scale.
 #include "attention_kernels.h"
 #include "wgmma.cuh"
 
@@ -57,14 +63,14 @@ __device__ __forceinline__ uint32_t core_offset(int row, int chunk, int group_by
   return uint32_t((row >> 3) * group_bytes + chunk * 128 + (row & 7) * 16);
 }
 
-// The cp.async copies of one kRows-row tile of K or V (kChunks 16-byte chunks of data a row, the
-// rest of its kTileChunks zero-filled) by thread tid, in the core-matrix layout (8-row groups
-// kGroupBytes apart). Each slot is packed once: the source's element offset from the tile's first
-// row (row * stride + chunk * 8, 32-bit: the host checks kRows * stride fits) and the shared
-// offset | row << 16 | (chunk past kChunks) << 31.
-template <int kRows, int kTileChunks, int kChunks, int kGroupBytes>
+// The cp.async copies of the data of one kRows-row tile of K or V (kChunks 16-byte chunks a row)
+// by thread tid, in the core-matrix layout (8-row groups kGroupBytes apart; K's zero padding past
+// its data is written once, at the kernel's start, not per tile). Each slot is packed once: the source's
+// byte offset from the tile's first row ((row * stride + chunk * 8) * sizeof(T), 32-bit: the host
+// checks it fits) and the shared offset | row << 16.
+template <typename T, int kRows, int kChunks, int kGroupBytes>
 struct TileCopies {
-  static constexpr int kTotal = kRows * kTileChunks, kPerThread = (kTotal + kThreads - 1) / kThreads;
+  static constexpr int kTotal = kRows * kChunks, kPerThread = (kTotal + kThreads - 1) / kThreads;
   static_assert(kRows <= 255 && kRows / 8 * kGroupBytes <= 65536, "row and shared offset fit their fields");
   uint32_t source[kPerThread], target[kPerThread];
   int tid;
@@ -72,29 +78,46 @@ struct TileCopies {
   __device__ __forceinline__ TileCopies(int thread, int64_t stride) : tid(thread) {
 #pragma unroll
     for (int n = 0; n < kPerThread; n++) {
-      const int i = tid + n * kThreads, row = i / kTileChunks, chunk = i % kTileChunks;
-      source[n] = uint32_t(row * stride + chunk * 8);
-      target[n] = core_offset(row, chunk, kGroupBytes) | uint32_t(row) << 16 | uint32_t(chunk >= kChunks) << 31;
+      const int i = tid + n * kThreads, row = i / kChunks, chunk = i % kChunks;
+      source[n] = uint32_t((row * stride + chunk * 8) * int64_t(sizeof(T)));
+      target[n] = core_offset(row, chunk, kGroupBytes) | uint32_t(row) << 16;
     }
   }
 
-  // rows at or past rows_left (the tile's keys past M) are zero-filled
-  template <typename T>
+  // rows at or past rows_left (the tile's keys past M) are zero-filled. Every tile but the last
+  // has all its rows: then a copy is two adds and the copy (the row test, the zero-fill flag and
+  // the element-to-byte scaling on every copy were most of the loader's instructions: SASS).
   __device__ __forceinline__ void issue(unsigned char* tile, const T* first_row, int rows_left) const {
+    const unsigned char* first = reinterpret_cast<const unsigned char*>(first_row);
+    if (rows_left >= kRows) {
+#pragma unroll
+      for (int n = 0; n < kPerThread; n++) {
+        if (last_slot_empty(n)) break;
+        mma::copy16_async(tile + (target[n] & 0xFFFF), first + source[n], true);
+      }
+      return;
+    }
 #pragma unroll
     for (int n = 0; n < kPerThread; n++) {
-      if ((n + 1) * kThreads > kTotal && tid + n * kThreads >= kTotal) break;  // the last slot, where not every thread has one
-      const bool ok = int((target[n] >> 16) & 0xFF) < rows_left && !(target[n] >> 31);
-      mma::copy16_async(tile + (target[n] & 0xFFFF), ok ? first_row + source[n] : first_row, ok);
+      if (last_slot_empty(n)) break;
+      const bool ok = int(target[n] >> 16) < rows_left;
+      mma::copy16_async(tile + (target[n] & 0xFFFF), ok ? first + source[n] : first, ok);
     }
   }
+
+  // the last slot, where not every thread has one
+  __device__ __forceinline__ bool last_slot_empty(int n) const { return (n + 1) * kThreads > kTotal && tid + n * kThreads >= kTotal; }
 };
 
-template <typename T, int D>
+template <typename T, int D, bool kPingPong>
 __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
 #ifdef DIT_WGMMA_AVAILABLE
   using L = WgmmaFlashLayout<D>;
   constexpr int kKeys = L::kKeys, kStages = L::kStages;
+  // Loads run kLead - 2 tiles ahead of the S products: past the barrier of iteration j the stage
+  // of tile j (lockstep) or j - 1 (ping-pong: warpgroup 1 retires P V of tile j after it) is free
+  // and takes tile j + kLead.
+  constexpr int kLead = kPingPong ? kStages - 1 : kStages;
   extern __shared__ __align__(128) unsigned char flash_wgmma_smem[];
   unsigned char* q_tile = flash_wgmma_smem;
   unsigned char* stages = q_tile + L::kQBytes;  // stage s: K at + s * kStageBytes, V after it
@@ -120,8 +143,17 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   // A K / V tile's copies: this thread's (row, chunk) slots are the same in every tile, so they
   // are worked out once (recomputed per tile, the loader was a third of the kernel's instructions
   // and stall samples: ncu, H200). K and V keep their own slots (V's rows have fewer chunks).
-  const TileCopies<kKeys, L::kQkChunks, L::kVChunks, L::kQkGroupBytes> k_copies(tid, p.k_sn);
-  const TileCopies<kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes> v_copies(tid, p.v_sn);
+  const TileCopies<T, kKeys, L::kVChunks, L::kQkGroupBytes> k_copies(tid, p.k_sn);
+  const TileCopies<T, kKeys, L::kVChunks, L::kVGroupBytes> v_copies(tid, p.v_sn);
+  // K's columns past the head dim (72 -> 80: wgmma's k is 16) are zero in every stage, written
+  // once here (no copy writes them; the prologue's fence and barrier publish them)
+  if constexpr (L::kQkChunks > L::kVChunks) {
+    constexpr int kPad = L::kQkChunks - L::kVChunks, kPadSlots = kStages * kKeys * kPad;
+    for (int i = tid; i < kPadSlots; i += kThreads) {
+      const int stage = i / (kKeys * kPad), row = i / kPad % kKeys, chunk = L::kVChunks + i % kPad;
+      *reinterpret_cast<uint4*>(stages + stage * L::kStageBytes + core_offset(row, chunk, L::kQkGroupBytes)) = make_uint4(0, 0, 0, 0);
+    }
+  }
   auto load_kv = [&](int tile) {
     if (tile >= key_tiles) return;
     unsigned char* stage = stages + (tile % kStages) * L::kStageBytes;
@@ -148,15 +180,15 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     wgmma::commit();
   };
 
-  // the prologue: Q and the first kStages tiles, one cp.async group each (Q rides with tile 0);
+  // the prologue: Q and the first kLead tiles, one cp.async group each (Q rides with tile 0);
   // S of tile 0 once tiles 0 and 1 have landed
   load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
 #pragma unroll
-  for (int t = 0; t < kStages; t++) {
+  for (int t = 0; t < kLead; t++) {
     load_kv(t);
     mma::commit_async();  // empty groups too, so the wait counts below stay exact
   }
-  mma::wait_async<kStages - 2>();
+  mma::wait_async<kLead - 2>();
   wgmma::fence_async_shared();
   __syncthreads();
 
@@ -219,6 +251,23 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     }
   };
 
+  // The block barrier of iteration j: before it each thread waits for its copies of tile j + 2
+  // (tiles up to j + kLead - 1 are committed by then), which the barrier publishes to both
+  // warpgroups and the tensor cores; past it, both warpgroups are done with the stage that takes
+  // tile j + kLead (kLead above). In ping-pong the warpgroups reach it from different places, so
+  // it is the non-aligned barrier.
+  auto publish_and_load = [&](int j) {
+    mma::wait_async<kLead - 3>();
+    wgmma::fence_async_shared();
+    if constexpr (kPingPong) {
+      mma::block_barrier_any_site();
+    } else {
+      __syncthreads();
+    }
+    load_kv(j + kLead);
+    mma::commit_async();
+  };
+
   issue_scores(s, 0);
   wgmma::wait<0>();
   wgmma::fence_operands(s);
@@ -249,24 +298,24 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
       wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::descriptor_interleave(v_base + kk * 2 * L::kVGroupBytes, L::kVGroupBytes, 128));
     }
     wgmma::commit();
-    // the softmax of tile j + 1 while P V of tile j runs on the tensor cores
     wgmma::wait<1>();
     wgmma::fence_operands(s);
+    // Ping-pong: warpgroup 1 meets the barrier here, warpgroup 0 after its softmax. Past the
+    // barrier warpgroup 0 issues the next tile's products while warpgroup 1 runs this softmax,
+    // then the other way round: one softmax on the SFU under the other's products, instead of
+    // both softmaxes queueing on the SFU while the tensor cores idle.
+    if (kPingPong && warpgroup == 1) publish_and_load(j);
+    // the softmax of tile j + 1 while P V of tile j runs on the tensor cores; the waits and the
+    // barrier below stay below it only past a block boundary (schedule_after: without one, ptxas
+    // hoisted them all above the softmax)
     softmax(j + 1);
+    wgmma::schedule_after(fminf(row_sum[0], row_sum[1]));
     wgmma::wait<0>();
     wgmma::fence_operands(out);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
     pack_p();
-
-    // tile j + 2 has landed (everyone's copies) and is visible to the tensor cores; every
-    // warpgroup is done with tile j (both its products have retired), so its stage takes tile
-    // j + kStages: loads run kStages - 2 tiles ahead of the S products
-    mma::wait_async<kStages - 3>();
-    wgmma::fence_async_shared();
-    __syncthreads();
-    load_kv(j + kStages);
-    mma::commit_async();
+    if (!kPingPong || warpgroup == 0) publish_and_load(j);
   }
   wgmma::wait<0>();
   wgmma::fence_operands(out);
@@ -293,11 +342,11 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
 #endif
 }
 
-template <typename T, int D>
+template <typename T, int D, bool kPingPong>
 bool launch(const AttentionParams& p) {
   using L = WgmmaFlashLayout<D>;
   if (!hopper_fits(L::kSharedBytes)) return false;
-  constexpr auto kernel = flash_wgmma_kernel<T, D>;
+  constexpr auto kernel = flash_wgmma_kernel<T, D, kPingPong>;
   allow_dynamic_shared<kernel>(L::kSharedBytes, "attention wgmma smem");
   const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
   kernel<<<grid, kThreads, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
@@ -307,26 +356,26 @@ bool launch(const AttentionParams& p) {
 }  // namespace
 
 template <typename T>
-bool attention_wgmma(const AttentionParams& p) {
+bool attention_wgmma(const AttentionParams& p, bool ping_pong) {
   // M >= 1 (the TypeScript op refuses M = 0): tile 0's valid key is what keeps row_max finite;
   // a positive, finite scale: the softmax takes the max before scaling (the other kernels take
   // the rest); the device (compute capability 9.0 and the shared memory) is checked per head dim
   // in launch
   if (p.M < 1 || !(p.scale > 0.0f && p.scale < INFINITY) || !attention_operands_fit_tensor_cores<T>(p)) return false;
-  // a tile's copies address K and V rows by 32-bit offsets from its first row (TileCopies)
-  constexpr int64_t kTileOffsetLimit = int64_t(1) << 31;
-  if (p.k_sn < 0 || p.v_sn < 0 || p.k_sn * 128 + 128 >= kTileOffsetLimit || p.v_sn * 128 + 128 >= kTileOffsetLimit) return false;
+  // a tile's copies address K and V rows by 32-bit byte offsets from its first row (TileCopies)
+  constexpr int64_t kTileOffsetLimit = int64_t(1) << 31, kRowBytes = 128 * int64_t(sizeof(T));
+  if (p.k_sn < 0 || p.v_sn < 0 || (p.k_sn + 1) * kRowBytes >= kTileOffsetLimit || (p.v_sn + 1) * kRowBytes >= kTileOffsetLimit) return false;
   return dispatch_head_dim(p.Dh, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for
-      return launch<T, D>(p);
+      return ping_pong ? launch<T, D, true>(p) : launch<T, D, false>(p);
     } else {
       return false;
     }
   });
 }
 
-template bool attention_wgmma<__half>(const AttentionParams&);
-template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&);
+template bool attention_wgmma<__half>(const AttentionParams&, bool);
+template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, bool);
 
 }  // namespace dit::cuda

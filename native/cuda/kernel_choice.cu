@@ -33,7 +33,7 @@ GemmKernel gemm_kernel() {
 }
 
 AttentionKernel attention_kernel() {
-  static const char* const names[] = {"auto", "mma", "mma16", "wmma", "simt", "wgmma"};
+  static const char* const names[] = {"auto", "mma", "mma16", "wmma", "simt", "wgmma", "wgmma-pingpong"};
   static const AttentionKernel kernel = parse<AttentionKernel>("DIT_CUDA_ATTENTION", names);
   return kernel;
 }

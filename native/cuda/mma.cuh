@@ -22,6 +22,10 @@ __device__ __forceinline__ void copy16_async(void* dst, const void* src, bool va
                "r"(valid ? 16 : 0)
                : "memory");
 }
+// The block barrier (barrier 0) reached from different places in the code by different warps
+// (each warp's path uniform): __syncthreads is the aligned form, which requires every thread at
+// the same instruction.
+__device__ __forceinline__ void block_barrier_any_site() { asm volatile("barrier.sync 0;\n" ::: "memory"); }
 __device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
 // Waits until at most `Pending` committed groups of this thread are still in flight.
 template <int Pending>

@@ -102,6 +102,16 @@ __device__ __forceinline__ void fence_operands(uint32_t (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; i++) asm volatile("" : "+r"(r[i])::"memory");
 }
+// Ends the basic block once `non_negative` (a value the code before computes last) is known. ptxas
+// schedules a wait or barrier as early as its own operands allow, above arithmetic it does not
+// depend on: it moved the attention's wgmma.wait_group 0, cp.async.wait_group and bar.sync above
+// the whole softmax they follow in the source, so the softmax never ran under P V (SASS,
+// 2026-11-27). It does not move them across a block boundary: a warp-uniform branch (a vote, so
+// ptxas sees no divergent path and injects no wait) on the value, never taken for a value that is
+// not negative; its body is a real instruction that touches no wgmma register.
+__device__ __forceinline__ void schedule_after(float non_negative) {
+  if (__any_sync(0xffffffffu, non_negative < 0.0f)) asm volatile("nanosleep.u32 1;\n");
+}
 __device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int Pending>
 __device__ __forceinline__ void wait() {

@@ -14,6 +14,8 @@ namespace dit::cuda::mma {
 inline uint32_t shared_address(const void* p) { return dit_emu::shared_address(p); }
 
 inline void copy16_async(void* dst, const void* src, bool valid) { dit_emu::copy16_async(dst, src, valid); }
+// the emulator's block barrier counts threads wherever they call it
+inline void block_barrier_any_site() { __syncthreads(); }
 inline void commit_async() { dit_emu::commit_async(); }
 template <int Pending>
 inline void wait_async() {

@@ -36,6 +36,8 @@ template <int N>
 inline void fence_operands(uint32_t (&r)[N]) {
   dit_emu::wgmma_pin_operands(r, sizeof r);
 }
+// an instruction-scheduling boundary for ptxas: nothing to do here
+inline void schedule_after(float) {}
 inline void commit() { dit_emu::wgmma_commit(); }
 template <int Pending>
 inline void wait() {
