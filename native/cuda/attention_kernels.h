@@ -62,7 +62,7 @@ bool dispatch_head_dim(int64_t dh, Fn&& fn) {
 }
 
 // FlashAttention-2-style mma.sync kernel for T = __half / __nv_bfloat16; false (nothing launched)
-// when the head dim or the strides do not fit it.
+// when the head dim, the strides or the scale (positive only) do not fit it.
 template <typename T>
 bool attention_mma(const AttentionParams& p);
 

@@ -305,7 +305,8 @@ void check_attention(DType dt) {
   // many key tiles: the Hopper kernel's rings wrap (5 stages at 72 and 128, 4 at 96)
   for (int64_t D : {72, 96, 128}) cases.push_back({1, 1, 130, 1100, D});
   cases.push_back({1, 65537, 3, 5, 16});  // more (batch, head) pairs than a grid's y dimension holds
-  // a negative and a zero scale: the Hopper kernel takes positive ones only (the others fall back)
+  // a negative and a zero scale: the Hopper and mma.sync kernels take positive ones only (the
+  // others fall back to WMMA)
   cases.push_back({1, 2, 70, 150, 72, -1.0f});
   cases.push_back({1, 2, 70, 150, 72, 0.0f});
   for (const Case& c : cases) {
