@@ -28,8 +28,8 @@ set -u
 out=${OUT:-gpu-out}
 steps=${GPU_CHECK_STEPS:-"0 1 4 5 3 6"}
 # step 5's variants, '|'-separated: by default the mma.sync kernels, against the Hopper defaults
-# and the wgmma attention's ping-pong schedule (not the default until timed: kernel_choice.h)
-model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong"}
+# and the wgmma attention's other two schedules (not the default until timed: kernel_choice.h)
+model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -66,6 +66,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-tma.log DIT_CUDA_GEMM=tma
   native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
   native native-attention-wgmma-pingpong.log DIT_CUDA_ATTENTION=wgmma-pingpong
+  native native-attention-wgmma-producer.log DIT_CUDA_ATTENTION=wgmma-producer
   native native-conv-wgmma.log DIT_CUDA_CONV=wgmma
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 $check > "$out/native-timing.log" 2>&1
@@ -78,7 +79,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     DIT_CUDA_GEMM=mma DIT_CUDA_GEMM_TILE=$tile timeout 60 $check > "$out/native-timing-tile$tile.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-tile$tile.log" | sed "s/^time /time tile$tile/" | tee -a "$out/summary.txt"
   done
-  for attention in mma mma16 wgmma-pingpong; do
+  for attention in mma mma16 wgmma-pingpong wgmma-producer; do
     DIT_CUDA_ATTENTION=$attention timeout 60 $check > "$out/native-timing-$attention.log" 2>&1
     grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
   done
@@ -124,13 +125,16 @@ if has 3; then
   # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
   timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$out/native-racecheck.log" 2>&1
   summary "3 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
-  # the ping-pong attention's barrier, reached from two places
-  DIT_CUDA_ATTENTION=wgmma-pingpong timeout 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only attention \
-    > "$out/native-racecheck-pingpong.log" 2>&1
-  summary "3 native racecheck ping-pong attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-pingpong.log" | tr '\n' ' ')"
+  # the wgmma attention's other schedules: ping-pong's barrier reached from two places, the
+  # producer's mbarrier ring
+  for schedule in pingpong producer; do
+    DIT_CUDA_ATTENTION=wgmma-$schedule timeout 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only attention \
+      > "$out/native-racecheck-$schedule.log" 2>&1
+    summary "3 native racecheck $schedule attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-$schedule.log" | tr '\n' ' ')"
+  done
   # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention \
-    DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_CONV=wgmma:onv3d; do
+    DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention DIT_CUDA_CONV=wgmma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
     summary "3 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"

@@ -67,9 +67,10 @@ template <typename T>
 bool attention_mma(const AttentionParams& p);
 
 // The same on Hopper's wgmma (attention_wgmma.cu): false when the device is not compute
-// capability 9.0 or the head dim (64, 72, 80, 96, 128) or strides do not fit it. ping_pong: the
-// two warpgroups' softmaxes alternate with their products (else they run in lockstep).
+// capability 9.0 or the head dim (64, 72, 80, 96, 128) or strides do not fit it. The schedule:
+// how its two warpgroups get their K / V tiles and keep in step (attention_wgmma.cu's Schedule).
+enum class WgmmaAttentionSchedule { Lockstep, PingPong, Producer };
 template <typename T>
-bool attention_wgmma(const AttentionParams& p, bool ping_pong);
+bool attention_wgmma(const AttentionParams& p, WgmmaAttentionSchedule schedule);
 
 }  // namespace dit::cuda

@@ -15,9 +15,12 @@
 // tensor cores; P is packed into the A registers once P V has retired (they are its operand).
 // ptxas schedules a wait or a barrier as early as its operands allow, so the waits for P V and the
 // tile's barrier sit past a block boundary after the softmax (wgmma::schedule_after); without it
-// they ran before the softmax and nothing overlapped it (SASS, nvdisasm). With kPingPong the two
-// warpgroups also meet the per-tile barrier at different points of their loop, so one's softmax
-// runs under the other's products (FlashAttention-3's ping-pong; DIT_CUDA_ATTENTION=wgmma-pingpong).
+// they ran before the softmax and nothing overlapped it (SASS, nvdisasm). Three schedules keep the
+// two warpgroups fed (Schedule below): lockstep (the default), ping-pong (DIT_CUDA_ATTENTION=
+// wgmma-pingpong: the per-tile barrier met at different points of the two loops, so one's softmax
+// runs under the other's products, FlashAttention-3's ping-pong) and producer (wgmma-producer: a
+// third warpgroup copies the tiles and publishes them on mbarriers, FlashAttention-3's warp
+// specialisation with cp.async for TMA).
 // Every wgmma and wait is unconditional: ptxas silently serialises all the wgmma of a kernel when
 // it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
 // (C7513-C7520; an order overlapping the softmax with both products drew them in every form
@@ -27,7 +30,8 @@
 // and frees the stage of a finished one.
 // Shared tiles use wgmma's no-swizzle layout: rows in groups of 8, each group one 128-byte core
 // matrix per 8 columns, so Q and K (K-major operands) and V (the N-major B operand) share one
-// loader; only the descriptors differ. (Not here yet: a TMA producer warpgroup.) The default
+// loader; only the descriptors differ. (Not here: TMA, whose 16-byte boxes of this layout would
+// read each 32-byte sector of K and V twice.) The default
 // attention on compute capability 9.0 for head dims 64, 72, 80, 96, 128 with 16-byte aligned rows
 // and a positive scale.
 #include "attention_kernels.h"
@@ -37,8 +41,30 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;
+constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;  // the consumers: the warpgroups with query rows
 constexpr int kRows = 64 * kWarpgroups;  // query rows per block
+
+// How the two warpgroups get their K / V tiles and keep in step:
+// - Lockstep: every thread copies its share of each tile (cp.async) and one block barrier a tile
+//   publishes it; the warpgroups meet it at the same point of their loops;
+// - PingPong: the same, but warpgroup 1 meets the barrier before its softmax and warpgroup 0 after
+//   theirs, so one's softmax runs under the other's products;
+// - Producer: a third warpgroup copies the tiles (cp.async) and publishes each on the stage's
+//   `full` mbarrier; the two others release a stage on its `empty` mbarrier when their products
+//   of it have retired. No block barrier in the loop: each warpgroup runs as far ahead as its
+//   tiles allow, and the consumers issue no copies.
+enum class Schedule { Lockstep, PingPong, Producer };
+__host__ __device__ constexpr int block_threads(Schedule schedule) { return schedule == Schedule::Producer ? kThreads + 128 : kThreads; }
+// The producer's registers: 384 threads get 168 each; the producer, which only copies, gives back
+// all but 40 and the consumers claim 232 (128 x 40 + 256 x 232 <= 65,536). (ptxas still allocates
+// the consumers' code within 168 here, unlike linear_tma.cu's; at head dim 96 that spills, so 96
+// runs lockstep: attention_wgmma below.)
+constexpr uint32_t kProducerRegisters = 40, kConsumerRegisters = 232;
+static_assert(128 * kProducerRegisters + kThreads * kConsumerRegisters <= 65536, "the SM's register file");
+// The producer publishes tile t once tile t - kProducerAhead... has landed: it keeps this many
+// tiles' copies in flight beyond the one it publishes (at most kStages - 1, or it would wait for a
+// stage the consumers cannot free before the publication they wait for).
+constexpr int kProducerAhead = 2;
 constexpr size_t kSharedBudget = 227 * 1024;  // sm_90's opt-in maximum per block
 
 template <int D>
@@ -109,11 +135,13 @@ struct TileCopies {
   __device__ __forceinline__ bool last_slot_empty(int n) const { return (n + 1) * kThreads > kTotal && tid + n * kThreads >= kTotal; }
 };
 
-template <typename T, int D, bool kPingPong>
-__global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
+template <typename T, int D, Schedule kSchedule>
+__global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
 #ifdef DIT_WGMMA_AVAILABLE
   using L = WgmmaFlashLayout<D>;
   constexpr int kKeys = L::kKeys, kStages = L::kStages;
+  constexpr bool kPingPong = kSchedule == Schedule::PingPong, kProducer = kSchedule == Schedule::Producer;
+  static_assert(kProducerAhead >= 1 && kProducerAhead <= kStages - 1, "the producer's lead (see kProducerAhead)");
   // Loads run kLead - 2 tiles ahead of the S products: past the barrier of iteration j the stage
   // of tile j (lockstep) or j - 1 (ping-pong: warpgroup 1 retires P V of tile j after it) is free
   // and takes tile j + kLead.
@@ -131,10 +159,11 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   const int key_tiles = int((p.M + kKeys - 1) / kKeys);
 
   // rows [first, first + rows) of src (`chunks` of 16 bytes each, the rest of `tile_chunks` zero)
-  // into a tile; rows at or past `limit` are zero-filled
+  // into a tile by `threads` threads (this one the thread-th); rows at or past `limit` are
+  // zero-filled
   auto load_rows = [&](unsigned char* dst, const T* src, int64_t stride, int64_t first, int64_t limit, int rows, int chunks,
-                       int tile_chunks, int group_bytes) {
-    for (int i = tid; i < rows * tile_chunks; i += kThreads) {
+                       int tile_chunks, int group_bytes, int thread, int threads) {
+    for (int i = thread; i < rows * tile_chunks; i += threads) {
       const int r = i / tile_chunks, c = i % tile_chunks;
       const bool ok = first + r < limit && c < chunks;
       mma::copy16_async(dst + core_offset(r, c, group_bytes), ok ? src + (first + r) * stride + c * 8 : src, ok);
@@ -143,13 +172,13 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
   // A K / V tile's copies: this thread's (row, chunk) slots are the same in every tile, so they
   // are worked out once (recomputed per tile, the loader was a third of the kernel's instructions
   // and stall samples: ncu, H200). K and V keep their own slots (V's rows have fewer chunks).
-  const TileCopies<T, kKeys, L::kVChunks, L::kQkGroupBytes> k_copies(tid, p.k_sn);
-  const TileCopies<T, kKeys, L::kVChunks, L::kVGroupBytes> v_copies(tid, p.v_sn);
+  const TileCopies<T, kKeys, L::kVChunks, L::kQkGroupBytes> k_copies(tid, kProducer ? 0 : p.k_sn);
+  const TileCopies<T, kKeys, L::kVChunks, L::kVGroupBytes> v_copies(tid, kProducer ? 0 : p.v_sn);
   // K's columns past the head dim (72 -> 80: wgmma's k is 16) are zero in every stage, written
   // once here (no copy writes them; the prologue's fence and barrier publish them)
   if constexpr (L::kQkChunks > L::kVChunks) {
     constexpr int kPad = L::kQkChunks - L::kVChunks, kPadSlots = kStages * kKeys * kPad;
-    for (int i = tid; i < kPadSlots; i += kThreads) {
+    for (int i = tid; i < kPadSlots; i += block_threads(kSchedule)) {
       const int stage = i / (kKeys * kPad), row = i / kPad % kKeys, chunk = L::kVChunks + i % kPad;
       *reinterpret_cast<uint4*>(stages + stage * L::kStageBytes + core_offset(row, chunk, L::kQkGroupBytes)) = make_uint4(0, 0, 0, 0);
     }
@@ -180,17 +209,67 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     wgmma::commit();
   };
 
-  // the prologue: Q and the first kLead tiles, one cp.async group each (Q rides with tile 0);
-  // S of tile 0 once tiles 0 and 1 have landed
-  load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes);
+  uint64_t *full = nullptr, *empty = nullptr;  // the producer schedule's barriers, a pair a stage
+  if constexpr (kProducer) {
+    // The producer warpgroup (the last): tile t into stage t % kStages once the consumers have
+    // released the tile that was there (its `empty` barrier), one cp.async group a tile; tile t
+    // is published on its `full` barrier (every producer thread arrives once its own copies of
+    // the tile have landed and are fenced for the tensor cores) when tile t + kProducerAhead has
+    // been issued, and the last ones at the end.
+    __shared__ __align__(8) uint64_t barriers[2 * kStages];
+    full = barriers;
+    empty = barriers + kStages;
+    if (tid == 0) {
+      for (int s = 0; s < kStages; s++) {
+        wgmma::barrier_init(&full[s], 128);
+        wgmma::barrier_init(&empty[s], kThreads);
+      }
+      wgmma::barrier_init_fence();
+    }
+    if (warpgroup < kWarpgroups) {
+      load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes, tid, kThreads);
+      mma::commit_async();
+      mma::wait_async<0>();
+      wgmma::fence_async_shared();
+    }
+    __syncthreads();  // Q, K's zero padding and the barriers, for everyone
+    if (warpgroup == kWarpgroups) {
+      wgmma::release_registers<kProducerRegisters>();
+      const int thread = tid - kThreads;
+      auto publish = [&](int t) {
+        wgmma::fence_async_shared();
+        wgmma::barrier_arrive(&full[t % kStages]);
+      };
+      for (int t = 0; t < key_tiles; t++) {
+        if (t >= kProducerAhead) {
+          mma::wait_async<kProducerAhead - 1>();  // tiles up to t - kProducerAhead have landed
+          publish(t - kProducerAhead);
+        }
+        if (t >= kStages) wgmma::barrier_wait(&empty[t % kStages], uint32_t(t / kStages - 1) & 1u);
+        unsigned char* stage = stages + (t % kStages) * L::kStageBytes;
+        const int64_t first = int64_t(t) * kKeys;
+        load_rows(stage, k, p.k_sn, first, p.M, kKeys, L::kVChunks, L::kVChunks, L::kQkGroupBytes, thread, 128);
+        load_rows(stage + L::kKBytes, v, p.v_sn, first, p.M, kKeys, L::kVChunks, L::kVChunks, L::kVGroupBytes, thread, 128);
+        mma::commit_async();
+      }
+      mma::wait_async<0>();
+      for (int t = key_tiles > kProducerAhead ? key_tiles - kProducerAhead : 0; t < key_tiles; t++) publish(t);
+      return;
+    }
+    wgmma::claim_registers<kConsumerRegisters>();
+  } else {
+    // the prologue: Q and the first kLead tiles, one cp.async group each (Q rides with tile 0);
+    // S of tile 0 once tiles 0 and 1 have landed
+    load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes, tid, kThreads);
 #pragma unroll
-  for (int t = 0; t < kLead; t++) {
-    load_kv(t);
-    mma::commit_async();  // empty groups too, so the wait counts below stay exact
+    for (int t = 0; t < kLead; t++) {
+      load_kv(t);
+      mma::commit_async();  // empty groups too, so the wait counts below stay exact
+    }
+    mma::wait_async<kLead - 2>();
+    wgmma::fence_async_shared();
+    __syncthreads();
   }
-  mma::wait_async<kLead - 2>();
-  wgmma::fence_async_shared();
-  __syncthreads();
 
   float out[D / 2];
 #pragma unroll
@@ -268,12 +347,18 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
     mma::commit_async();
   };
 
+  // the producer schedule: tile t published (its copies landed and fenced), and released
+  auto wait_tile = [&](int t) {
+    if (t < key_tiles) wgmma::barrier_wait(&full[t % kStages], uint32_t(t / kStages) & 1u);
+  };
+  if constexpr (kProducer) wait_tile(0);
   issue_scores(s, 0);
   wgmma::wait<0>();
   wgmma::fence_operands(s);
   softmax(0);
   pack_p();
   for (int j = 0; j < key_tiles; j++) {
+    if constexpr (kProducer) wait_tile(j + 1);
     // S of tile j + 1 (unconditional: past the last tile it multiplies whatever that stage holds,
     // no copy being in flight into it, and its P is never used; a wgmma under a branch makes
     // ptxas serialise them all: C7520)
@@ -315,11 +400,15 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
     pack_p();
-    if (!kPingPong || warpgroup == 0) publish_and_load(j);
+    if constexpr (kProducer) {
+      wgmma::barrier_arrive(&empty[j % kStages]);  // both products of tile j have retired
+    } else if (!kPingPong || warpgroup == 0) {
+      publish_and_load(j);
+    }
   }
   wgmma::wait<0>();
   wgmma::fence_operands(out);
-  mma::wait_async<0>();
+  if constexpr (!kProducer) mma::wait_async<0>();
 
   // out[4 n + e]: row (lane / 4) + 8 (e / 2) of this warp's 16, head dim 8 n + (lane % 4) * 2 + (e & 1)
 #pragma unroll
@@ -342,21 +431,22 @@ __global__ void __launch_bounds__(kThreads, 1) flash_wgmma_kernel(const Attentio
 #endif
 }
 
-template <typename T, int D, bool kPingPong>
+template <typename T, int D, Schedule kSchedule>
 bool launch(const AttentionParams& p) {
   using L = WgmmaFlashLayout<D>;
-  if (!hopper_fits(L::kSharedBytes)) return false;
-  constexpr auto kernel = flash_wgmma_kernel<T, D, kPingPong>;
+  // + the producer schedule's static barriers, padded
+  if (!hopper_fits(L::kSharedBytes + (kSchedule == Schedule::Producer ? 128 : 0))) return false;
+  constexpr auto kernel = flash_wgmma_kernel<T, D, kSchedule>;
   allow_dynamic_shared<kernel>(L::kSharedBytes, "attention wgmma smem");
   const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
-  kernel<<<grid, kThreads, L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
+  kernel<<<grid, block_threads(kSchedule), L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
   return true;
 }
 
 }  // namespace
 
 template <typename T>
-bool attention_wgmma(const AttentionParams& p, bool ping_pong) {
+bool attention_wgmma(const AttentionParams& p, WgmmaAttentionSchedule schedule) {
   // M >= 1 (the TypeScript op refuses M = 0): tile 0's valid key is what keeps row_max finite;
   // a positive, finite scale: the softmax takes the max before scaling (the other kernels take
   // the rest); the device (compute capability 9.0 and the shared memory) is checked per head dim
@@ -368,14 +458,22 @@ bool attention_wgmma(const AttentionParams& p, bool ping_pong) {
   return dispatch_head_dim(p.Dh, [&](auto dim) {
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for
-      return ping_pong ? launch<T, D, true>(p) : launch<T, D, false>(p);
+      switch (schedule) {
+        case WgmmaAttentionSchedule::PingPong: return launch<T, D, Schedule::PingPong>(p);
+        case WgmmaAttentionSchedule::Producer:
+          // at 96 (128-key tiles and 48 output accumulators) the consumers spill: ptxas keeps them
+          // within the 168 registers of a 384-thread block despite setmaxnreg, so 96 runs lockstep
+          if constexpr (D != 96) return launch<T, D, Schedule::Producer>(p);
+          [[fallthrough]];
+        default: return launch<T, D, Schedule::Lockstep>(p);
+      }
     } else {
       return false;
     }
   });
 }
 
-template bool attention_wgmma<__half>(const AttentionParams&, bool);
-template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, bool);
+template bool attention_wgmma<__half>(const AttentionParams&, WgmmaAttentionSchedule);
+template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, WgmmaAttentionSchedule);
 
 }  // namespace dit::cuda

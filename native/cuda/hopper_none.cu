@@ -17,7 +17,7 @@ bool linear_tma(const LinearParams&) {
 }
 
 template <typename T>
-bool attention_wgmma(const AttentionParams&, bool) {
+bool attention_wgmma(const AttentionParams&, WgmmaAttentionSchedule) {
   return false;
 }
 
@@ -30,8 +30,8 @@ template bool linear_wgmma<__half>(const LinearParams&);
 template bool linear_wgmma<__nv_bfloat16>(const LinearParams&);
 template bool linear_tma<__half>(const LinearParams&);
 template bool linear_tma<__nv_bfloat16>(const LinearParams&);
-template bool attention_wgmma<__half>(const AttentionParams&, bool);
-template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, bool);
+template bool attention_wgmma<__half>(const AttentionParams&, WgmmaAttentionSchedule);
+template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, WgmmaAttentionSchedule);
 template bool conv3d_wgmma<__half>(const Conv3dParams&);
 template bool conv3d_wgmma<__nv_bfloat16>(const Conv3dParams&);
 

@@ -13,17 +13,18 @@ namespace dit::cuda {
 constexpr bool kHopperGemmByDefault = true;       // linear_tma.cu
 constexpr bool kHopperAttentionByDefault = true;  // attention_wgmma.cu
 constexpr bool kHopperConvByDefault = true;       // conv3d_wgmma.cu
-// Whether "auto" runs the wgmma attention's ping-pong schedule: not until a GPU has timed it
-// against the lockstep one (it passes every check on the CUDA emulator).
-constexpr bool kWgmmaAttentionPingPongByDefault = false;
 
 // DIT_CUDA_GEMM: mma (mma.sync, linear_mma.cu), wmma (linear.cu's fallback), wgmma
 // (linear_wgmma.cu), tma (linear_tma.cu)
 enum class GemmKernel { Auto, Mma, Wmma, Wgmma, Tma };
 // DIT_CUDA_ATTENTION: mma (two query tiles per warp where registers allow), mma16 (one), wmma,
-// simt (attention.cu's fallbacks), wgmma (attention_wgmma.cu, the two warpgroups in lockstep),
-// wgmma-pingpong (the same, their softmaxes alternating with their products)
-enum class AttentionKernel { Auto, Mma, Mma16, Wmma, Simt, Wgmma, WgmmaPingPong };
+// simt (attention.cu's fallbacks), and attention_wgmma.cu's three schedules: wgmma (the two
+// warpgroups in lockstep), wgmma-pingpong (their softmaxes alternating with their products),
+// wgmma-producer (a third warpgroup loading the tiles, on mbarriers)
+enum class AttentionKernel { Auto, Mma, Mma16, Wmma, Simt, Wgmma, WgmmaPingPong, WgmmaProducer };
+// Which of the wgmma schedules "auto" runs: the lockstep one, the one verified on the H200, until
+// a GPU has timed the other two against it (both pass every check on the CUDA emulator).
+constexpr AttentionKernel kWgmmaAttentionByDefault = AttentionKernel::Wgmma;
 // DIT_CUDA_CONV: mma (the implicit GEMM of conv3d_mma.cu), im2col (conv3d.cu's fallback), wgmma
 // (conv3d_wgmma.cu)
 enum class ConvKernel { Auto, Mma, Im2col, Wgmma };

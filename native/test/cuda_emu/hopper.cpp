@@ -93,6 +93,7 @@ uint32_t swizzle_128(uint32_t address) { return address ^ (((address >> 7) & 7) 
 // An operand element the async proxy reads: in range, and if cp.async wrote it, fenced by its writer
 const unsigned char* operand(uint32_t address) {
   const unsigned char* p = shared_pointer(address, 2, "wgmma operand");
+  if (is_pending(address, 2)) fault("wgmma on shared memory a cp.async has not landed in (no cp.async.wait_group of its thread before)");
   if (is_unfenced(address, 2)) fault("wgmma on shared memory written by cp.async without a fence.proxy.async after it");
   return p;
 }

@@ -14,9 +14,11 @@ namespace dit_emu {
 
 namespace {
 
+uint32_t shared_offset(const AsyncCopy& c) { return uint32_t(static_cast<unsigned char*>(c.dst) - static_cast<unsigned char*>(dynamic_shared())); }
+
 // Lands a copy; it stays unfenced for the async proxy until its thread's fence.proxy.async.
 void perform(Thread& t, const AsyncCopy& c) {
-  mark_unfenced(t, uint32_t(static_cast<unsigned char*>(c.dst) - static_cast<unsigned char*>(dynamic_shared())));
+  mark_unfenced(t, shared_offset(c));
   if (c.valid) {
     std::memcpy(c.dst, c.src, 16);
   } else {
@@ -52,6 +54,7 @@ void copy16_async(void* dst, const void* src, bool valid) {
     perform(t, c);
   } else {
     t.open_group.push_back(c);
+    mark_pending(shared_offset(c), +1);
   }
 }
 
@@ -64,7 +67,10 @@ void commit_async() {
 void wait_async(int pending) {
   Thread& t = current_thread();
   while (int(t.async_groups.size()) > pending) {
-    for (const AsyncCopy& c : t.async_groups.front()) perform(t, c);
+    for (const AsyncCopy& c : t.async_groups.front()) {
+      mark_pending(shared_offset(c), -1);
+      perform(t, c);
+    }
     t.async_groups.pop_front();
   }
 }
@@ -83,6 +89,7 @@ void ldmatrix(uint32_t* r, int matrices, bool trans, const void* row) {
   if (lane < 8 * matrices) {
     check_dynamic_shared(row, 16, "ldmatrix row");
     if (reinterpret_cast<uintptr_t>(row) % 16 != 0) fault("ldmatrix row address not 16-byte aligned");
+    if (is_pending(shared_address(row), 16)) fault("ldmatrix on shared memory a cp.async has not landed in (no cp.async.wait_group of its thread before)");
   }
   warp_collective(trans ? "ldmatrix.trans" : "ldmatrix", &arg, [](void** args, void*) {
     const auto* first = static_cast<Load*>(args[0]);

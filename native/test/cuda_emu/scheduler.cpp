@@ -103,6 +103,7 @@ std::string fault_message;
 unsigned char* shared_base = nullptr;
 size_t shared_bytes = 0;
 std::vector<uint16_t> unfenced_bytes;  // per byte of dynamic shared memory: writers not yet fenced
+std::vector<uint16_t> pending_bytes;   // ... cp.async copies issued, not yet landed
 
 // Stacks with a guard page below each, kept across launches.
 unsigned char* stacks = nullptr;
@@ -227,6 +228,7 @@ void run_block(unsigned n) {
   block_arrived = block_exited = 0;
   if (shared_bytes) std::memset(shared_base, 0xff, shared_bytes);
   std::fill(unfenced_bytes.begin(), unfenced_bytes.end(), uint16_t(0));
+  std::fill(pending_bytes.begin(), pending_bytes.end(), uint16_t(0));
   for (unsigned remaining = n; remaining > 0 && fault_message.empty();) {
     bool progress = false;
     const uint64_t version = state_version;
@@ -319,6 +321,7 @@ void run_grid(const void* kernel, dim3 grid, dim3 block, size_t shared, cudaStre
   shared_base = shared_memory.data() + (16 - reinterpret_cast<uintptr_t>(shared_memory.data()) % 16) % 16;
   shared_bytes = shared;
   unfenced_bytes.assign(shared, 0);
+  pending_bytes.assign(shared, 0);
   kernel_body = body;
   kernel_state = state;
   fault_message.clear();
@@ -411,6 +414,17 @@ void fence_proxy_async() {
   for (uint32_t offset : t.unfenced)
     for (uint32_t i = 0; i < 16; i++) unfenced_bytes[offset + i]--;
   t.unfenced.clear();
+}
+
+void mark_pending(uint32_t offset, int delta) {
+  for (uint32_t i = 0; i < 16; i++) pending_bytes[offset + i] = uint16_t(pending_bytes[offset + i] + delta);
+}
+
+bool is_pending(uint32_t address, uint32_t bytes) {
+  const uint32_t offset = address - kSharedBase;
+  for (uint32_t i = 0; i < bytes; i++)
+    if (pending_bytes[offset + i]) return true;
+  return false;
 }
 
 bool is_unfenced(uint32_t address, uint32_t bytes) {

@@ -62,6 +62,12 @@ unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what);
 // (fence_proxy_async itself: include/dit_emu_hopper.h)
 void mark_unfenced(Thread& t, uint32_t offset);  // the 16 bytes of one cp.async at this offset
 bool is_unfenced(uint32_t address, uint32_t bytes);  // a shared address
+// cp.async copies issued and not yet landed (no cp.async.wait_group of their thread retired them):
+// what the async proxy may not read either, whatever the thread scheduling (a tile published
+// before its copies were waited for would otherwise pass whenever its writer happened to wait
+// first). A count per byte, like the above.
+void mark_pending(uint32_t offset, int delta);  // the 16 bytes at this offset: +1 issued, -1 landed
+bool is_pending(uint32_t address, uint32_t bytes);
 
 // DIT_EMU_ASYNC=early: cp.async copies at the instruction rather than at the wait that retires it.
 bool async_copies_early();
