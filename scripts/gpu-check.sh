@@ -19,9 +19,11 @@
 #   6. the model bench with PyTorch's torch.compile beside eager (its compile takes a minute or
 #      two of device time, so it comes last)
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
-# default runs steps 0, 1, 4, 5, 3 and 6 (on an H200: steps 0-5 about 4 minutes, step 6's
-# torch.compile about 1 more; a call's start and transfers add about 40 s; give the call
-# timeout_s=560: what a timeout cuts is the last steps, and the summary says how far it got). Step 2 repeats through Node what step 0 covers natively, for a second call
+# default runs steps 0, 1, 4, 5, 3 and 6 (on an H200: steps 0-5 about 4 minutes before the
+# eleventh session added the two extra attention schedules' checks, timings, model benches and
+# sanitizer runs, perhaps a minute more; step 6's torch.compile about 1 more; a call's start and
+# transfers add about 40 s; give the call timeout_s=560: what a timeout cuts is the last steps,
+# and the summary says how far it got). Step 2 repeats through Node what step 0 covers natively, for a second call
 # (GPU_CHECK_STEPS="2 3 5"
 # GPU_CHECK_MODEL_VARIANTS="DIT_CUDA_GEMM=wgmma|DIT_CUDA_GEMM=tma|DIT_CUDA_ATTENTION=wgmma").
 set -u

@@ -230,9 +230,9 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
       load_rows(q_tile, q, p.q_sn, row0, p.N, kRows, L::kVChunks, L::kQkChunks, L::kQkGroupBytes, tid, kThreads);
       mma::commit_async();
       mma::wait_async<0>();
-      wgmma::fence_async_shared();
     }
-    __syncthreads();  // Q, K's zero padding and the barriers, for everyone
+    wgmma::fence_async_shared();  // every thread's: all wrote K's zero padding above
+    __syncthreads();              // Q, the padding and the barriers, for everyone
     if (warpgroup == kWarpgroups) {
       wgmma::release_registers<kProducerRegisters>();
       const int thread = tid - kThreads;
