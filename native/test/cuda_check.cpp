@@ -541,6 +541,16 @@ void timings() {
     time_op(g.name, 2.0 * M * g.N * g.K, 0, [&] { dit::cuda::linear(p); });
   }
   {
+    // the adaLN GEMV of all 28 blocks and the final layer at once (M = batch; the bench's
+    // linear_adaln_all_blocks): W's 451 MB streamed once
+    const int64_t N = (28 * 6 + 2) * D;
+    auto a = dev_random(size_t(2 * D), 1.0f), w = dev_random(size_t(N * D), 0.03f), b = dev_random(size_t(N), 1.0f);
+    DeviceArray c(size_t(2 * N) * 2);
+    dit::LinearParams p = linear_params(dt, 2, N, D);
+    p.a = a->ptr; p.w = w->ptr; p.bias = b->ptr; p.c = c.ptr;
+    time_op("linear adaLN gemv M2 N195840 K1152", 0, 2.0 * double(N) * D, [&] { dit::cuda::linear(p); });
+  }
+  {
     const int64_t B = 2, H = 16, N = 4096, Dh = 72;
     auto q = dev_random(size_t(B * H * N * Dh), 1.0f), k = dev_random(size_t(B * H * N * Dh), 1.0f), v = dev_random(size_t(B * H * N * Dh), 1.0f);
     DeviceArray o(size_t(B * H * N * Dh) * 2);
