@@ -290,12 +290,12 @@ void attention(const AttentionParams& p) {
     if constexpr (sizeof(T) == 2) {
       const AttentionKernel kernel = attention_kernel();
       const bool simt = kernel == AttentionKernel::Simt, wmma = kernel == AttentionKernel::Wmma;
+      const bool named = kernel == AttentionKernel::Wgmma || kernel == AttentionKernel::WgmmaPingPong || kernel == AttentionKernel::WgmmaProducer;
       const AttentionKernel wgmma = kernel == AttentionKernel::Auto ? kWgmmaAttentionByDefault : kernel;
-      const bool named = wgmma == AttentionKernel::Wgmma || wgmma == AttentionKernel::WgmmaPingPong || wgmma == AttentionKernel::WgmmaProducer;
       const WgmmaAttentionSchedule schedule = wgmma == AttentionKernel::WgmmaPingPong   ? WgmmaAttentionSchedule::PingPong
                                               : wgmma == AttentionKernel::WgmmaProducer ? WgmmaAttentionSchedule::Producer
                                                                                         : WgmmaAttentionSchedule::Lockstep;
-      if (try_hopper(named && kernel != AttentionKernel::Auto, kernel == AttentionKernel::Auto, kHopperAttentionByDefault) &&
+      if (try_hopper(named, kernel == AttentionKernel::Auto, kHopperAttentionByDefault) &&
           attention_wgmma<T>(p, schedule))
         return;
       if (!simt && !wmma && attention_mma<T>(p)) return;

@@ -4,8 +4,9 @@
 // a two-stage shared ring (the next tile loads while this one is used). Per tile each warp
 // computes S = Q K^T (16 or 32 rows x the tile's keys) into registers, runs
 // the online softmax there (row max / sum over the 4 lanes that share a row, exp2 with the scale
-// folded in; positive scales only, the WMMA kernel takes the others), turns the S accumulators straight into the A fragments of P (rounded to the storage
-// type, as flash attention does) and adds P V into the f32 output accumulators. Nothing N x M and
+// folded in; positive scales only, the WMMA kernel takes the others), turns the S accumulators
+// straight into the A fragments of P (rounded to the storage type, as flash attention does) and
+// adds P V into the f32 output accumulators. Nothing N x M and
 // no S or P ever reaches shared memory.
 // The head dim D is a template parameter (16, 32, 40, 48, 64, 72, 80, 96, 128 are instantiated),
 // computed exactly: the m16n8k16 steps cover 16 of D at a time and a last m16n8k8 step takes a

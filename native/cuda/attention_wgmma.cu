@@ -172,8 +172,8 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
   // A K / V tile's copies: this thread's (row, chunk) slots are the same in every tile, so they
   // are worked out once (recomputed per tile, the loader was a third of the kernel's instructions
   // and stall samples: ncu, H200). K and V keep their own slots (V's rows have fewer chunks).
-  const TileCopies<T, kKeys, L::kVChunks, L::kQkGroupBytes> k_copies(tid, kProducer ? 0 : p.k_sn);
-  const TileCopies<T, kKeys, L::kVChunks, L::kVGroupBytes> v_copies(tid, kProducer ? 0 : p.v_sn);
+  const TileCopies<T, kKeys, L::kVChunks, L::kQkGroupBytes> k_copies(tid, p.k_sn);  // (unused, so dropped, in the producer schedule)
+  const TileCopies<T, kKeys, L::kVChunks, L::kVGroupBytes> v_copies(tid, p.v_sn);
   // K's columns past the head dim (72 -> 80: wgmma's k is 16) are zero in every stage, written
   // once here (no copy writes them; the prologue's fence and barrier publish them)
   if constexpr (L::kQkChunks > L::kVChunks) {
