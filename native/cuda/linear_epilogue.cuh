@@ -55,10 +55,14 @@ struct LinearEpilogue {
     return r;
   }
 
+  // a constant kAct folds the switch away; the fast forms where the result is 16-bit
+  __device__ __forceinline__ float activation(float v) const {
+    return activate<sizeof(T) == 2>(kAct == kAtRunTime ? p.act : Activation(kAct), v);
+  }
+
   __device__ __forceinline__ float apply(const Row& r, int64_t n, float v) const {
     if (p.bias) v += to_f32(static_cast<const T*>(p.bias)[n]);
-    // a constant kAct folds the switch away; the fast forms where the result is 16-bit
-    v = activate<sizeof(T) == 2>(kAct == kAtRunTime ? p.act : Activation(kAct), v);
+    v = activation(v);
     if (gated()) v = to_f32(r.residual[n]) + to_f32(r.gate[n]) * v;
     return v;
   }
@@ -82,7 +86,6 @@ struct LinearEpilogue {
     r.c[n] = from_f32<T>(apply(r, n, v));
   }
 
- private:
   __device__ __forceinline__ bool gated() const { return kGated == 1 || (kGated == kAtRunTime && p.gate); }
 };
 

@@ -1,6 +1,7 @@
 // The Hopper instructions wgmma.cuh builds on, as inline PTX (sm_90a): wgmma m64nNk16 with f32
 // accumulators (A from shared memory or from registers), its fences and commit / wait groups,
-// mbarriers and TMA 2-D tile loads. The CUDA emulator (native/test/cuda_emu) has its own version
+// mbarriers, TMA 2-D tile loads and stores with their bulk groups, and the warpgroup's named
+// barrier. The CUDA emulator (native/test/cuda_emu) has its own version
 // of this file, with the same functions written out in C++.
 #pragma once
 #include <type_traits>
@@ -173,6 +174,28 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int32_t 
                "l"(reinterpret_cast<uint64_t>(map)), "r"(inner), "r"(outer), "r"(mma::shared_address(bar))
                : "memory");
 }
+// shared memory at `src` (laid out as the map's box) into the box at (inner, outer) of `map`
+// (elements outside the tensor are not written), in this thread's open bulk group. The writing
+// threads fence (fence_async_shared) and meet a barrier before one thread issues it.
+__device__ __forceinline__ void tma_store_2d(const void* map, int32_t inner, int32_t outer, const void* src) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+               "r"(inner), "r"(outer), "r"(mma::shared_address(src))
+               : "memory");
+}
+__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+// this thread's bulk groups but the newest `Pending` have read their shared memory (it may be
+// written again) ...
+template <int Pending>
+__device__ __forceinline__ void bulk_wait_read() {
+  asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(Pending) : "memory");
+}
+// ... or have completed (their global writes done: before the thread exits)
+template <int Pending>
+__device__ __forceinline__ void bulk_wait() {
+  asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(Pending) : "memory");
+}
+// bar.sync on named barrier `id` (1-15; 0 is __syncthreads') for the calling warpgroup's 128 threads
+__device__ __forceinline__ void warpgroup_sync(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
 
 #endif  // DIT_WGMMA_AVAILABLE
 

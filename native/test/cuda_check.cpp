@@ -239,6 +239,9 @@ void check_linear(DType dt) {
       {"linear mma gelu tanh, no bias", 70, 136, 64, false, dit::Activation::GeluTanh},
       // 162 TMA tiles: more than an H100's 132 SMs, so the persistent GEMM's blocks take several
       {"linear many tiles", 1030, 3456, 40, true, dit::Activation::None},
+      // the TMA GEMM's stores: the second warpgroup's rows all past M (60 < 64), and a column tile
+      // of 8 (one of its three boxes inside N)
+      {"linear tma tails", 60, 200, 64, true, dit::Activation::Silu},
   };
   for (const Shape& s : shapes) {
     std::vector<HostArray> in = {random_array(dt, size_t(s.M * s.K), 1.0f), random_array(dt, size_t(s.N * s.K), 0.1f),
@@ -255,20 +258,28 @@ void check_linear(DType dt) {
         },
         dit::cpu::linear, dit::cuda::linear, size_t(s.N));
   }
-  // the adaLN-Zero epilogue: out = residual + gate[m / rows_per_gate] * act(a W^T + b), two "batches"
-  const int64_t M = 130, N = 96, K = 64;
-  std::vector<HostArray> in = {random_array(dt, size_t(M * K), 1.0f), random_array(dt, size_t(N * K), 0.1f), random_array(dt, size_t(N), 1.0f),
-                               random_array(dt, size_t(2 * N), 1.0f), random_array(dt, size_t(M * N), 1.0f)};
-  for (dit::Activation act : {dit::Activation::None, dit::Activation::Silu}) {
-    check<dit::LinearParams>(
-        std::string("linear gated residual epilogue") + (act == dit::Activation::Silu ? ", silu" : ""), dt, in, size_t(M * N),
-        [&](const std::vector<void*>& ptr, void* out) {
-          dit::LinearParams p = linear_params(dt, M, N, K);
-          p.a = ptr[0]; p.w = ptr[1]; p.bias = ptr[2]; p.c = out; p.act = act;
-          p.gate = ptr[3]; p.gate_stride = N; p.rows_per_gate = M / 2; p.residual = ptr[4];
-          return p;
-        },
-        dit::cpu::linear, dit::cuda::linear, size_t(N));
+  // the adaLN-Zero epilogue: out = residual + gate[m / rows_per_gate] * act(a W^T + b). 130 x 96:
+  // two "batches" inside one tile; 300 x 384 (6 TMA tiles, 2 a block with DIT_EMU_SMS=3): three
+  // gate rows across tiles, the last row tile's second warpgroup with no rows, so its residual
+  // loads skip a tile
+  struct Gated { int64_t M, N, K, rows_per_gate; };
+  for (const Gated& g : {Gated{130, 96, 64, 65}, Gated{300, 384, 64, 100}}) {
+    const int64_t M = g.M, N = g.N, K = g.K, batches = M / g.rows_per_gate;
+    std::vector<HostArray> in = {random_array(dt, size_t(M * K), 1.0f), random_array(dt, size_t(N * K), 0.1f), random_array(dt, size_t(N), 1.0f),
+                                 random_array(dt, size_t(batches * N), 1.0f), random_array(dt, size_t(M * N), 1.0f)};
+    for (dit::Activation act : {dit::Activation::None, dit::Activation::Silu}) {
+      check<dit::LinearParams>(
+          std::string("linear gated residual epilogue ") + std::to_string(M) + "x" + std::to_string(N) +
+              (act == dit::Activation::Silu ? ", silu" : ""),
+          dt, in, size_t(M * N),
+          [&](const std::vector<void*>& ptr, void* out) {
+            dit::LinearParams p = linear_params(dt, M, N, K);
+            p.a = ptr[0]; p.w = ptr[1]; p.bias = ptr[2]; p.c = out; p.act = act;
+            p.gate = ptr[3]; p.gate_stride = N; p.rows_per_gate = g.rows_per_gate; p.residual = ptr[4];
+            return p;
+          },
+          dit::cpu::linear, dit::cuda::linear, size_t(N));
+    }
   }
 }
 
@@ -528,16 +539,23 @@ void timings() {
   const DType dt = DType::BF16;
   auto dev_random = [&](size_t n, float scale) { return to_device(random_array(dt, n, scale)); };
   const int64_t M = 8192, D = 1152;
-  struct Gemm { const char* name; int64_t N, K; dit::Activation act; };
-  const Gemm gemms[] = {{"linear qkv M8192 N3456 K1152", 3 * D, D, dit::Activation::None},
-                        {"linear proj M8192 N1152 K1152", D, D, dit::Activation::None},
-                        {"linear fc1+gelu M8192 N4608 K1152", 4 * D, D, dit::Activation::GeluTanh},
-                        {"linear fc2 M8192 N1152 K4608", D, 4 * D, dit::Activation::None}};
+  // as the model runs them: proj and fc2 add gate * (.) to the residual stream in place
+  struct Gemm { const char* name; int64_t N, K; dit::Activation act; bool gated; };
+  const Gemm gemms[] = {{"linear qkv M8192 N3456 K1152", 3 * D, D, dit::Activation::None, false},
+                        {"linear proj M8192 N1152 K1152", D, D, dit::Activation::None, false},
+                        {"linear proj gated M8192 N1152 K1152", D, D, dit::Activation::None, true},
+                        {"linear fc1+gelu M8192 N4608 K1152", 4 * D, D, dit::Activation::GeluTanh, false},
+                        {"linear fc2 M8192 N1152 K4608", D, 4 * D, dit::Activation::None, false},
+                        {"linear fc2 gated M8192 N1152 K4608", D, 4 * D, dit::Activation::None, true}};
   for (const Gemm& g : gemms) {
     auto a = dev_random(size_t(M * g.K), 1.0f), w = dev_random(size_t(g.N * g.K), 0.03f), b = dev_random(size_t(g.N), 1.0f);
+    auto gate = dev_random(size_t(2 * g.N), 0.1f);
     DeviceArray c(size_t(M * g.N) * 2);
     dit::LinearParams p = linear_params(dt, M, g.N, g.K);
     p.a = a->ptr; p.w = w->ptr; p.bias = b->ptr; p.c = c.ptr; p.act = g.act;
+    if (g.gated) {
+      p.gate = gate->ptr; p.gate_stride = g.N; p.rows_per_gate = M / 2; p.residual = c.ptr;
+    }
     time_op(g.name, 2.0 * M * g.N * g.K, 0, [&] { dit::cuda::linear(p); });
   }
   {

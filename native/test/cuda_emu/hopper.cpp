@@ -72,11 +72,25 @@ std::map<unsigned, ThreadOperands> thread_operands;
 std::map<const float*, std::array<uint64_t, 128>> accumulators_expected;
 std::map<const uint64_t*, MBarrier> barriers;
 
+// Per thread: its TMA stores issued since its last bulk commit, and the committed groups not yet
+// retired by a cp.async.bulk.wait_group
+struct BulkStore {
+  std::array<unsigned char, 128> map;  // the CUtensorMap (a kernel parameter: copied)
+  int32_t inner, outer;
+  uint32_t src;  // shared address
+};
+struct BulkQueue {
+  std::vector<BulkStore> open;
+  std::deque<std::vector<BulkStore>> committed;
+};
+std::map<unsigned, BulkQueue> bulk_queues;
+
 void sync_block_state() {
   if (state_block == block_serial()) return;
   state_block = block_serial();
   queues.clear();
   barriers.clear();
+  bulk_queues.clear();
   thread_operands.clear();
   accumulators_expected.clear();
 }
@@ -223,6 +237,39 @@ struct TensorMap {
 constexpr uint32_t kMapMagic = 0x7e450a11u;
 static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits a CUtensorMap");
 
+TensorMap read_map(const void* map_ptr) {
+  TensorMap map;
+  std::memcpy(&map, map_ptr, sizeof map);
+  if (map.magic != kMapMagic) fault("TMA: not a tensor map made by cuTensorMapEncodeTiled");
+  const uint32_t row_bytes = map.box[0] * map.element_bytes;
+  if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B && row_bytes != 128) fault("TMA: a 128-byte swizzle needs 128-byte box rows here");
+  return map;
+}
+
+// fn(shared address, element's global offset or -1 outside the tensor) for each element of the box
+// at (inner, outer), the box at shared address `base` (128-byte swizzled if the map says so)
+template <typename Fn>
+void for_each_box_element(const TensorMap& map, uint32_t base, int32_t inner, int32_t outer, Fn&& fn) {
+  if (base % (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B ? 1024 : 128) != 0) fault("TMA: shared box misaligned");
+  const uint32_t row_bytes = map.box[0] * map.element_bytes;
+  for (uint32_t r = 0; r < map.box[1]; r++)
+    for (uint32_t c = 0; c < map.box[0]; c++) {
+      const int64_t gi = int64_t(inner) + c, go = int64_t(outer) + r;
+      uint32_t address = base + r * row_bytes + c * map.element_bytes;
+      if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B) address = swizzle_128(address);
+      const bool inside = gi >= 0 && go >= 0 && uint64_t(gi) < map.dims[0] && uint64_t(go) < map.dims[1];
+      fn(address, inside ? int64_t(uint64_t(go) * map.row_stride + uint64_t(gi) * map.element_bytes) : int64_t(-1));
+    }
+}
+
+void execute_store(const BulkStore& store) {
+  const TensorMap map = read_map(store.map.data());
+  for_each_box_element(map, store.src, store.inner, store.outer, [&](uint32_t address, int64_t offset) {
+    const unsigned char* from = shared_pointer(address, map.element_bytes, "TMA store source");
+    if (offset >= 0) std::memcpy(const_cast<unsigned char*>(map.base) + offset, from, map.element_bytes);
+  });
+}
+
 }  // namespace
 
 void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t desc_b, bool bf16, bool accumulate) {
@@ -329,29 +376,60 @@ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
 }
 
 void tma_load_2d(void* dst, const void* map_ptr, int32_t inner, int32_t outer, uint64_t* bar) {
-  TensorMap map;
-  std::memcpy(&map, map_ptr, sizeof map);
-  if (map.magic != kMapMagic) fault("TMA: not a tensor map made by cuTensorMapEncodeTiled");
-  const uint32_t row_bytes = map.box[0] * map.element_bytes;
-  if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B && row_bytes != 128) fault("TMA: a 128-byte swizzle needs 128-byte box rows here");
-  const uint32_t base = shared_address(dst);
-  if (base % (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B ? 1024 : 128) != 0) fault("TMA: shared destination misaligned");
-  for (uint32_t r = 0; r < map.box[1]; r++)
-    for (uint32_t c = 0; c < map.box[0]; c++) {
-      const int64_t gi = int64_t(inner) + c, go = int64_t(outer) + r;
-      uint32_t address = base + r * row_bytes + c * map.element_bytes;
-      if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B) address = swizzle_128(address);
-      unsigned char* to = shared_pointer(address, map.element_bytes, "TMA destination");
-      if (gi >= 0 && go >= 0 && uint64_t(gi) < map.dims[0] && uint64_t(go) < map.dims[1]) {
-        std::memcpy(to, map.base + uint64_t(go) * map.row_stride + uint64_t(gi) * map.element_bytes, map.element_bytes);
-      } else {
-        std::memset(to, 0, map.element_bytes);
-      }
+  const TensorMap map = read_map(map_ptr);
+  for_each_box_element(map, shared_address(dst), inner, outer, [&](uint32_t address, int64_t offset) {
+    unsigned char* to = shared_pointer(address, map.element_bytes, "TMA destination");
+    if (offset >= 0) {
+      std::memcpy(to, map.base + offset, map.element_bytes);
+    } else {
+      std::memset(to, 0, map.element_bytes);
     }
+  });
   MBarrier& b = barrier(bar);
   b.tx -= int64_t(map.box[0]) * map.box[1] * map.element_bytes;  // complete_tx
   note_state_change();
   try_complete_phase(b);
+}
+
+void tma_store_2d(const void* map_ptr, int32_t inner, int32_t outer, const void* src) {
+  sync_block_state();
+  BulkStore store{{}, inner, outer, shared_address(src)};
+  std::memcpy(store.map.data(), map_ptr, store.map.size());
+  // a real tensor map, its box in range now (the data is read at the wait)
+  const TensorMap map = read_map(store.map.data());
+  for_each_box_element(map, store.src, inner, outer, [&](uint32_t address, int64_t) { shared_pointer(address, map.element_bytes, "TMA store source"); });
+  if (async_copies_early()) {
+    execute_store(store);
+  } else {
+    bulk_queues[current_thread().tid].open.push_back(store);
+  }
+}
+
+void bulk_commit() {
+  sync_block_state();
+  BulkQueue& q = bulk_queues[current_thread().tid];
+  q.committed.push_back(std::move(q.open));
+  q.open.clear();
+}
+
+void bulk_wait(int pending) {
+  sync_block_state();
+  BulkQueue& q = bulk_queues[current_thread().tid];
+  while (int(q.committed.size()) > pending) {
+    for (const BulkStore& store : q.committed.front()) execute_store(store);
+    q.committed.pop_front();
+  }
+}
+
+void bulk_check_exit() {
+  sync_block_state();
+  const BulkQueue& q = bulk_queues[current_thread().tid];
+  if (!q.open.empty()) fault("TMA store issued and never committed (cp.async.bulk.commit_group) before the thread's exit");
+  if (!q.committed.empty()) fault("TMA store not waited for (cp.async.bulk.wait_group) before the thread's exit");
+}
+
+void warpgroup_barrier() {
+  warpgroup_collective("bar.sync (warpgroup)", nullptr, [](void**, void*) {});
 }
 
 // The driver entry point the runtime hands out for "cuTensorMapEncodeTiled": 2-D, f16 / bf16,

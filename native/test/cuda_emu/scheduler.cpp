@@ -143,6 +143,7 @@ void thread_exit(Thread& t) {
 void thread_main(Thread* t) {
   try {
     kernel_body(kernel_state);
+    bulk_check_exit();
   } catch (const Fault& f) {
     if (fault_message.empty()) fault_message = f.what();
   } catch (const std::exception& e) {

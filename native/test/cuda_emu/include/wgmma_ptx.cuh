@@ -58,6 +58,21 @@ inline void barrier_wait(uint64_t* bar, uint32_t parity) { dit_emu::mbarrier_wai
 inline void tma_load_2d(void* dst, const void* map, int32_t inner, int32_t outer, uint64_t* bar) {
   dit_emu::tma_load_2d(dst, map, inner, outer, bar);
 }
+inline void tma_store_2d(const void* map, int32_t inner, int32_t outer, const void* src) {
+  dit_emu::tma_store_2d(map, inner, outer, src);
+}
+inline void bulk_commit() { dit_emu::bulk_commit(); }
+// the emulator reads and writes a store's data at once: .read and full completion are one
+template <int Pending>
+inline void bulk_wait_read() {
+  dit_emu::bulk_wait(Pending);
+}
+template <int Pending>
+inline void bulk_wait() {
+  dit_emu::bulk_wait(Pending);
+}
+// every named barrier is the warpgroup's own here (the kernels use one per warpgroup)
+inline void warpgroup_sync(int) { dit_emu::warpgroup_barrier(); }
 #endif  // DIT_WGMMA_AVAILABLE
 
 }  // namespace dit::cuda::wgmma
