@@ -30,8 +30,9 @@ set -u
 out=${OUT:-gpu-out}
 steps=${GPU_CHECK_STEPS:-"0 1 4 5 3 6"}
 # step 5's variants, '|'-separated: by default the mma.sync kernels, against the Hopper defaults
-# and the wgmma attention's other two schedules (not the default until timed: kernel_choice.h)
-model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer"}
+# the wgmma attention's other two schedules and the TMA GEMM storing from registers (not the
+# defaults until timed: kernel_choice.h)
+model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer|DIT_CUDA_GEMM=tma-registers"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -66,6 +67,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-mma16.log DIT_CUDA_ATTENTION=mma16
   native native-wgmma.log DIT_CUDA_GEMM=wgmma
   native native-tma.log DIT_CUDA_GEMM=tma
+  native native-tma-registers.log DIT_CUDA_GEMM=tma-registers
   native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
   native native-attention-wgmma-pingpong.log DIT_CUDA_ATTENTION=wgmma-pingpong
   native native-attention-wgmma-producer.log DIT_CUDA_ATTENTION=wgmma-producer
@@ -73,7 +75,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 $check > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
-  for gemm in mma wgmma; do  # the default (TMA on 9.0) is in the timing above
+  for gemm in mma wgmma tma-registers; do  # the default (TMA, staged epilogue, on 9.0) is in the timing above
     DIT_CUDA_GEMM=$gemm timeout 60 $check > "$out/native-timing-$gemm.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-$gemm.log" | sed "s/^time /time $gemm/" | tee -a "$out/summary.txt"
   done
@@ -135,7 +137,7 @@ if has 3; then
     summary "3 native racecheck $schedule attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-$schedule.log" | tr '\n' ' ')"
   done
   # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
-  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_ATTENTION=wgmma:attention \
+  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_GEMM=tma-registers:linear DIT_CUDA_ATTENTION=wgmma:attention \
     DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention DIT_CUDA_CONV=wgmma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1

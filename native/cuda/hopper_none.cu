@@ -12,7 +12,7 @@ bool linear_wgmma(const LinearParams&) {
 }
 
 template <typename T>
-bool linear_tma(const LinearParams&) {
+bool linear_tma(const LinearParams&, TmaEpilogue) {
   return false;
 }
 
@@ -28,8 +28,8 @@ bool conv3d_wgmma(const Conv3dParams&) {
 
 template bool linear_wgmma<__half>(const LinearParams&);
 template bool linear_wgmma<__nv_bfloat16>(const LinearParams&);
-template bool linear_tma<__half>(const LinearParams&);
-template bool linear_tma<__nv_bfloat16>(const LinearParams&);
+template bool linear_tma<__half>(const LinearParams&, TmaEpilogue);
+template bool linear_tma<__nv_bfloat16>(const LinearParams&, TmaEpilogue);
 template bool attention_wgmma<__half>(const AttentionParams&, WgmmaAttentionSchedule);
 template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, WgmmaAttentionSchedule);
 template bool conv3d_wgmma<__half>(const Conv3dParams&);

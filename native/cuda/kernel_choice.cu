@@ -27,7 +27,7 @@ Kernel parse(const char* variable, const char* const (&names)[N]) {
 }  // namespace
 
 GemmKernel gemm_kernel() {
-  static const char* const names[] = {"auto", "mma", "wmma", "wgmma", "tma"};
+  static const char* const names[] = {"auto", "mma", "wmma", "wgmma", "tma", "tma-registers"};
   static const GemmKernel kernel = parse<GemmKernel>("DIT_CUDA_GEMM", names);
   return kernel;
 }

@@ -15,8 +15,10 @@ constexpr bool kHopperAttentionByDefault = true;  // attention_wgmma.cu
 constexpr bool kHopperConvByDefault = true;       // conv3d_wgmma.cu
 
 // DIT_CUDA_GEMM: mma (mma.sync, linear_mma.cu), wmma (linear.cu's fallback), wgmma
-// (linear_wgmma.cu), tma (linear_tma.cu)
-enum class GemmKernel { Auto, Mma, Wmma, Wgmma, Tma };
+// (linear_wgmma.cu), tma (linear_tma.cu: C through shared memory and TMA stores), tma-registers
+// (the same kernel storing C from registers, as before the twelfth session: kept until a GPU has
+// timed the two)
+enum class GemmKernel { Auto, Mma, Wmma, Wgmma, Tma, TmaRegisters };
 // DIT_CUDA_ATTENTION: mma (two query tiles per warp where registers allow), mma16 (one), wmma,
 // simt (attention.cu's fallbacks), and attention_wgmma.cu's three schedules: wgmma (the two
 // warpgroups in lockstep), wgmma-pingpong (their softmaxes alternating with their products),

@@ -234,7 +234,8 @@ void linear(const LinearParams& p) {
       } else {
         const GemmKernel kernel = gemm_kernel();
         const bool automatic = kernel == GemmKernel::Auto;
-        if (rows16 && try_hopper(kernel == GemmKernel::Tma, automatic, kHopperGemmByDefault) && linear_tma<T>(p)) return;
+        if (rows16 && kernel == GemmKernel::TmaRegisters && linear_tma<T>(p, TmaEpilogue::Registers)) return;
+        if (rows16 && try_hopper(kernel == GemmKernel::Tma, automatic, kHopperGemmByDefault) && linear_tma<T>(p, TmaEpilogue::Staged)) return;
         if (rows16 && kernel == GemmKernel::Wgmma && linear_wgmma<T>(p)) return;
         if (kernel == GemmKernel::Wmma || !rows16 || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
       }

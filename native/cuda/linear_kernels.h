@@ -15,9 +15,11 @@ bool linear_mma(const LinearParams& p);
 // not compute capability 9.0 or M exceeds its grid.
 template <typename T>
 bool linear_wgmma(const LinearParams& p);
-// The same with TMA loads and a producer warpgroup (linear_tma.cu); also false when the driver
-// cannot encode tensor maps.
+// The same with TMA loads and a producer warpgroup (linear_tma.cu), storing C through shared memory
+// with TMA (Staged) or from registers; also false when the driver cannot encode the tensor maps
+// (Staged: C and the residual 16-byte aligned, ldc a multiple of 8, as well).
+enum class TmaEpilogue { Staged, Registers };
 template <typename T>
-bool linear_tma(const LinearParams& p);
+bool linear_tma(const LinearParams& p, TmaEpilogue epilogue);
 
 }  // namespace dit::cuda

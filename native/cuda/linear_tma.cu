@@ -35,7 +35,7 @@ namespace dit::cuda {
 
 namespace {
 
-constexpr int kBM = 128, kBN = 192, kBK = wgmma::kTileK, kStages = 4, kConsumers = 2;
+constexpr int kBM = 128, kBN = 192, kBK = wgmma::kTileK, kConsumers = 2;
 constexpr int kThreads = 128 * (1 + kConsumers);
 // 384 threads get 168 registers each; the producer gives back all but 40 so that the consumers can
 // hold 232 (128 x 40 + 256 x 232 = 64,512 of the SM's 65,536): the epilogue's loads then have
@@ -46,16 +46,27 @@ constexpr int kATileBytes = kBM * wgmma::kRowBytes;  // 16 KiB
 constexpr int kWTileBytes = kBN * wgmma::kRowBytes;  // 24 KiB
 constexpr int kStageBytes = kATileBytes + kWTileBytes;
 constexpr int kStagingBytes = wgmma::staging_bytes<kBN>();  // a consumer's 64 x 192 outputs: 24 KiB
-constexpr size_t kSharedBytes = size_t(kStages) * kStageBytes + size_t(kConsumers) * kStagingBytes + 1024;  // + alignment slack
 static_assert(kATileBytes % 1024 == 0 && kStageBytes % 1024 == 0 && kStagingBytes % 1024 == 0,
               "every tile starts on a swizzle-pattern boundary");
+// The epilogue: through the staging tiles and TMA stores (TmaEpilogue::Staged, the default; the ring
+// gives up a stage for them), or stored from registers (Registers: the kernel as it was before the
+// twelfth session, kept by name, DIT_CUDA_GEMM=tma-registers, until a GPU has timed the two).
+template <TmaEpilogue kEpilogue>
+struct Layout {
+  static constexpr bool kStaged = kEpilogue == TmaEpilogue::Staged;
+  static constexpr int kStages = kStaged ? 4 : 5;
+  // + alignment slack: 209 KiB staged, 201 KiB without
+  static constexpr size_t kSharedBytes = size_t(kStages) * kStageBytes + (kStaged ? size_t(kConsumers) * kStagingBytes : 0) + 1024;
+};
 static_assert(wgmma::kStagingBoxColumns == kBK, "C's boxes are as wide as A's and W's (one 128-byte swizzle span)");
 
-template <typename T>
+template <typename T, TmaEpilogue kEpilogue>
 __global__ void __launch_bounds__(kThreads, 1)
     linear_tma_kernel(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_w,
                       const __grid_constant__ CUtensorMap map_c, const __grid_constant__ CUtensorMap map_residual, const LinearParams p) {
 #ifdef DIT_WGMMA_AVAILABLE
+  constexpr int kStages = Layout<kEpilogue>::kStages;
+  constexpr bool kStaged = Layout<kEpilogue>::kStaged;
   extern __shared__ __align__(1024) unsigned char tma_smem_raw[];
   __shared__ __align__(8) uint64_t full[kStages], empty[kStages], residual_full[kConsumers];
   unsigned char* smem = wgmma::align_1024(tma_smem_raw);
@@ -117,8 +128,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     int64_t m0, n0;
     tile_origin(tile, m0, n0);
     const int64_t m_base = m0 + consumer * 64;
-    const bool rows_inside = m_base < p.M;  // this warpgroup has rows to store
-    const int64_t boxes_inside = (p.N - n0 + wgmma::kStagingBoxColumns - 1) / wgmma::kStagingBoxColumns;
+    const bool rows_inside = kStaged && m_base < p.M;  // this warpgroup has rows to store (staged: the registers path checks each row)
+    const int64_t boxes_inside = kStaged ? (p.N - n0 + wgmma::kStagingBoxColumns - 1) / wgmma::kStagingBoxColumns : 0;
     const int boxes = boxes_inside < kBN / wgmma::kStagingBoxColumns ? int(boxes_inside) : kBN / wgmma::kStagingBoxColumns;
 #pragma unroll
     for (int i = 0; i < kBN / 2; i++) acc[i] = 0.0f;  // no wgmma in flight here
@@ -128,7 +139,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const uint32_t sa = smem_base + uint32_t(s * kStageBytes + consumer * 64 * wgmma::kRowBytes);
       const uint32_t sw = smem_base + uint32_t(s * kStageBytes + kATileBytes);
       wgmma::mma_k_tile<kBN, T>(acc, sa, sw);
-      if (kt == 0 && gated && rows_inside && store_leader) {
+      if (kStaged && kt == 0 && gated && rows_inside && store_leader) {
         // the residual tile into the staging tile while the products run, once the last tile's
         // stores have read it
         wgmma::bulk_wait_read<0>();
@@ -143,24 +154,28 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma::wait<0>();
     wgmma::fence_operands(acc);
     if (warp_leader) wgmma::barrier_arrive(&empty[(it - 1) % kStages]);  // the tile's last stage
-    if (!rows_inside) continue;
-    if (gated) {
-      wgmma::barrier_wait(&residual_full[consumer], residual_phase);  // (the stores' reads were waited for first)
-      residual_phase ^= 1;
+    if constexpr (!kStaged) {
+      wgmma::store_accumulators<kBN, T>(p, acc, m_base, n0);  // (rows past M are not stored)
     } else {
-      if (store_leader) wgmma::bulk_wait_read<0>();  // the last tile's stores have read the staging tile
+      if (!rows_inside) continue;
+      if (gated) {
+        wgmma::barrier_wait(&residual_full[consumer], residual_phase);  // (the stores' reads were waited for first)
+        residual_phase ^= 1;
+      } else {
+        if (store_leader) wgmma::bulk_wait_read<0>();  // the last tile's stores have read the staging tile
+        wgmma::warpgroup_sync(named_barrier);
+      }
+      wgmma::stage_accumulators<kBN, T>(p, acc, staging, m_base, n0);
+      wgmma::fence_async_shared();  // this thread's staging writes visible to the TMA engine
       wgmma::warpgroup_sync(named_barrier);
-    }
-    wgmma::stage_accumulators<kBN, T>(p, acc, staging, m_base, n0);
-    wgmma::fence_async_shared();  // this thread's staging writes visible to the TMA engine
-    wgmma::warpgroup_sync(named_barrier);
-    if (store_leader) {
-      for (int b = 0; b < boxes; b++)
-        wgmma::tma_store_2d(&map_c, int32_t(n0 + b * wgmma::kStagingBoxColumns), int32_t(m_base), staging + b * wgmma::kStagingBoxBytes);
-      wgmma::bulk_commit();
+      if (store_leader) {
+        for (int b = 0; b < boxes; b++)
+          wgmma::tma_store_2d(&map_c, int32_t(n0 + b * wgmma::kStagingBoxColumns), int32_t(m_base), staging + b * wgmma::kStagingBoxBytes);
+        wgmma::bulk_commit();
+      }
     }
   }
-  if (store_leader) wgmma::bulk_wait<0>();  // the block's shared memory must outlive its stores' reads
+  if (kStaged && store_leader) wgmma::bulk_wait<0>();  // the block's shared memory must outlive its stores' reads
 #else
   (void)map_a;
   (void)map_w;
@@ -205,12 +220,11 @@ bool encode_matrix(CUtensorMap* map, const void* base, int64_t rows, int64_t col
                         CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-}  // namespace
-
-template <typename T>
-bool linear_tma(const LinearParams& p) {
-  // the dynamic ring plus the static barriers (padded to 1 KiB)
-  if (!hopper_fits(kSharedBytes + 1024) || !encode_tiled()) return false;
+template <typename T, TmaEpilogue kEpilogue>
+bool launch_tma(const LinearParams& p) {
+  using L = Layout<kEpilogue>;
+  // the dynamic ring (and staging) plus the static barriers (padded to 1 KiB)
+  if (!hopper_fits(L::kSharedBytes + 1024) || !encode_tiled()) return false;
   // TMA coordinates are 32-bit and a dimension at most 2^32
   if (p.M <= 0 || p.N <= 0 || p.K <= 0 || p.M > INT32_MAX || p.N > INT32_MAX || p.K > INT32_MAX) return false;
   // tile indices are 32-bit, and a block's last step (tile += gridDim.x) must not wrap
@@ -218,22 +232,25 @@ bool linear_tma(const LinearParams& p) {
   const int64_t tiles = ((p.M + kBM - 1) / kBM) * ((p.N + kBN - 1) / kBN);
   if (tiles > INT32_MAX - sms) return false;
   alignas(64) CUtensorMap map_a, map_w, map_c, map_residual;
-  if (!encode_matrix<T>(&map_a, p.a, p.M, p.K, p.lda, kBM) || !encode_matrix<T>(&map_w, p.w, p.N, p.K, p.ldw, kBN) ||
-      !encode_matrix<T>(&map_c, p.c, p.M, p.N, p.ldc, 64))
-    return false;
-  if (p.gate) {
-    if (!encode_matrix<T>(&map_residual, p.residual, p.M, p.N, p.ldc, 64)) return false;
-  } else {
-    map_residual = map_c;  // not read
-  }
-  constexpr auto kernel = linear_tma_kernel<T>;
-  allow_dynamic_shared<kernel>(kSharedBytes, "linear tma smem");
-  // persistent: one block per SM (209 KiB of shared memory each), each looping over output tiles
-  kernel<<<unsigned(tiles < sms ? tiles : sms), kThreads, kSharedBytes, stream()>>>(map_a, map_w, map_c, map_residual, p);
+  if (!encode_matrix<T>(&map_a, p.a, p.M, p.K, p.lda, kBM) || !encode_matrix<T>(&map_w, p.w, p.N, p.K, p.ldw, kBN)) return false;
+  map_c = map_residual = map_a;  // what the kernel does not read
+  if (L::kStaged && !encode_matrix<T>(&map_c, p.c, p.M, p.N, p.ldc, 64)) return false;
+  if (L::kStaged && p.gate && !encode_matrix<T>(&map_residual, p.residual, p.M, p.N, p.ldc, 64)) return false;
+  constexpr auto kernel = linear_tma_kernel<T, kEpilogue>;
+  allow_dynamic_shared<kernel>(L::kSharedBytes, "linear tma smem");
+  // persistent: one block per SM (201-209 KiB of shared memory each), each looping over output tiles
+  kernel<<<unsigned(tiles < sms ? tiles : sms), kThreads, L::kSharedBytes, stream()>>>(map_a, map_w, map_c, map_residual, p);
   return true;
 }
 
-template bool linear_tma<__half>(const LinearParams&);
-template bool linear_tma<__nv_bfloat16>(const LinearParams&);
+}  // namespace
+
+template <typename T>
+bool linear_tma(const LinearParams& p, TmaEpilogue epilogue) {
+  return epilogue == TmaEpilogue::Staged ? launch_tma<T, TmaEpilogue::Staged>(p) : launch_tma<T, TmaEpilogue::Registers>(p);
+}
+
+template bool linear_tma<__half>(const LinearParams&, TmaEpilogue);
+template bool linear_tma<__nv_bfloat16>(const LinearParams&, TmaEpilogue);
 
 }  // namespace dit::cuda
