@@ -30,9 +30,9 @@ set -u
 out=${OUT:-gpu-out}
 steps=${GPU_CHECK_STEPS:-"0 1 4 5 3 6"}
 # step 5's variants, '|'-separated: by default the mma.sync kernels, against the Hopper defaults
-# the wgmma attention's other two schedules and the TMA GEMM storing from registers (not the
-# defaults until timed: kernel_choice.h)
-model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer|DIT_CUDA_GEMM=tma-registers"}
+# the wgmma attention's other two schedules and the TMA GEMM's staged epilogue (not the defaults
+# until timed: kernel_choice.h)
+model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer|DIT_CUDA_GEMM=tma-staged"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -67,7 +67,8 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-mma16.log DIT_CUDA_ATTENTION=mma16
   native native-wgmma.log DIT_CUDA_GEMM=wgmma
   native native-tma.log DIT_CUDA_GEMM=tma
-  native native-tma-registers.log DIT_CUDA_GEMM=tma-registers
+  native native-tma-staged.log DIT_CUDA_GEMM=tma-staged
+  native native-conv-tma.log DIT_CUDA_CONV=tma
   native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
   native native-attention-wgmma-pingpong.log DIT_CUDA_ATTENTION=wgmma-pingpong
   native native-attention-wgmma-producer.log DIT_CUDA_ATTENTION=wgmma-producer
@@ -75,7 +76,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 $check > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
-  for gemm in mma wgmma tma-registers; do  # the default (TMA, staged epilogue, on 9.0) is in the timing above
+  for gemm in mma wgmma tma-staged; do  # the default (TMA on 9.0) is in the timing above
     DIT_CUDA_GEMM=$gemm timeout 60 $check > "$out/native-timing-$gemm.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-$gemm.log" | sed "s/^time /time $gemm/" | tee -a "$out/summary.txt"
   done
@@ -87,8 +88,10 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     DIT_CUDA_ATTENTION=$attention timeout 60 $check > "$out/native-timing-$attention.log" 2>&1
     grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
   done
-  DIT_CUDA_CONV=mma timeout 60 $check > "$out/native-timing-conv-mma.log" 2>&1
-  grep -E "^time  causalConv3d" "$out/native-timing-conv-mma.log" | sed "s/^time /time mma/" | tee -a "$out/summary.txt"
+  for conv in mma tma; do
+    DIT_CUDA_CONV=$conv timeout 60 $check > "$out/native-timing-conv-$conv.log" 2>&1
+    grep -E "^time  causalConv3d" "$out/native-timing-conv-$conv.log" | sed "s/^time /time $conv/" | tee -a "$out/summary.txt"
+  done
 fi
 if has 1; then
   timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
@@ -136,9 +139,16 @@ if has 3; then
       > "$out/native-racecheck-$schedule.log" 2>&1
     summary "3 native racecheck $schedule attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-$schedule.log" | tr '\n' ' ')"
   done
+  # the staging tiles of the TMA GEMM's staged epilogue, in the linear layers and the convolution
+  for variant in DIT_CUDA_GEMM=tma-staged:linear DIT_CUDA_CONV=tma:onv3d; do
+    setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-racecheck-${setting##*=}-$only_ops.log"
+    env "$setting" timeout 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
+    summary "3 native racecheck $setting $only_ops (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"
+  done
   # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
-  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_GEMM=tma-registers:linear DIT_CUDA_ATTENTION=wgmma:attention \
-    DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention DIT_CUDA_CONV=wgmma:onv3d; do
+  for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_GEMM=tma-staged:linear DIT_CUDA_ATTENTION=wgmma:attention \
+    DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention DIT_CUDA_CONV=wgmma:onv3d \
+    DIT_CUDA_CONV=tma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
     summary "3 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"

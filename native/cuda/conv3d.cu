@@ -47,6 +47,7 @@ void conv3d(const Conv3dParams& p) {
     using T = decltype(tag);
     if constexpr (sizeof(T) == 2) {
       const ConvKernel kernel = conv_kernel();
+      if (try_hopper(kernel == ConvKernel::Tma, kernel == ConvKernel::Auto, kHopperConvByDefault && kTmaConvByDefault) && conv3d_tma<T>(p)) return;
       if (try_hopper(kernel == ConvKernel::Wgmma, kernel == ConvKernel::Auto, kHopperConvByDefault) && conv3d_wgmma<T>(p)) return;
       if (kernel != ConvKernel::Im2col && conv3d_mma<T>(p)) return;
     }

@@ -14,4 +14,9 @@ bool conv3d_mma(const Conv3dParams& p);
 template <typename T>
 bool conv3d_wgmma(const Conv3dParams& p);
 
+// The same on the TMA GEMM (conv3d_tma.cu): also false for strides other than 1, Cin not a
+// multiple of 64, Wo under 64 or not a multiple of 8, or an output its tensor map cannot take.
+template <typename T>
+bool conv3d_tma(const Conv3dParams& p);
+
 }  // namespace dit::cuda

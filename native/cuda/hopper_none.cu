@@ -32,7 +32,14 @@ template bool linear_tma<__half>(const LinearParams&, TmaEpilogue);
 template bool linear_tma<__nv_bfloat16>(const LinearParams&, TmaEpilogue);
 template bool attention_wgmma<__half>(const AttentionParams&, WgmmaAttentionSchedule);
 template bool attention_wgmma<__nv_bfloat16>(const AttentionParams&, WgmmaAttentionSchedule);
+template <typename T>
+bool conv3d_tma(const Conv3dParams&) {
+  return false;
+}
+
 template bool conv3d_wgmma<__half>(const Conv3dParams&);
 template bool conv3d_wgmma<__nv_bfloat16>(const Conv3dParams&);
+template bool conv3d_tma<__half>(const Conv3dParams&);
+template bool conv3d_tma<__nv_bfloat16>(const Conv3dParams&);
 
 }  // namespace dit::cuda

@@ -27,7 +27,7 @@ Kernel parse(const char* variable, const char* const (&names)[N]) {
 }  // namespace
 
 GemmKernel gemm_kernel() {
-  static const char* const names[] = {"auto", "mma", "wmma", "wgmma", "tma", "tma-registers"};
+  static const char* const names[] = {"auto", "mma", "wmma", "wgmma", "tma", "tma-staged"};
   static const GemmKernel kernel = parse<GemmKernel>("DIT_CUDA_GEMM", names);
   return kernel;
 }
@@ -39,7 +39,7 @@ AttentionKernel attention_kernel() {
 }
 
 ConvKernel conv_kernel() {
-  static const char* const names[] = {"auto", "mma", "im2col", "wgmma"};
+  static const char* const names[] = {"auto", "mma", "im2col", "wgmma", "tma"};
   static const ConvKernel kernel = parse<ConvKernel>("DIT_CUDA_CONV", names);
   return kernel;
 }

@@ -15,10 +15,12 @@ constexpr bool kHopperAttentionByDefault = true;  // attention_wgmma.cu
 constexpr bool kHopperConvByDefault = true;       // conv3d_wgmma.cu
 
 // DIT_CUDA_GEMM: mma (mma.sync, linear_mma.cu), wmma (linear.cu's fallback), wgmma
-// (linear_wgmma.cu), tma (linear_tma.cu: C through shared memory and TMA stores), tma-registers
-// (the same kernel storing C from registers, as before the twelfth session: kept until a GPU has
-// timed the two)
-enum class GemmKernel { Auto, Mma, Wmma, Wgmma, Tma, TmaRegisters };
+// (linear_wgmma.cu), tma (linear_tma.cu, storing C from registers), tma-staged (the same kernel
+// storing C through shared memory with TMA stores)
+enum class GemmKernel { Auto, Mma, Wmma, Wgmma, Tma, TmaStaged };
+// Whether the TMA GEMM runs the staged epilogue when not named: not until a GPU has verified and
+// timed it against the register stores (twelfth session: the emulator only).
+constexpr bool kTmaStagedByDefault = false;
 // DIT_CUDA_ATTENTION: mma (two query tiles per warp where registers allow), mma16 (one), wmma,
 // simt (attention.cu's fallbacks), and attention_wgmma.cu's three schedules: wgmma (the two
 // warpgroups in lockstep), wgmma-pingpong (their softmaxes alternating with their products),
@@ -28,8 +30,11 @@ enum class AttentionKernel { Auto, Mma, Mma16, Wmma, Simt, Wgmma, WgmmaPingPong,
 // a GPU has timed the other two against it (both pass every check on the CUDA emulator).
 constexpr AttentionKernel kWgmmaAttentionByDefault = AttentionKernel::Wgmma;
 // DIT_CUDA_CONV: mma (the implicit GEMM of conv3d_mma.cu), im2col (conv3d.cu's fallback), wgmma
-// (conv3d_wgmma.cu)
-enum class ConvKernel { Auto, Mma, Im2col, Wgmma };
+// (conv3d_wgmma.cu), tma (conv3d_tma.cu: the TMA GEMM, its B tiles copied from the input by TMA)
+enum class ConvKernel { Auto, Mma, Im2col, Wgmma, Tma };
+// Whether "auto" tries the TMA convolution before the wgmma one on 9.0: not until a GPU has
+// verified and timed it (twelfth session: the emulator only).
+constexpr bool kTmaConvByDefault = false;
 
 // Throw std::invalid_argument on a value the op does not know.
 GemmKernel gemm_kernel();

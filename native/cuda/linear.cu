@@ -234,8 +234,11 @@ void linear(const LinearParams& p) {
       } else {
         const GemmKernel kernel = gemm_kernel();
         const bool automatic = kernel == GemmKernel::Auto;
-        if (rows16 && kernel == GemmKernel::TmaRegisters && linear_tma<T>(p, TmaEpilogue::Registers)) return;
-        if (rows16 && try_hopper(kernel == GemmKernel::Tma, automatic, kHopperGemmByDefault) && linear_tma<T>(p, TmaEpilogue::Staged)) return;
+        const bool tma_named = kernel == GemmKernel::Tma || kernel == GemmKernel::TmaStaged;
+        const bool staged = kernel == GemmKernel::TmaStaged || (automatic && kTmaStagedByDefault);
+        if (rows16 && try_hopper(tma_named, automatic, kHopperGemmByDefault) &&
+            linear_tma<T>(p, staged ? TmaEpilogue::Staged : TmaEpilogue::Registers))
+          return;
         if (rows16 && kernel == GemmKernel::Wgmma && linear_wgmma<T>(p)) return;
         if (kernel == GemmKernel::Wmma || !rows16 || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
       }

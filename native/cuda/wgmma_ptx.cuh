@@ -174,12 +174,24 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int32_t 
                "l"(reinterpret_cast<uint64_t>(map)), "r"(inner), "r"(outer), "r"(mma::shared_address(bar))
                : "memory");
 }
+// the same for a 4-D map: coordinates innermost first, the box dense in shared memory in that order
+__device__ __forceinline__ void tma_load_4d(void* dst, const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3, uint64_t* bar) {
+  asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(
+                   mma::shared_address(dst)),
+               "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(mma::shared_address(bar))
+               : "memory");
+}
 // shared memory at `src` (laid out as the map's box) into the box at (inner, outer) of `map`
 // (elements outside the tensor are not written), in this thread's open bulk group. The writing
 // threads fence (fence_async_shared) and meet a barrier before one thread issues it.
 __device__ __forceinline__ void tma_store_2d(const void* map, int32_t inner, int32_t outer, const void* src) {
   asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
                "r"(inner), "r"(outer), "r"(mma::shared_address(src))
+               : "memory");
+}
+__device__ __forceinline__ void tma_store_4d(const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3, const void* src) {
+  asm volatile("cp.async.bulk.tensor.4d.global.shared::cta.bulk_group [%0, {%1, %2, %3, %4}], [%5];\n" ::"l"(reinterpret_cast<uint64_t>(map)),
+               "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(mma::shared_address(src))
                : "memory");
 }
 __device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }

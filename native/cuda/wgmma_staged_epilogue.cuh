@@ -1,7 +1,7 @@
-// The linear epilogue of a warpgroup's 64 x N wgmma accumulators into a staging tile in shared
-// memory, from which one thread stores it with TMA (linear_tma.cu). Stored from registers instead,
-// as the other tensor-core kernels do (store_linear_tile), each warp store instruction writes 8 rows
-// x 16 bytes: 8 half-filled L2 sectors, ~3,000 store wavefronts for a 128 x 192 tile, and every
+// The epilogue of a warpgroup's 64 x N wgmma accumulators into a staging tile in shared memory,
+// from which one thread stores it with TMA (tma_gemm.cuh: the linear layers, the convolution).
+// Stored from registers instead, as the other tensor-core kernels do (store_linear_tile), each
+// warp store instruction writes 8 rows x 16 bytes: 8 half-filled L2 sectors, ~3,000 store wavefronts for a 128 x 192 tile, and every
 // element's address worked out in 64 bits with its own clamps: ~2,000 instructions a thread a tile
 // (SASS, 2026-11-27), more than the tile's main loop, all while the tensor cores wait. Here an
 // element costs its arithmetic, one conflict-free 4-byte shared store a pair, and a 32-bit column
@@ -38,44 +38,60 @@ __device__ __forceinline__ void unpack2(uint32_t bits, float& lo, float& hi) {
   hi = to_f32(pair[1]);
 }
 
-// This thread's accumulators of its warpgroup's rows m_base .. m_base + 63, columns n0 .. n0 + N - 1,
-// through bias, activation and (when p.gate) residual + gate * (.), into `staging` (the residual
-// tile's values there are read first). Columns past p.N read the last column's bias and gate
-// (their values are not stored: TMA drops what lies outside C); rows past p.M the last row's gate.
+// This thread's rows of its warpgroup's 64 (h = 0, 1): mma.sync's C fragment rows, lane / 4 of the
+// warp's 16, and 8 below
+__device__ __forceinline__ int staged_row(int h) { return ((threadIdx.x / 32) & 3) * 16 + ((threadIdx.x & 31) >> 2) + 8 * h; }
+
+// column(j, c, rows) for each 8-column group j of this thread's accumulators d (its columns c =
+// 8 j + 2 (lane % 4) and c + 1); rows(per_row) calls per_row(h, v0, v1, at) for its two rows
+// (staged_row(h)) with the pair's accumulators and its 4 bytes in the staging tile. A column's
+// loads go in `column`, once for both rows.
+template <int N, typename Column>
+__device__ __forceinline__ void for_each_staged_column(const float (&d)[N / 2], unsigned char* staging, Column&& column) {
+  const int quad = threadIdx.x & 3, row_in_group = (threadIdx.x & 31) >> 2;
+  unsigned char* row_base[2];
+#pragma unroll
+  for (int h = 0; h < 2; h++) row_base[h] = staging + staged_row(h) * kRowBytes + quad * 4;
+#pragma unroll
+  for (int j = 0; j < N / 8; j++) {
+    // (row % 8 is row_in_group for both of the thread's rows)
+    const int offset = (j / 8) * kStagingBoxBytes + (((j % 8) ^ row_in_group) << 4);
+    column(j, 8 * j + 2 * quad, [&](auto&& per_row) {
+#pragma unroll
+      for (int h = 0; h < 2; h++) per_row(h, d[4 * j + 2 * h], d[4 * j + 2 * h + 1], reinterpret_cast<uint32_t*>(row_base[h] + offset));
+    });
+  }
+}
+
+// The linear epilogue: this thread's accumulators of its warpgroup's rows m_base .. m_base + 63,
+// columns n0 .. n0 + N - 1, through bias, activation and (when p.gate) residual + gate * (.), into
+// `staging` (the residual tile's values there are read first). Columns past p.N read the last
+// column's bias and gate (their values are not stored: TMA drops what lies outside C); rows past
+// p.M the last row's gate.
 template <int N, typename T>
 __device__ __forceinline__ void stage_accumulators(const LinearParams& p, const float (&d)[N / 2], unsigned char* staging, int64_t m_base,
                                                    int64_t n0) {
-  const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
-  const int quad = lane & 3, row_in_group = lane >> 2;  // this thread's rows: 16 w + row_in_group (+ 8)
   const int64_t columns_left = p.N - 1 - n0;
   const int column_last = columns_left < N - 1 ? int(columns_left) : N - 1;
   // the tile's bias as integer arithmetic (read only when p.bias; a select of the pointer made
   // ptxas work out every element's 64-bit address from scratch), read with __ldg (the integer
   // hides that it is global memory)
   const T* bias = reinterpret_cast<const T*>(reinterpret_cast<uintptr_t>(p.bias) + uintptr_t(n0) * sizeof(T));
-  unsigned char* row_base[2];
   const T* gate_row[2] = {nullptr, nullptr};
+  if (p.gate) {
 #pragma unroll
-  for (int h = 0; h < 2; h++) {
-    const int row = warp_in_group * 16 + row_in_group + 8 * h;
-    row_base[h] = staging + row * kRowBytes + quad * 4;
-    if (p.gate) {
-      const int64_t m = m_base + row < p.M ? m_base + row : p.M - 1;
+    for (int h = 0; h < 2; h++) {
+      const int64_t m = m_base + staged_row(h) < p.M ? m_base + staged_row(h) : p.M - 1;
       gate_row[h] = static_cast<const T*>(p.gate) + (m / p.rows_per_gate) * p.gate_stride + n0;
     }
   }
   with_linear_epilogue<T>(p, [&](const auto& epilogue) {
-#pragma unroll
-    for (int j = 0; j < N / 8; j++) {
-      const int c = 8 * j + 2 * quad;
+    for_each_staged_column<N>(d, staging, [&](int, int c, auto&& rows) {
       const int c0 = c < column_last ? c : column_last, c1 = c + 1 < column_last ? c + 1 : column_last;
       const float b0 = p.bias ? to_f32(__ldg(bias + c0)) : 0.0f, b1 = p.bias ? to_f32(__ldg(bias + c1)) : 0.0f;
-      // (row % 8 is row_in_group for both of the thread's rows)
-      const int offset = (j / 8) * kStagingBoxBytes + (((j % 8) ^ row_in_group) << 4);
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        float v0 = epilogue.activation(d[4 * j + 2 * h] + b0), v1 = epilogue.activation(d[4 * j + 2 * h + 1] + b1);
-        auto* at = reinterpret_cast<uint32_t*>(row_base[h] + offset);
+      rows([&](int h, float v0, float v1, uint32_t* at) {
+        v0 = epilogue.activation(v0 + b0);
+        v1 = epilogue.activation(v1 + b1);
         if (epilogue.gated()) {
           float r0, r1;
           unpack2<T>(*at, r0, r1);
@@ -83,8 +99,8 @@ __device__ __forceinline__ void stage_accumulators(const LinearParams& p, const 
           v1 = r1 + to_f32(__ldg(gate_row[h] + c1)) * v1;
         }
         *at = mma::pack2<T>(v0, v1);
-      }
-    }
+      });
+    });
   });
 }
 #endif  // DIT_WGMMA_AVAILABLE

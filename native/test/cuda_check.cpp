@@ -386,6 +386,12 @@ void check_conv(DType dt) {
       {"conv3d implicit gemm dilated", 2, 16, 5, 9, 7, 20, 1, 2, 2, 1, 2, false, true},
       // 64 channels: a 64-deep K tile is one whole tap; 136 outputs: a second, nearly empty row of blocks
       {"causalConv3d implicit gemm 64->136", 1, 64, 3, 6, 11, 136, 1, 2, 0, 1, 1, true, true},
+      // the TMA convolution's shapes (Cin a multiple of 64, Wo of 8 and at least 64): rows of 64
+      // in pairs with an odd Ho (a tile's second row past it) and a partial block of 96 outputs;
+      // rows of 128 with a second, nearly empty block of columns (Wo 136), two K tiles a tap,
+      // dilated zero padding in time and no bias
+      {"causalConv3d tma rows of 64, 64->96", 2, 64, 3, 3, 64, 96, 1, 2, 0, 1, 1, true, true},
+      {"conv3d tma rows of 128, 128->72 dilated", 1, 128, 4, 2, 136, 72, 1, 2, 2, 1, 2, false, false},
   };
   for (const Shape& s : shapes) {
     const dit::Conv3dParams base = conv_params(dt, s.B, s.Cin, s.T, s.H, s.W, s.Cout, 3, s.st, s.ptf, s.ptb, s.pad, s.dil_t, s.replicate);

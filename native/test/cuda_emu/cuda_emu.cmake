@@ -18,8 +18,8 @@ function(dit_translate_cuda_sources out_var)
   set(translate ${DIT_EMU_DIR}/translate.js)
   file(GLOB inputs ${CMAKE_SOURCE_DIR}/native/cuda/*.cuh ${CMAKE_SOURCE_DIR}/native/cuda/*.h)
   list(FILTER inputs EXCLUDE REGEX "/(mma|wgmma_ptx)\\.cuh$")  # the emulator has its own of these two
-  foreach(name device runtime timer allocator kernel_choice linear linear_mma linear_wgmma linear_tma layer_norm_modulate attention attention_mma
-               attention_wgmma conv3d conv3d_layout conv3d_mma conv3d_wgmma patch_embed3d elementwise)
+  foreach(name device runtime timer allocator kernel_choice linear linear_mma linear_wgmma linear_tma tma_maps layer_norm_modulate attention
+               attention_mma attention_wgmma conv3d conv3d_layout conv3d_mma conv3d_wgmma conv3d_tma patch_embed3d elementwise)
     list(APPEND inputs ${CMAKE_SOURCE_DIR}/native/cuda/${name}.cu)
   endforeach()
   set(outputs)

@@ -1,6 +1,6 @@
 // The Hopper instructions native/cuda/wgmma_ptx.cuh issues, from the PTX ISA ("Asynchronous
 // Warpgroup Level Matrix Multiply-Accumulate", its shared-memory matrix layouts and descriptor;
-// "mbarrier"; "cp.async.bulk.tensor"), plus the driver's cuTensorMapEncodeTiled for 2-D tiles.
+// "mbarrier"; "cp.async.bulk.tensor"), plus the driver's cuTensorMapEncodeTiled for 2-D to 5-D tiles.
 // - Descriptors: start address, leading byte offset (between core matrices adjacent in K), stride
 //   byte offset (adjacent in M / N), each >> 4; layout bits 62-63: 0 none, 1 128-byte swizzle.
 //   A core matrix is 8 rows of 16 bytes. 128-byte swizzle: rows of 128 bytes, 8-row groups SBO
@@ -12,7 +12,8 @@
 // - mbarrier: a phase completes when its pending arrivals reach 0 and its transaction bytes 0;
 //   try_wait.parity(p) passes once the current phase's parity differs from p.
 // - TMA: the box copied at once (elements outside the tensor as zeros, still counted), 128-byte
-//   swizzled by shared address bits, then complete_tx on the mbarrier.
+//   swizzled by shared address bits, then complete_tx on the mbarrier. Stores: the box's elements
+//   inside the tensor written, the others dropped.
 #include <array>
 #include <cstring>
 #include <deque>
@@ -76,7 +77,7 @@ std::map<const uint64_t*, MBarrier> barriers;
 // retired by a cp.async.bulk.wait_group
 struct BulkStore {
   std::array<unsigned char, 128> map;  // the CUtensorMap (a kernel parameter: copied)
-  int32_t inner, outer;
+  std::array<int32_t, 5> coords;
   uint32_t src;  // shared address
 };
 struct BulkQueue {
@@ -226,13 +227,15 @@ void try_complete_phase(MBarrier& b) {
   }
 }
 
-// What the emulator's cuTensorMapEncodeTiled keeps in a CUtensorMap
+// What the emulator's cuTensorMapEncodeTiled keeps in a CUtensorMap (ranks 2-5, dimension 0
+// innermost; strides in bytes, stride[0] the element's size)
+constexpr int kMaxRank = 5;
 struct TensorMap {
   uint32_t magic;
-  uint32_t element_bytes, swizzle;
-  uint32_t box[2];
+  uint32_t element_bytes, swizzle, rank;
+  uint32_t box[kMaxRank];
   const unsigned char* base;
-  uint64_t dims[2], row_stride;
+  uint64_t dims[kMaxRank], strides[kMaxRank];
 };
 constexpr uint32_t kMapMagic = 0x7e450a11u;
 static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits a CUtensorMap");
@@ -246,25 +249,37 @@ TensorMap read_map(const void* map_ptr) {
   return map;
 }
 
+uint64_t box_elements(const TensorMap& map) {
+  uint64_t n = 1;
+  for (uint32_t d = 0; d < map.rank; d++) n *= map.box[d];
+  return n;
+}
+
 // fn(shared address, element's global offset or -1 outside the tensor) for each element of the box
-// at (inner, outer), the box at shared address `base` (128-byte swizzled if the map says so)
+// at `coords` (one per dimension, signed), the box dense at shared address `base` in the order of
+// the dimensions (128-byte swizzled if the map says so)
 template <typename Fn>
-void for_each_box_element(const TensorMap& map, uint32_t base, int32_t inner, int32_t outer, Fn&& fn) {
+void for_each_box_element(const TensorMap& map, uint32_t base, const int32_t* coords, Fn&& fn) {
   if (base % (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B ? 1024 : 128) != 0) fault("TMA: shared box misaligned");
-  const uint32_t row_bytes = map.box[0] * map.element_bytes;
-  for (uint32_t r = 0; r < map.box[1]; r++)
-    for (uint32_t c = 0; c < map.box[0]; c++) {
-      const int64_t gi = int64_t(inner) + c, go = int64_t(outer) + r;
-      uint32_t address = base + r * row_bytes + c * map.element_bytes;
-      if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B) address = swizzle_128(address);
-      const bool inside = gi >= 0 && go >= 0 && uint64_t(gi) < map.dims[0] && uint64_t(go) < map.dims[1];
-      fn(address, inside ? int64_t(uint64_t(go) * map.row_stride + uint64_t(gi) * map.element_bytes) : int64_t(-1));
+  const uint64_t count = box_elements(map);
+  for (uint64_t i = 0; i < count; i++) {
+    uint64_t rest = i, offset = 0;
+    bool inside = true;
+    for (uint32_t d = 0; d < map.rank; d++) {
+      const int64_t g = int64_t(coords[d]) + int64_t(rest % map.box[d]);
+      rest /= map.box[d];
+      inside = inside && g >= 0 && uint64_t(g) < map.dims[d];
+      offset += uint64_t(g) * map.strides[d];
     }
+    uint32_t address = base + uint32_t(i) * map.element_bytes;
+    if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B) address = swizzle_128(address);
+    fn(address, inside ? int64_t(offset) : int64_t(-1));
+  }
 }
 
 void execute_store(const BulkStore& store) {
   const TensorMap map = read_map(store.map.data());
-  for_each_box_element(map, store.src, store.inner, store.outer, [&](uint32_t address, int64_t offset) {
+  for_each_box_element(map, store.src, store.coords.data(), [&](uint32_t address, int64_t offset) {
     const unsigned char* from = shared_pointer(address, map.element_bytes, "TMA store source");
     if (offset >= 0) std::memcpy(const_cast<unsigned char*>(map.base) + offset, from, map.element_bytes);
   });
@@ -375,9 +390,10 @@ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
   while (barrier(bar).phase == (parity & 1u)) poll_yield();
 }
 
-void tma_load_2d(void* dst, const void* map_ptr, int32_t inner, int32_t outer, uint64_t* bar) {
+void tma_load(void* dst, const void* map_ptr, const int32_t* coords, int rank, uint64_t* bar) {
   const TensorMap map = read_map(map_ptr);
-  for_each_box_element(map, shared_address(dst), inner, outer, [&](uint32_t address, int64_t offset) {
+  if (int(map.rank) != rank) fault("TMA: a " + std::to_string(rank) + "-D copy through a " + std::to_string(map.rank) + "-D tensor map");
+  for_each_box_element(map, shared_address(dst), coords, [&](uint32_t address, int64_t offset) {
     unsigned char* to = shared_pointer(address, map.element_bytes, "TMA destination");
     if (offset >= 0) {
       std::memcpy(to, map.base + offset, map.element_bytes);
@@ -386,18 +402,20 @@ void tma_load_2d(void* dst, const void* map_ptr, int32_t inner, int32_t outer, u
     }
   });
   MBarrier& b = barrier(bar);
-  b.tx -= int64_t(map.box[0]) * map.box[1] * map.element_bytes;  // complete_tx
+  b.tx -= int64_t(box_elements(map) * map.element_bytes);  // complete_tx
   note_state_change();
   try_complete_phase(b);
 }
 
-void tma_store_2d(const void* map_ptr, int32_t inner, int32_t outer, const void* src) {
+void tma_store(const void* map_ptr, const int32_t* coords, int rank, const void* src) {
   sync_block_state();
-  BulkStore store{{}, inner, outer, shared_address(src)};
+  BulkStore store{{}, {}, shared_address(src)};
   std::memcpy(store.map.data(), map_ptr, store.map.size());
+  std::copy(coords, coords + rank, store.coords.begin());
   // a real tensor map, its box in range now (the data is read at the wait)
   const TensorMap map = read_map(store.map.data());
-  for_each_box_element(map, store.src, inner, outer, [&](uint32_t address, int64_t) { shared_pointer(address, map.element_bytes, "TMA store source"); });
+  if (int(map.rank) != rank) fault("TMA: a " + std::to_string(rank) + "-D store through a " + std::to_string(map.rank) + "-D tensor map");
+  for_each_box_element(map, store.src, coords, [&](uint32_t address, int64_t) { shared_pointer(address, map.element_bytes, "TMA store source"); });
   if (async_copies_early()) {
     execute_store(store);
   } else {
@@ -432,18 +450,26 @@ void warpgroup_barrier() {
   warpgroup_collective("bar.sync (warpgroup)", nullptr, [](void**, void*) {});
 }
 
-// The driver entry point the runtime hands out for "cuTensorMapEncodeTiled": 2-D, f16 / bf16,
-// unit element strides, no interleave (what native/cuda asks for); anything else is refused.
+// The driver entry point the runtime hands out for "cuTensorMapEncodeTiled": ranks 2-5, f16 /
+// bf16, unit element strides, no interleave (what native/cuda asks for); anything else is refused.
 CUresult encode_tiled(CUtensorMap* out, CUtensorMapDataType type, cuuint32_t rank, void* base, const cuuint64_t* dims,
                       const cuuint64_t* strides, const cuuint32_t* box, const cuuint32_t* element_strides, CUtensorMapInterleave interleave,
                       CUtensorMapSwizzle swizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill) {
-  if (rank != 2 || (type != CU_TENSOR_MAP_DATA_TYPE_FLOAT16 && type != CU_TENSOR_MAP_DATA_TYPE_BFLOAT16) ||
-      interleave != CU_TENSOR_MAP_INTERLEAVE_NONE || element_strides[0] != 1 || element_strides[1] != 1)
+  if (rank < 2 || rank > kMaxRank || (type != CU_TENSOR_MAP_DATA_TYPE_FLOAT16 && type != CU_TENSOR_MAP_DATA_TYPE_BFLOAT16) ||
+      interleave != CU_TENSOR_MAP_INTERLEAVE_NONE)
     return CUDA_ERROR_INVALID_VALUE;
-  // the driver's rules: a 16-byte aligned base, strides multiples of 16, boxes of at most 256
-  if (reinterpret_cast<uintptr_t>(base) % 16 != 0 || strides[0] % 16 != 0 || box[0] == 0 || box[1] == 0 || box[0] > 256 || box[1] > 256)
-    return CUDA_ERROR_INVALID_VALUE;
-  TensorMap map{kMapMagic, 2, uint32_t(swizzle), {box[0], box[1]}, static_cast<const unsigned char*>(base), {dims[0], dims[1]}, strides[0]};
+  // the driver's rules: a 16-byte aligned base, strides multiples of 16 below 2^40, dimensions of
+  // 1 to 2^32, boxes of 1 to 256 elements a dimension
+  if (reinterpret_cast<uintptr_t>(base) % 16 != 0) return CUDA_ERROR_INVALID_VALUE;
+  TensorMap map{kMapMagic, 2, uint32_t(swizzle), rank, {}, static_cast<const unsigned char*>(base), {}, {}};
+  for (cuuint32_t d = 0; d < rank; d++) {
+    if (element_strides[d] != 1 || box[d] == 0 || box[d] > 256 || dims[d] == 0 || dims[d] > (uint64_t(1) << 32))
+      return CUDA_ERROR_INVALID_VALUE;
+    if (d > 0 && (strides[d - 1] % 16 != 0 || strides[d - 1] >= (uint64_t(1) << 40))) return CUDA_ERROR_INVALID_VALUE;
+    map.box[d] = box[d];
+    map.dims[d] = dims[d];
+    map.strides[d] = d == 0 ? 2 : strides[d - 1];
+  }
   std::memset(out, 0, sizeof *out);
   std::memcpy(out, &map, sizeof map);
   return CUDA_SUCCESS;

@@ -20,15 +20,15 @@ void wgmma_wait(int pending);
 void mbarrier_init(uint64_t* bar, uint32_t arrivals);
 void mbarrier_arrive(uint64_t* bar, uint32_t expect_bytes);
 void mbarrier_wait(uint64_t* bar, uint32_t parity);
-// cp.async.bulk.tensor.2d with mbarrier::complete_tx: the box at (inner, outer) of a tensor map
-// made by the emulator's cuTensorMapEncodeTiled
-void tma_load_2d(void* dst, const void* map, int32_t inner, int32_t outer, uint64_t* bar);
-// cp.async.bulk.tensor.2d.global.shared::cta.bulk_group: shared memory at src into the box at
-// (inner, outer) (elements outside the tensor not written), in this thread's open bulk group.
+// cp.async.bulk.tensor.<rank>d with mbarrier::complete_tx: the box at `coords` (innermost first)
+// of a tensor map made by the emulator's cuTensorMapEncodeTiled
+void tma_load(void* dst, const void* map, const int32_t* coords, int rank, uint64_t* bar);
+// cp.async.bulk.tensor.<rank>d.global.shared::cta.bulk_group: shared memory at src into the box at
+// `coords` (elements outside the tensor not written), in this thread's open bulk group.
 // The shared memory is read when a cp.async.bulk.wait_group retires the group (at the issue with
 // DIT_EMU_ASYNC=early), so a buffer refilled before the wait shows; a thread that ends with a
 // group not retired faults.
-void tma_store_2d(const void* map, int32_t inner, int32_t outer, const void* src);
+void tma_store(const void* map, const int32_t* coords, int rank, const void* src);
 void bulk_commit();
 void bulk_wait(int pending);
 void bulk_check_exit();

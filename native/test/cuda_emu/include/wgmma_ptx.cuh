@@ -56,10 +56,20 @@ inline void barrier_arrive(uint64_t* bar) { dit_emu::mbarrier_arrive(bar, 0); }
 inline void barrier_arrive_expect_bytes(uint64_t* bar, uint32_t bytes) { dit_emu::mbarrier_arrive(bar, bytes); }
 inline void barrier_wait(uint64_t* bar, uint32_t parity) { dit_emu::mbarrier_wait(bar, parity); }
 inline void tma_load_2d(void* dst, const void* map, int32_t inner, int32_t outer, uint64_t* bar) {
-  dit_emu::tma_load_2d(dst, map, inner, outer, bar);
+  const int32_t coords[2] = {inner, outer};
+  dit_emu::tma_load(dst, map, coords, 2, bar);
+}
+inline void tma_load_4d(void* dst, const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3, uint64_t* bar) {
+  const int32_t coords[4] = {c0, c1, c2, c3};
+  dit_emu::tma_load(dst, map, coords, 4, bar);
 }
 inline void tma_store_2d(const void* map, int32_t inner, int32_t outer, const void* src) {
-  dit_emu::tma_store_2d(map, inner, outer, src);
+  const int32_t coords[2] = {inner, outer};
+  dit_emu::tma_store(map, coords, 2, src);
+}
+inline void tma_store_4d(const void* map, int32_t c0, int32_t c1, int32_t c2, int32_t c3, const void* src) {
+  const int32_t coords[4] = {c0, c1, c2, c3};
+  dit_emu::tma_store(map, coords, 4, src);
 }
 inline void bulk_commit() { dit_emu::bulk_commit(); }
 // the emulator reads and writes a store's data at once: .read and full completion are one
