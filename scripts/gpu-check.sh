@@ -21,9 +21,10 @@
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
 # default runs steps 0, 1, 4, 5, 3 and 6 (on an H200: steps 0-5 about 4 minutes before the
 # eleventh session added the two extra attention schedules' checks, timings, model benches and
-# sanitizer runs, perhaps a minute more; step 6's torch.compile about 1 more; a call's start and
+# sanitizer runs, perhaps a minute more, and the twelfth the staged TMA GEMM's and the TMA
+# convolution's, perhaps 1-2 more; step 6's torch.compile about 1 more; a call's start and
 # transfers add about 40 s; give the call timeout_s=560: what a timeout cuts is the last steps,
-# and the summary says how far it got). Step 2 repeats through Node what step 0 covers natively, for a second call
+# sanitizers and torch.compile, and the summary says how far it got). Step 2 repeats through Node what step 0 covers natively, for a second call
 # (GPU_CHECK_STEPS="2 3 5"
 # GPU_CHECK_MODEL_VARIANTS="DIT_CUDA_GEMM=wgmma|DIT_CUDA_GEMM=tma|DIT_CUDA_ATTENTION=wgmma").
 set -u
@@ -140,11 +141,9 @@ if has 3; then
     summary "3 native racecheck $schedule attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-$schedule.log" | tr '\n' ' ')"
   done
   # the staging tiles of the TMA GEMM's staged epilogue, in the linear layers and the convolution
-  for variant in DIT_CUDA_GEMM=tma-staged:linear DIT_CUDA_CONV=tma:onv3d; do
-    setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-racecheck-${setting##*=}-$only_ops.log"
-    env "$setting" timeout 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
-    summary "3 native racecheck $setting $only_ops (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"
-  done
+  DIT_CUDA_GEMM=tma-staged DIT_CUDA_CONV=tma timeout 90 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing \
+    --only linear --only onv3d > "$out/native-racecheck-tma-staged.log" 2>&1
+  summary "3 native racecheck tma-staged linear, tma conv (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-tma-staged.log" | tr '\n' ' ')"
   # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_GEMM=tma-staged:linear DIT_CUDA_ATTENTION=wgmma:attention \
     DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention DIT_CUDA_CONV=wgmma:onv3d \
