@@ -1,6 +1,7 @@
 // 3-D convolution. f16/bf16 with Cin a multiple of 8 (every VAE layer past the first): the
-// implicit GEMM of conv3d_wgmma.cu on compute capability 9.0 (the default there, kernel_choice.h),
-// else conv3d_mma.cu's. Everything else (f32, odd channel counts, DIT_CUDA_CONV=im2col):
+// implicit GEMM of conv3d_wgmma.cu on compute capability 9.0 (the default there, kernel_choice.h;
+// conv3d_tma.cu's, for the shapes it takes, when named or once it is the default), else
+// conv3d_mma.cu's. Everything else (f32, odd channel counts, DIT_CUDA_CONV=im2col):
 // an im2col GEMM on the GEMM kernels: per chunk of output positions a gather kernel builds
 // col[pos, (c, kt, kh, kw)] (stride, dilation, zero space padding, front/back time padding,
 // replicate or zeros), then out[b, :, chunk] = W [Cout, K] x col^T.
