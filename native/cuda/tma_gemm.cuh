@@ -12,8 +12,8 @@
 //   has waited for everything. Then, staged (the default), it puts its rows through the problem's
 //   epilogue into its own staging tile in shared memory and one of its threads stores that by TMA
 //   (wgmma_staged_epilogue.cuh): the stores run while the next tile's products do. With a
-//   residual, the same thread TMA-loads the residual tile into the staging tile at the start of
-//   the tile (its own `residual` mbarrier), under the tile's products. Not staged, the problem
+//   residual, the same thread TMA-loads the residual tile into the staging tile early in the
+//   tile (its own `residual` mbarrier), under the tile's products. Not staged, the problem
 //   stores the accumulators from registers.
 // The producer runs on 40 registers, the consumers on 232 (setmaxnreg).
 //
@@ -110,6 +110,9 @@ __device__ __forceinline__ void run(const Problem& problem, unsigned char* smem_
   float acc[kBN / 2];
   int it = 0;
   uint32_t residual_phase = 0;
+  // The residual load waits for the last tile's stores to have read the staging tile (the leader's
+  // whole warpgroup waits with it at its next wgmma): two k tiles in, they have.
+  const int residual_kt = k_tiles > 2 ? 2 : k_tiles - 1;
   for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     // (the registers path checks its rows itself)
     const bool rows_inside = kStaged && problem.rows_inside(tile, consumer);
@@ -122,7 +125,7 @@ __device__ __forceinline__ void run(const Problem& problem, unsigned char* smem_
       const uint32_t sa = smem_base + uint32_t(s * L::kStageBytes + consumer * 64 * wgmma::kRowBytes);
       const uint32_t sb = smem_base + uint32_t(s * L::kStageBytes + kATileBytes);
       wgmma::mma_k_tile<kBN, typename Problem::Element>(acc, sa, sb);
-      if (residual && kt == 0 && rows_inside && store_leader) {
+      if (residual && kt == residual_kt && rows_inside && store_leader) {
         // the residual tile into the staging tile while the products run, once the last tile's
         // stores have read it
         wgmma::bulk_wait_read<0>();
