@@ -155,7 +155,10 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
   const int64_t row0 = int64_t(blockIdx.x) * kRows;
   const T *q = head.q, *k = head.k, *v = head.v;
   T* o = head.o;
-  const int tid = threadIdx.x, lane = tid & 31, warpgroup = tid / 128, warp_in_group = (tid / 32) & 3;
+  const int tid = threadIdx.x, lane = tid & 31, warp_in_group = (tid / 32) & 3;
+  // (lane 0's, so the compiler knows it is warp-uniform and keeps what derives from it, the Q
+  // descriptor, in uniform registers beside the wgmma)
+  const int warpgroup = __shfl_sync(0xffffffffu, tid / 128, 0);
   const int key_tiles = int((p.M + kKeys - 1) / kKeys);
 
   // rows [first, first + rows) of src (`chunks` of 16 bytes each, the rest of `tile_chunks` zero)
@@ -191,21 +194,20 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
     k_copies.issue(stage, k + first * p.k_sn, rows_left);
     v_copies.issue(stage + L::kKBytes, v + first * p.v_sn, rows_left);
   };
-  const uint32_t q_base = mma::shared_address(q_tile) + uint32_t(warpgroup * 64 / 8 * L::kQkGroupBytes);
+  const uint64_t q_desc = wgmma::descriptor_interleave(mma::shared_address(q_tile) + uint32_t(warpgroup * 64 / 8 * L::kQkGroupBytes), 128,
+                                                       L::kQkGroupBytes);
   const uint32_t stage_base = mma::shared_address(stages);
 
   // S = Q K^T of a tile (64 x kKeys per warpgroup) into s, issued and committed, not waited for:
   // K-major, core matrices 128 bytes apart along the head dim and a group apart along the rows.
   // The first k step overwrites s (no zeroing: see mma_async).
   auto issue_scores = [&](float (&s)[kKeys / 2], int tile) {
-    const uint32_t k_base = stage_base + uint32_t((tile % kStages) * L::kStageBytes);
+    const uint64_t k_desc = wgmma::descriptor_interleave(stage_base + uint32_t((tile % kStages) * L::kStageBytes), 128, L::kQkGroupBytes);
     wgmma::fence_operands(s);
     wgmma::fence();
 #pragma unroll
-    for (int ks = 0; ks < L::kDk / 16; ks++) {
-      wgmma::mma_async<kKeys, T>(s, wgmma::descriptor_interleave(q_base + ks * 256, 128, L::kQkGroupBytes),
-                                 wgmma::descriptor_interleave(k_base + ks * 256, 128, L::kQkGroupBytes), ks > 0);
-    }
+    for (int ks = 0; ks < L::kDk / 16; ks++)
+      wgmma::mma_async<kKeys, T>(s, wgmma::advance(q_desc, ks * 256), wgmma::advance(k_desc, ks * 256), ks > 0);
     wgmma::commit();
   };
 
@@ -373,14 +375,14 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
       out[4 * n + 2] *= alpha[1];
       out[4 * n + 3] *= alpha[1];
     }
-    const uint32_t v_base = stage_base + uint32_t((j % kStages) * L::kStageBytes + L::kKBytes);
+    const uint64_t v_desc = wgmma::descriptor_interleave(stage_base + uint32_t((j % kStages) * L::kStageBytes + L::kKBytes), L::kVGroupBytes, 128);
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) wgmma::fence_operands(pa[kk]);
     wgmma::fence_operands(out);
     wgmma::fence();
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; kk++) {
-      wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::descriptor_interleave(v_base + kk * 2 * L::kVGroupBytes, L::kVGroupBytes, 128));
+      wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::advance(v_desc, kk * 2 * L::kVGroupBytes));
     }
     wgmma::commit();
     wgmma::wait<1>();

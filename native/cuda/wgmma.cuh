@@ -44,6 +44,15 @@ __device__ __forceinline__ uint64_t encode_descriptor(uint32_t smem_address, uin
 // address 32 bytes.
 __device__ __forceinline__ uint64_t descriptor(uint32_t smem_address) { return encode_descriptor(smem_address, 16, 1024, 1); }
 
+// `desc` moved `bytes` (a multiple of 16) further along shared memory. Only the start-address
+// field (bits 0-13, 16-byte units) changes, and a shared address stays below 256 KiB, so no carry
+// leaves it: one 32-bit add on the low word. Per k step, a kernel advances a descriptor encoded
+// once per tile instead of encoding each step's anew (the attention's main loop had ~5 uniform
+// instructions of masks and shifts per wgmma, ~65 of its ~600 a tile: SASS, 2026-11-27).
+__device__ __forceinline__ uint64_t advance(uint64_t desc, uint32_t bytes) {
+  return (desc & 0xFFFFFFFF00000000ull) | uint32_t(uint32_t(desc) + (bytes >> 4));
+}
+
 // The dynamic shared memory from its first 1024-byte boundary: the swizzle pattern is a function
 // of shared-address bits, so tiles start there (kernels allocate 1024 bytes of slack).
 __device__ __forceinline__ unsigned char* align_1024(unsigned char* raw) {
@@ -70,10 +79,11 @@ namespace dit::cuda::wgmma {
 // (32 bytes apart) and commits them as one batch (the caller waits for it).
 template <int N, typename T>
 __device__ __forceinline__ void mma_k_tile(float (&d)[N / 2], uint32_t a, uint32_t b) {
+  const uint64_t desc_a = descriptor(a), desc_b = descriptor(b);
   fence_operands(d);
   fence();
 #pragma unroll
-  for (int ks = 0; ks < kTileK / 16; ks++) mma_async<N, T>(d, descriptor(a + ks * 32), descriptor(b + ks * 32));
+  for (int ks = 0; ks < kTileK / 16; ks++) mma_async<N, T>(d, advance(desc_a, ks * 32), advance(desc_b, ks * 32));
   commit();
 }
 
