@@ -77,20 +77,21 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 $check > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
+  # each variant's run checks and times its op alone (--only, --time): device time is scarce
   for gemm in mma wgmma tma-staged; do  # the default (TMA on 9.0) is in the timing above
-    DIT_CUDA_GEMM=$gemm timeout 60 $check > "$out/native-timing-$gemm.log" 2>&1
+    DIT_CUDA_GEMM=$gemm timeout 60 $check --only linear --time linear > "$out/native-timing-$gemm.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-$gemm.log" | sed "s/^time /time $gemm/" | tee -a "$out/summary.txt"
   done
   for tile in 128 256; do
-    DIT_CUDA_GEMM=mma DIT_CUDA_GEMM_TILE=$tile timeout 60 $check > "$out/native-timing-tile$tile.log" 2>&1
+    DIT_CUDA_GEMM=mma DIT_CUDA_GEMM_TILE=$tile timeout 60 $check --only linear --time linear > "$out/native-timing-tile$tile.log" 2>&1
     grep -E "^time  linear" "$out/native-timing-tile$tile.log" | sed "s/^time /time tile$tile/" | tee -a "$out/summary.txt"
   done
   for attention in mma mma16 wgmma-pingpong wgmma-producer; do
-    DIT_CUDA_ATTENTION=$attention timeout 60 $check > "$out/native-timing-$attention.log" 2>&1
+    DIT_CUDA_ATTENTION=$attention timeout 60 $check --only attention --time attention > "$out/native-timing-$attention.log" 2>&1
     grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
   done
   for conv in mma tma; do
-    DIT_CUDA_CONV=$conv timeout 60 $check > "$out/native-timing-conv-$conv.log" 2>&1
+    DIT_CUDA_CONV=$conv timeout 60 $check --only onv3d --time causalConv3d > "$out/native-timing-conv-$conv.log" 2>&1
     grep -E "^time  causalConv3d" "$out/native-timing-conv-$conv.log" | sed "s/^time /time $conv/" | tee -a "$out/summary.txt"
   done
 fi

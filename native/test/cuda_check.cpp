@@ -7,7 +7,8 @@
 // Build: cmake -DDIT_BUILD_CUDA_CHECK=ON (see CMakeLists.txt); `dit_cuda_check [--no-timing]`;
 // `--cpu-only` runs the references alone (the harness itself, where there is no GPU); `--only TEXT`
 // (repeatable) the checks whose name contains one of the TEXTs, `--skip TEXT` (repeatable) not those
-// whose name contains it. Exit code 2: no CUDA device. Built against the CUDA emulator
+// whose name contains it; `--time TEXT` (repeatable) only the timings whose name contains one (a
+// kernel variant's timing run then costs its op's checks and timings alone). Exit code 2: no CUDA device. Built against the CUDA emulator
 // (native/test/cuda_emu, target dit_cuda_check_emu) it runs on any x86-64 machine.
 #include <cmath>
 #include <cstdio>
@@ -155,6 +156,7 @@ std::string describe_mismatch(const HostArray& got, const HostArray& ref, double
 int failures = 0, checks = 0;
 bool cpu_only = false;  // --cpu-only: the CPU references alone (checks the harness on a machine without a GPU)
 std::vector<std::string> only, skip;  // --only TEXT / --skip TEXT (e.g. for a sanitizer run)
+std::vector<std::string> time_only;    // --time TEXT: the timings whose names contain one (all without)
 
 bool selected(const std::string& what) {
   for (const std::string& s : skip)
@@ -541,6 +543,13 @@ void time_op(const char* name, double flops, double bytes, const std::function<v
   }
 }
 
+bool timed(const std::string& name) {
+  if (time_only.empty()) return true;
+  for (const std::string& t : time_only)
+    if (name.find(t) != std::string::npos) return true;
+  return false;
+}
+
 void timings() {
   const DType dt = DType::BF16;
   auto dev_random = [&](size_t n, float scale) { return to_device(random_array(dt, n, scale)); };
@@ -554,6 +563,7 @@ void timings() {
                         {"linear fc2 M8192 N1152 K4608", D, 4 * D, dit::Activation::None, false},
                         {"linear fc2 gated M8192 N1152 K4608", D, 4 * D, dit::Activation::None, true}};
   for (const Gemm& g : gemms) {
+    if (!timed(g.name)) continue;
     auto a = dev_random(size_t(M * g.K), 1.0f), w = dev_random(size_t(g.N * g.K), 0.03f), b = dev_random(size_t(g.N), 1.0f);
     auto gate = dev_random(size_t(2 * g.N), 0.1f);
     DeviceArray c(size_t(M * g.N) * 2);
@@ -564,7 +574,7 @@ void timings() {
     }
     time_op(g.name, 2.0 * M * g.N * g.K, 0, [&] { dit::cuda::linear(p); });
   }
-  {
+  if (timed("linear adaLN gemv M2 N195840 K1152")) {
     // the adaLN GEMV of all 28 blocks and the final layer at once (M = batch; the bench's
     // linear_adaln_all_blocks): W's 451 MB streamed once
     const int64_t N = (28 * 6 + 2) * D;
@@ -574,7 +584,7 @@ void timings() {
     p.a = a->ptr; p.w = w->ptr; p.bias = b->ptr; p.c = c.ptr;
     time_op("linear adaLN gemv M2 N195840 K1152", 0, 2.0 * double(N) * D, [&] { dit::cuda::linear(p); });
   }
-  {
+  if (timed("attention B2 H16 N4096 d72")) {
     const int64_t B = 2, H = 16, N = 4096, Dh = 72;
     auto q = dev_random(size_t(B * H * N * Dh), 1.0f), k = dev_random(size_t(B * H * N * Dh), 1.0f), v = dev_random(size_t(B * H * N * Dh), 1.0f);
     DeviceArray o(size_t(B * H * N * Dh) * 2);
@@ -587,21 +597,21 @@ void timings() {
     p.scale = 1.0f / std::sqrt(72.0f);
     time_op("attention B2 H16 N4096 d72", 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
   }
-  {
+  if (timed("layerNormModulate 8192 x 1152")) {
     auto x = dev_random(size_t(M * D), 1.0f), s = dev_random(size_t(2 * D), 1.0f);
     DeviceArray out(size_t(M * D) * 2);
     dit::LayerNormModulateParams p{};
     p.dtype = dt; p.B = 2; p.N = M / 2; p.D = D; p.x = x->ptr; p.shift = s->ptr; p.scale = s->ptr; p.mod_stride = D; p.out = out.ptr; p.eps = 1e-6f;
     time_op("layerNormModulate 8192 x 1152", 0, 2.0 * M * D * 2, [&] { dit::cuda::layer_norm_modulate(p); });
   }
-  {
+  if (timed("causalConv3d 128->128 k3 9x128x128")) {
     dit::Conv3dParams p = conv_params(dt, 1, 128, 9, 128, 128, 128, 3, 1, 2, 0, 1, 1, true);
     auto x = dev_random(size_t(128 * 9 * 128 * 128), 1.0f), w = dev_random(size_t(128 * 128 * 27), 0.02f), b = dev_random(128, 1.0f);
     DeviceArray out(size_t(128 * p.To * p.Ho * p.Wo) * 2);
     p.x = x->ptr; p.weight = w->ptr; p.bias = b->ptr; p.out = out.ptr;
     time_op("causalConv3d 128->128 k3 9x128x128", 2.0 * 128 * 128 * 27 * double(p.To * p.Ho * p.Wo), 0, [&] { dit::cuda::conv3d(p); });
   }
-  {
+  if (timed("patchEmbed3d 2x4x16x32x32 -> 1152")) {
     auto x = dev_random(size_t(2 * 4 * 16 * 32 * 32), 1.0f), w = dev_random(size_t(D * 16), 0.3f), b = dev_random(size_t(D), 1.0f);
     DeviceArray out(size_t(M * D) * 2);
     dit::PatchEmbedParams p{};
@@ -630,6 +640,7 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--cpu-only") == 0) cpu_only = true;
     if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only.push_back(argv[++i]);
     if (std::strcmp(argv[i], "--skip") == 0 && i + 1 < argc) skip.push_back(argv[++i]);
+    if (std::strcmp(argv[i], "--time") == 0 && i + 1 < argc) time_only.push_back(argv[++i]);
   }
   if (cpu_only) {
     run_checks();
