@@ -51,9 +51,9 @@ export DIT_REQUIRE_GPU=1
 
 if has 0 && [ -x .device/dit_cuda_check ]; then
   check=.device/dit_cuda_check
-  native() {  # native <log> [VAR=value ...]: the check with those switches, one summary line
+  native() {  # [ops="--only X ..."] native <log> [VAR=value ...]: the check with those switches, one summary line
     local log=$1; shift
-    env "$@" timeout 60 $check --no-timing > "$out/$log" 2>&1
+    env "$@" timeout 60 $check --no-timing ${ops:-} > "$out/$log" 2>&1
     local rc=$?
     summary "0 native $* (exit $rc): $(grep -E "checks failed|no CUDA device" "$out/$log") $(grep -A1 -E "^FAIL" "$out/$log" | head -4 | tr -s " " | tr '\n' ' ')"
     return $rc
@@ -62,19 +62,21 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   if [ $? -eq 124 ]; then summary "0 the default check hung: the rest of step 0 skipped (see $out/native-default.log)"; steps=${steps/0/}; fi
 fi
 if has 0 && [ -x .device/dit_cuda_check ]; then
-  native native-mma.log DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma
-  native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
-  native native-simt.log DIT_CUDA_ATTENTION=simt
-  native native-mma16.log DIT_CUDA_ATTENTION=mma16
-  native native-wgmma.log DIT_CUDA_GEMM=wgmma
-  native native-tma.log DIT_CUDA_GEMM=tma
-  native native-tma-staged.log DIT_CUDA_GEMM=tma-staged
-  native native-conv-tma.log DIT_CUDA_CONV=tma
-  native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
-  native native-attention-wgmma-pingpong.log DIT_CUDA_ATTENTION=wgmma-pingpong
-  native native-attention-wgmma-producer.log DIT_CUDA_ATTENTION=wgmma-producer
-  native native-conv-wgmma.log DIT_CUDA_CONV=wgmma
-  native native-tile256.log DIT_CUDA_GEMM_TILE=256
+  # a switch's run checks the ops it reaches (ops=...): device time is scarce
+  tensor_ops="--only linear --only attention --only onv3d"
+  ops=$tensor_ops native native-mma.log DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma
+  ops=$tensor_ops native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
+  ops="--only attention" native native-simt.log DIT_CUDA_ATTENTION=simt
+  ops="--only attention" native native-mma16.log DIT_CUDA_ATTENTION=mma16
+  ops="--only linear" native native-wgmma.log DIT_CUDA_GEMM=wgmma
+  ops="--only linear" native native-tma.log DIT_CUDA_GEMM=tma
+  ops="--only linear" native native-tma-staged.log DIT_CUDA_GEMM=tma-staged
+  ops="--only onv3d" native native-conv-tma.log DIT_CUDA_CONV=tma
+  ops="--only attention" native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
+  ops="--only attention" native native-attention-wgmma-pingpong.log DIT_CUDA_ATTENTION=wgmma-pingpong
+  ops="--only attention" native native-attention-wgmma-producer.log DIT_CUDA_ATTENTION=wgmma-producer
+  ops="--only onv3d" native native-conv-wgmma.log DIT_CUDA_CONV=wgmma
+  ops="--only linear --only onv3d" native native-tile256.log DIT_CUDA_GEMM_TILE=256
   timeout 120 $check > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
   # each variant's run checks and times its op alone (--only, --time): device time is scarce
