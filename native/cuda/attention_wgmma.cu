@@ -44,7 +44,8 @@ namespace {
 constexpr int kWarpgroups = 2, kThreads = 128 * kWarpgroups;  // the consumers: the warpgroups with query rows
 constexpr int kRows = 64 * kWarpgroups;  // query rows per block
 
-// How the two warpgroups get their K / V tiles and keep in step:
+// How the two warpgroups get their K / V tiles and keep in step (WgmmaAttentionSchedule,
+// attention_kernels.h; the kernel's template parameter):
 // - Lockstep: every thread copies its share of each tile (cp.async) and one block barrier a tile
 //   publishes it; the warpgroups meet it at the same point of their loops;
 // - PingPong: the same, but warpgroup 1 meets the barrier before its softmax and warpgroup 0 after
@@ -53,12 +54,12 @@ constexpr int kRows = 64 * kWarpgroups;  // query rows per block
 //   `full` mbarrier; the two others release a stage on its `empty` mbarrier when their products
 //   of it have retired. No block barrier in the loop: each warpgroup runs as far ahead as its
 //   tiles allow, and the consumers issue no copies.
-enum class Schedule { Lockstep, PingPong, Producer };
+using Schedule = WgmmaAttentionSchedule;
 __host__ __device__ constexpr int block_threads(Schedule schedule) { return schedule == Schedule::Producer ? kThreads + 128 : kThreads; }
 // The producer's registers: 384 threads get 168 each; the producer, which only copies, gives back
-// all but 40 and the consumers claim 232 (128 x 40 + 256 x 232 <= 65,536). (ptxas still allocates
-// the consumers' code within 168 here, unlike linear_tma.cu's; at head dim 96 that spills, so 96
-// runs lockstep: attention_wgmma below.)
+// all but 40 and the consumers claim 232 (128 x 40 + 256 x 232 <= 65,536). (At head dims 64-80 and
+// 128 the consumers need at most ~160; at 96 ptxas keeps them within 168 all the same, unlike
+// tma_gemm.cuh's, and they spill, so 96 runs lockstep: attention_wgmma below. Not understood.)
 constexpr uint32_t kProducerRegisters = 40, kConsumerRegisters = 232;
 static_assert(128 * kProducerRegisters + kThreads * kConsumerRegisters <= 65536, "the SM's register file");
 // The producer publishes tile t once tile t - kProducerAhead... has landed: it keeps this many
@@ -461,10 +462,10 @@ bool attention_wgmma(const AttentionParams& p, WgmmaAttentionSchedule schedule) 
     constexpr int D = decltype(dim)::value;
     if constexpr (D == 64 || D == 72 || D == 80 || D == 96 || D == 128) {  // the wgmma N it is built for
       switch (schedule) {
-        case WgmmaAttentionSchedule::PingPong: return launch<T, D, Schedule::PingPong>(p);
-        case WgmmaAttentionSchedule::Producer:
-          // at 96 (128-key tiles and 48 output accumulators) the consumers spill: ptxas keeps them
-          // within the 168 registers of a 384-thread block despite setmaxnreg, so 96 runs lockstep
+        case Schedule::PingPong: return launch<T, D, Schedule::PingPong>(p);
+        case Schedule::Producer:
+          // at 96 (128-key tiles and 48 output accumulators) the consumers spill (kConsumerRegisters
+          // above): 96 runs lockstep, and its producer kernel is not built
           if constexpr (D != 96) return launch<T, D, Schedule::Producer>(p);
           [[fallthrough]];
         default: return launch<T, D, Schedule::Lockstep>(p);

@@ -33,7 +33,7 @@ struct ConvProblem {
   const T* bias;
   int cout, cin_chunks, kh, kw, dt, dh, dw, pad_t, pad_h, pad_w, t_size, ho, wo;
   bool replicate;
-  int row_width, rows, w_tiles, h_tiles, cout_blocks, tiles_total, taps;  // a tile: `rows` output rows of `row_width`
+  int row_width, rows, w_tiles, h_tiles, cout_blocks, tile_count, taps;  // a tile: `rows` output rows of `row_width`
 
 #ifdef DIT_WGMMA_AVAILABLE
   // tile -> (output channel block, output frame, row block, column block), the channel block
@@ -51,7 +51,7 @@ struct ConvProblem {
     t.to = rest / h_tiles;
     return t;
   }
-  __device__ int tiles() const { return tiles_total; }
+  __device__ int tiles() const { return tile_count; }
   __device__ int k_tiles() const { return taps * cin_chunks; }
   __device__ void load(int tile, int kt, unsigned char* a, unsigned char* b, uint64_t* bar) const {
     const Tile t = at(tile);
@@ -62,7 +62,7 @@ struct ConvProblem {
     wgmma::tma_load_2d(a, &map_w, kt * tma_gemm::kBK, t.cb * tma_gemm::kBM, bar);
     wgmma::tma_load_4d(b, &map_x, c0, t.w0 - pad_w + f * dw, t.h0 - pad_h + e * dh, ti, bar);
   }
-  __device__ int co_base(int tile, int consumer) const { return at(tile).cb * tma_gemm::kBM + consumer * 64; }
+  __device__ int co_base(int tile, int consumer) const { return at(tile).cb * tma_gemm::kBM + consumer * tma_gemm::kConsumerRows; }
   __device__ bool rows_inside(int tile, int consumer) const { return co_base(tile, consumer) < cout; }
   // staging box b (64 positions): which row of the tile, from which column
   __device__ int box_row(int b) const { return b * wgmma::kStagingBoxColumns / row_width; }
@@ -78,10 +78,10 @@ struct ConvProblem {
     float add[2];
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      const int co = c0 + wgmma::staged_row(h) < cout ? c0 + wgmma::staged_row(h) : cout - 1;
+      const int co = c0 + wgmma::accumulator_row(h) < cout ? c0 + wgmma::accumulator_row(h) : cout - 1;
       add[h] = bias ? to_f32(__ldg(bias + co)) : 0.0f;
     }
-    wgmma::for_each_staged_column<kBN>(acc, staging, [&](int, int, auto&& rows_of) {
+    wgmma::for_each_staged_column<kBN>(acc, staging, [&](int, auto&& rows_of) {
       rows_of([&](int h, float v0, float v1, uint32_t* slot) { *slot = mma::pack2<T>(v0 + add[h], v1 + add[h]); });
     });
   }
@@ -104,7 +104,7 @@ bool launch_conv_tma(const Conv3dParams& p) {
   constexpr int64_t kInt = 0x7fffffff;
   const int64_t positions = p.To * p.Ho * p.Wo, taps = p.kt * p.kh * p.kw;
   if (!hopper_fits(L::kSharedBytes + 1024) || !tma::available()) return false;
-  if (p.st != 1 || p.sh != 1 || p.sw != 1 || p.Cin % tma_gemm::kBK != 0 || p.Wo < 64 || p.Wo % 8 != 0 ||
+  if (p.st != 1 || p.sh != 1 || p.sw != 1 || p.Cin % tma_gemm::kBK != 0 || p.Wo < kBN / 2 || p.Wo % 8 != 0 ||
       (p.Cout * positions) % 8 != 0 || reinterpret_cast<uintptr_t>(p.out) % 16 != 0 || p.Cout > kInt || taps * p.Cin > kInt)
     return false;
   ConvProblem<T> problem{};
@@ -124,16 +124,17 @@ bool launch_conv_tma(const Conv3dParams& p) {
   const int64_t tiles = int64_t(problem.cout_blocks) * p.To * problem.h_tiles * problem.w_tiles;
   unsigned blocks;
   if (!tma_gemm::persistent_grid(tiles, blocks)) return false;
-  problem.tiles_total = int(tiles);
+  problem.tile_count = int(tiles);
   constexpr auto kernel = conv3d_tma_kernel<T>;
   const bool f16 = std::is_same_v<T, __half>;
   return conv::implicit_gemm<T, tma_gemm::kBM, kBN, tma_gemm::kBK>(p, [&](dim3, int64_t b, const T* x_cl, const T* w_taps) {
+    // (a host call each, per batch element: the output's map moves with b)
     const int64_t w_dims[2] = {taps * p.Cin, p.Cout}, w_strides[2] = {1, taps * p.Cin};
     const uint32_t w_box[2] = {uint32_t(tma_gemm::kBK), uint32_t(tma_gemm::kBM)};
     const int64_t x_dims[4] = {p.Cin, p.W, p.H, p.T}, x_strides[4] = {1, p.Cin, p.W * p.Cin, p.H * p.W * p.Cin};
     const uint32_t x_box[4] = {uint32_t(tma_gemm::kBK), uint32_t(problem.row_width), uint32_t(problem.rows), 1};
     const int64_t out_dims[4] = {p.Wo, p.Ho, p.To, p.Cout}, out_strides[4] = {1, p.Wo, p.Ho * p.Wo, positions};
-    const uint32_t out_box[4] = {uint32_t(wgmma::kStagingBoxColumns), 1, 1, 64};
+    const uint32_t out_box[4] = {uint32_t(wgmma::kStagingBoxColumns), 1, 1, uint32_t(tma_gemm::kConsumerRows)};
     T* out_b = static_cast<T*>(p.out) + b * p.Cout * positions;
     if (!tma::encode(&problem.map_w, f16, w_taps, 2, w_dims, w_strides, w_box) ||
         !tma::encode(&problem.map_x, f16, x_cl, 4, x_dims, x_strides, x_box) ||

@@ -31,14 +31,14 @@ struct LinearProblem {
   static constexpr int kBN = dit::cuda::kBN;
   CUtensorMap map_a, map_w, map_c, map_residual;  // map_c, map_residual: staged only
   LinearParams p;
+  int n_blocks, tile_count;  // C's column blocks; its tiles
 
 #ifdef DIT_WGMMA_AVAILABLE
-  __device__ int n_blocks() const { return int((p.N + kBN - 1) / kBN); }
-  __device__ int64_t m0(int tile) const { return int64_t(tile / n_blocks()) * tma_gemm::kBM; }
-  __device__ int64_t n0(int tile) const { return int64_t(tile % n_blocks()) * kBN; }
-  __device__ int64_t m_base(int tile, int consumer) const { return m0(tile) + consumer * 64; }
+  __device__ int64_t m0(int tile) const { return int64_t(tile / n_blocks) * tma_gemm::kBM; }
+  __device__ int64_t n0(int tile) const { return int64_t(tile % n_blocks) * kBN; }
+  __device__ int64_t m_base(int tile, int consumer) const { return m0(tile) + consumer * tma_gemm::kConsumerRows; }
 
-  __device__ int tiles() const { return int((p.M + tma_gemm::kBM - 1) / tma_gemm::kBM) * n_blocks(); }
+  __device__ int tiles() const { return tile_count; }
   __device__ int k_tiles() const { return int((p.K + tma_gemm::kBK - 1) / tma_gemm::kBK); }
   __device__ void load(int tile, int kt, unsigned char* a, unsigned char* w, uint64_t* bar) const {
     wgmma::tma_load_2d(a, &map_a, kt * tma_gemm::kBK, int32_t(m0(tile)), bar);
@@ -88,14 +88,18 @@ bool launch_tma(const LinearParams& p) {
   if (!hopper_fits(L::kSharedBytes + 1024) || !tma::available()) return false;
   // TMA coordinates are 32-bit and a dimension at most 2^32
   if (p.M <= 0 || p.N <= 0 || p.K <= 0 || p.M > INT32_MAX || p.N > INT32_MAX || p.K > INT32_MAX) return false;
-  unsigned blocks;
-  if (!tma_gemm::persistent_grid(((p.M + tma_gemm::kBM - 1) / tma_gemm::kBM) * ((p.N + kBN - 1) / kBN), blocks)) return false;
   LinearProblem<T> problem{};
   problem.p = p;
+  const int64_t n_blocks = (p.N + kBN - 1) / kBN, tiles = (p.M + tma_gemm::kBM - 1) / tma_gemm::kBM * n_blocks;
+  unsigned blocks;
+  if (!tma_gemm::persistent_grid(tiles, blocks)) return false;
+  problem.n_blocks = int(n_blocks);
+  problem.tile_count = int(tiles);
   if (!encode_matrix<T>(&problem.map_a, p.a, p.M, p.K, p.lda, tma_gemm::kBM) || !encode_matrix<T>(&problem.map_w, p.w, p.N, p.K, p.ldw, kBN))
     return false;
-  if (kStaged && !encode_matrix<T>(&problem.map_c, p.c, p.M, p.N, p.ldc, 64)) return false;
-  if (kStaged && p.gate && !encode_matrix<T>(&problem.map_residual, p.residual, p.M, p.N, p.ldc, 64)) return false;
+  constexpr uint32_t kRows = tma_gemm::kConsumerRows;  // C's boxes: a staging tile's
+  if (kStaged && !encode_matrix<T>(&problem.map_c, p.c, p.M, p.N, p.ldc, kRows)) return false;
+  if (kStaged && p.gate && !encode_matrix<T>(&problem.map_residual, p.residual, p.M, p.N, p.ldc, kRows)) return false;
   constexpr auto kernel = linear_tma_kernel<T, kStaged>;
   allow_dynamic_shared<kernel>(L::kSharedBytes, "linear tma smem");
   // persistent: one block per SM (201-209 KiB of shared memory each), each looping over output tiles

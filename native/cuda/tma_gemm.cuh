@@ -36,6 +36,7 @@
 namespace dit::cuda::tma_gemm {
 
 constexpr int kBM = 128, kBK = wgmma::kTileK, kConsumers = 2, kThreads = 128 * (1 + kConsumers);
+constexpr int kConsumerRows = kBM / kConsumers;  // a consumer warpgroup's rows of a tile (wgmma's m64), and of its staging tile
 // 384 threads get 168 registers each; the producer gives back all but 40 so that the consumers can
 // hold 232 (128 x 40 + 256 x 232 = 64,512 of the SM's 65,536): the epilogue has registers beside
 // the 96 accumulators of a 192-wide tile, with no spill.
@@ -122,7 +123,7 @@ __device__ __forceinline__ void run(const Problem& problem, unsigned char* smem_
     for (int kt = 0; kt < k_tiles; kt++, it++) {
       const int s = it % kStages;
       wgmma::barrier_wait(&full[s], uint32_t(it / kStages) & 1);  // both tiles have landed
-      const uint32_t sa = smem_base + uint32_t(s * L::kStageBytes + consumer * 64 * wgmma::kRowBytes);
+      const uint32_t sa = smem_base + uint32_t(s * L::kStageBytes + consumer * kConsumerRows * wgmma::kRowBytes);
       const uint32_t sb = smem_base + uint32_t(s * L::kStageBytes + kATileBytes);
       wgmma::mma_k_tile<kBN, typename Problem::Element>(acc, sa, sb);
       if (residual && kt == residual_kt && rows_inside && store_leader) {

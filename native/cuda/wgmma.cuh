@@ -87,17 +87,20 @@ __device__ __forceinline__ void mma_k_tile(float (&d)[N / 2], uint32_t a, uint32
   commit();
 }
 
+// The accumulator layout (per warp of the warpgroup, 16 rows) is mma.sync's C fragments, one per
+// 8 columns: d[4 j + 0, 1] at row lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3]
+// at row + 8. This thread's rows of the warpgroup's 64: half 0 and half 1.
+__device__ __forceinline__ int accumulator_row(int half) { return ((threadIdx.x / 32) & 3) * 16 + ((threadIdx.x & 31) >> 2) + 8 * half; }
+
 // fn(m, row): for each of the warpgroup's rows m (0 .. 63) this thread holds values of, with
-// row(pair) calling pair(n, v0, v1) for its columns n and n + 1 (n even). The layout (per warp of
-// the warpgroup, 16 rows) is mma.sync's C fragments, one per 8 columns: d[4 j + 0, 1] at row
-// lane / 4, columns 8 j + (lane % 4) * 2 + {0, 1}; d[4 j + 2, 3] at row + 8. v0 and v1 are the
+// row(pair) calling pair(n, v0, v1) for its columns n and n + 1 (n even). v0 and v1 are the
 // accumulators themselves (F = float: pair may take them by reference and overwrite them).
 template <int N, typename F, typename Fn>
 __device__ __forceinline__ void for_each_row(F (&d)[N / 2], Fn&& fn) {
-  const int lane = threadIdx.x & 31, warp_in_group = (threadIdx.x / 32) & 3;
+  const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int half = 0; half < 2; half++) {
-    fn(warp_in_group * 16 + (lane >> 2) + 8 * half, [&](auto&& pair) {
+    fn(accumulator_row(half), [&](auto&& pair) {
 #pragma unroll
       for (int j = 0; j < N / 8; j++) pair(j * 8 + (lane & 3) * 2, d[4 * j + 2 * half], d[4 * j + 2 * half + 1]);
     });

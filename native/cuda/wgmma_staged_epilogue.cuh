@@ -38,25 +38,21 @@ __device__ __forceinline__ void unpack2(uint32_t bits, float& lo, float& hi) {
   hi = to_f32(pair[1]);
 }
 
-// This thread's rows of its warpgroup's 64 (h = 0, 1): mma.sync's C fragment rows, lane / 4 of the
-// warp's 16, and 8 below
-__device__ __forceinline__ int staged_row(int h) { return ((threadIdx.x / 32) & 3) * 16 + ((threadIdx.x & 31) >> 2) + 8 * h; }
-
-// column(j, c, rows) for each 8-column group j of this thread's accumulators d (its columns c =
+// column(c, rows) for each 8-column group of this thread's accumulators d (its columns c =
 // 8 j + 2 (lane % 4) and c + 1); rows(per_row) calls per_row(h, v0, v1, at) for its two rows
-// (staged_row(h)) with the pair's accumulators and its 4 bytes in the staging tile. A column's
-// loads go in `column`, once for both rows.
+// (accumulator_row(h)) with the pair's accumulators and its 4 bytes in the staging tile. A
+// column's loads go in `column`, once for both rows.
 template <int N, typename Column>
 __device__ __forceinline__ void for_each_staged_column(const float (&d)[N / 2], unsigned char* staging, Column&& column) {
   const int quad = threadIdx.x & 3, row_in_group = (threadIdx.x & 31) >> 2;
   unsigned char* row_base[2];
 #pragma unroll
-  for (int h = 0; h < 2; h++) row_base[h] = staging + staged_row(h) * kRowBytes + quad * 4;
+  for (int h = 0; h < 2; h++) row_base[h] = staging + accumulator_row(h) * kRowBytes + quad * 4;
 #pragma unroll
   for (int j = 0; j < N / 8; j++) {
     // (row % 8 is row_in_group for both of the thread's rows)
     const int offset = (j / 8) * kStagingBoxBytes + (((j % 8) ^ row_in_group) << 4);
-    column(j, 8 * j + 2 * quad, [&](auto&& per_row) {
+    column(8 * j + 2 * quad, [&](auto&& per_row) {
 #pragma unroll
       for (int h = 0; h < 2; h++) per_row(h, d[4 * j + 2 * h], d[4 * j + 2 * h + 1], reinterpret_cast<uint32_t*>(row_base[h] + offset));
     });
@@ -81,12 +77,12 @@ __device__ __forceinline__ void stage_accumulators(const LinearParams& p, const 
   if (p.gate) {
 #pragma unroll
     for (int h = 0; h < 2; h++) {
-      const int64_t m = m_base + staged_row(h) < p.M ? m_base + staged_row(h) : p.M - 1;
+      const int64_t m = m_base + accumulator_row(h) < p.M ? m_base + accumulator_row(h) : p.M - 1;
       gate_row[h] = static_cast<const T*>(p.gate) + (m / p.rows_per_gate) * p.gate_stride + n0;
     }
   }
   with_linear_epilogue<T>(p, [&](const auto& epilogue) {
-    for_each_staged_column<N>(d, staging, [&](int, int c, auto&& rows) {
+    for_each_staged_column<N>(d, staging, [&](int c, auto&& rows) {
       const int c0 = c < column_last ? c : column_last, c1 = c + 1 < column_last ? c + 1 : column_last;
       const float b0 = p.bias ? to_f32(__ldg(bias + c0)) : 0.0f, b1 = p.bias ? to_f32(__ldg(bias + c1)) : 0.0f;
       rows([&](int h, float v0, float v1, uint32_t* at) {

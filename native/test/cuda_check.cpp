@@ -8,8 +8,9 @@
 // `--cpu-only` runs the references alone (the harness itself, where there is no GPU); `--only TEXT`
 // (repeatable) the checks whose name contains one of the TEXTs, `--skip TEXT` (repeatable) not those
 // whose name contains it; `--time TEXT` (repeatable) only the timings whose name contains one (a
-// kernel variant's timing run then costs its op's checks and timings alone). Exit code 2: no CUDA device. Built against the CUDA emulator
-// (native/test/cuda_emu, target dit_cuda_check_emu) it runs on any x86-64 machine.
+// kernel variant's timing run then costs its op's checks and timings alone). Exit code 2: no CUDA
+// device. Built against the CUDA emulator (native/test/cuda_emu, target dit_cuda_check_emu) it runs
+// on any x86-64 machine.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -158,14 +159,13 @@ bool cpu_only = false;  // --cpu-only: the CPU references alone (checks the harn
 std::vector<std::string> only, skip;  // --only TEXT / --skip TEXT (e.g. for a sanitizer run)
 std::vector<std::string> time_only;    // --time TEXT: the timings whose names contain one (all without)
 
-bool selected(const std::string& what) {
-  for (const std::string& s : skip)
-    if (what.find(s) != std::string::npos) return false;
-  if (only.empty()) return true;
-  for (const std::string& o : only)
-    if (what.find(o) != std::string::npos) return true;
+bool contains_any(const std::string& what, const std::vector<std::string>& texts) {
+  for (const std::string& t : texts)
+    if (what.find(t) != std::string::npos) return true;
   return false;
 }
+
+bool selected(const std::string& what) { return !contains_any(what, skip) && (only.empty() || contains_any(what, only)); }
 
 // Runs `op` on the CPU over the host inputs and on the GPU over device copies; `make` builds the
 // params from the input pointers and the output pointer.
@@ -543,12 +543,7 @@ void time_op(const char* name, double flops, double bytes, const std::function<v
   }
 }
 
-bool timed(const std::string& name) {
-  if (time_only.empty()) return true;
-  for (const std::string& t : time_only)
-    if (name.find(t) != std::string::npos) return true;
-  return false;
-}
+bool timed(const std::string& name) { return time_only.empty() || contains_any(name, time_only); }
 
 void timings() {
   const DType dt = DType::BF16;
@@ -574,7 +569,7 @@ void timings() {
     }
     time_op(g.name, 2.0 * M * g.N * g.K, 0, [&] { dit::cuda::linear(p); });
   }
-  if (timed("linear adaLN gemv M2 N195840 K1152")) {
+  if (const char* name = "linear adaLN gemv M2 N195840 K1152"; timed(name)) {
     // the adaLN GEMV of all 28 blocks and the final layer at once (M = batch; the bench's
     // linear_adaln_all_blocks): W's 451 MB streamed once
     const int64_t N = (28 * 6 + 2) * D;
@@ -582,9 +577,9 @@ void timings() {
     DeviceArray c(size_t(2 * N) * 2);
     dit::LinearParams p = linear_params(dt, 2, N, D);
     p.a = a->ptr; p.w = w->ptr; p.bias = b->ptr; p.c = c.ptr;
-    time_op("linear adaLN gemv M2 N195840 K1152", 0, 2.0 * double(N) * D, [&] { dit::cuda::linear(p); });
+    time_op(name, 0, 2.0 * double(N) * D, [&] { dit::cuda::linear(p); });
   }
-  if (timed("attention B2 H16 N4096 d72")) {
+  if (const char* name = "attention B2 H16 N4096 d72"; timed(name)) {
     const int64_t B = 2, H = 16, N = 4096, Dh = 72;
     auto q = dev_random(size_t(B * H * N * Dh), 1.0f), k = dev_random(size_t(B * H * N * Dh), 1.0f), v = dev_random(size_t(B * H * N * Dh), 1.0f);
     DeviceArray o(size_t(B * H * N * Dh) * 2);
@@ -595,29 +590,29 @@ void timings() {
     p.q_sh = p.k_sh = p.v_sh = p.o_sh = N * Dh;
     p.q_sn = p.k_sn = p.v_sn = p.o_sn = Dh;
     p.scale = 1.0f / std::sqrt(72.0f);
-    time_op("attention B2 H16 N4096 d72", 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
+    time_op(name, 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
   }
-  if (timed("layerNormModulate 8192 x 1152")) {
+  if (const char* name = "layerNormModulate 8192 x 1152"; timed(name)) {
     auto x = dev_random(size_t(M * D), 1.0f), s = dev_random(size_t(2 * D), 1.0f);
     DeviceArray out(size_t(M * D) * 2);
     dit::LayerNormModulateParams p{};
     p.dtype = dt; p.B = 2; p.N = M / 2; p.D = D; p.x = x->ptr; p.shift = s->ptr; p.scale = s->ptr; p.mod_stride = D; p.out = out.ptr; p.eps = 1e-6f;
-    time_op("layerNormModulate 8192 x 1152", 0, 2.0 * M * D * 2, [&] { dit::cuda::layer_norm_modulate(p); });
+    time_op(name, 0, 2.0 * M * D * 2, [&] { dit::cuda::layer_norm_modulate(p); });
   }
-  if (timed("causalConv3d 128->128 k3 9x128x128")) {
+  if (const char* name = "causalConv3d 128->128 k3 9x128x128"; timed(name)) {
     dit::Conv3dParams p = conv_params(dt, 1, 128, 9, 128, 128, 128, 3, 1, 2, 0, 1, 1, true);
     auto x = dev_random(size_t(128 * 9 * 128 * 128), 1.0f), w = dev_random(size_t(128 * 128 * 27), 0.02f), b = dev_random(128, 1.0f);
     DeviceArray out(size_t(128 * p.To * p.Ho * p.Wo) * 2);
     p.x = x->ptr; p.weight = w->ptr; p.bias = b->ptr; p.out = out.ptr;
-    time_op("causalConv3d 128->128 k3 9x128x128", 2.0 * 128 * 128 * 27 * double(p.To * p.Ho * p.Wo), 0, [&] { dit::cuda::conv3d(p); });
+    time_op(name, 2.0 * 128 * 128 * 27 * double(p.To * p.Ho * p.Wo), 0, [&] { dit::cuda::conv3d(p); });
   }
-  if (timed("patchEmbed3d 2x4x16x32x32 -> 1152")) {
+  if (const char* name = "patchEmbed3d 2x4x16x32x32 -> 1152"; timed(name)) {
     auto x = dev_random(size_t(2 * 4 * 16 * 32 * 32), 1.0f), w = dev_random(size_t(D * 16), 0.3f), b = dev_random(size_t(D), 1.0f);
     DeviceArray out(size_t(M * D) * 2);
     dit::PatchEmbedParams p{};
     p.dtype = dt; p.B = 2; p.C = 4; p.T = 16; p.H = 32; p.W = 32; p.D = D; p.pt = 1; p.ph = 2; p.pw = 2;
     p.x = x->ptr; p.weight = w->ptr; p.bias = b->ptr; p.out = out.ptr;
-    time_op("patchEmbed3d 2x4x16x32x32 -> 1152", 2.0 * M * D * 16, 0, [&] { dit::cuda::patch_embed3d(p); });
+    time_op(name, 2.0 * M * D * 16, 0, [&] { dit::cuda::patch_embed3d(p); });
   }
 }
 

@@ -14,6 +14,7 @@
 // - TMA: the box copied at once (elements outside the tensor as zeros, still counted), 128-byte
 //   swizzled by shared address bits, then complete_tx on the mbarrier. Stores: the box's elements
 //   inside the tensor written, the others dropped.
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <deque>
@@ -78,6 +79,7 @@ std::map<const uint64_t*, MBarrier> barriers;
 struct BulkStore {
   std::array<unsigned char, 128> map;  // the CUtensorMap (a kernel parameter: copied)
   std::array<int32_t, 5> coords;
+  uint32_t rank;
   uint32_t src;  // shared address
 };
 struct BulkQueue {
@@ -240,10 +242,12 @@ struct TensorMap {
 constexpr uint32_t kMapMagic = 0x7e450a11u;
 static_assert(sizeof(TensorMap) <= sizeof(CUtensorMap), "fits a CUtensorMap");
 
-TensorMap read_map(const void* map_ptr) {
+// The map at map_ptr, for a `rank`-D copy
+TensorMap read_map(const void* map_ptr, int rank) {
   TensorMap map;
   std::memcpy(&map, map_ptr, sizeof map);
   if (map.magic != kMapMagic) fault("TMA: not a tensor map made by cuTensorMapEncodeTiled");
+  if (int(map.rank) != rank) fault("TMA: a " + std::to_string(rank) + "-D copy through a " + std::to_string(map.rank) + "-D tensor map");
   const uint32_t row_bytes = map.box[0] * map.element_bytes;
   if (map.swizzle == CU_TENSOR_MAP_SWIZZLE_128B && row_bytes != 128) fault("TMA: a 128-byte swizzle needs 128-byte box rows here");
   return map;
@@ -278,7 +282,7 @@ void for_each_box_element(const TensorMap& map, uint32_t base, const int32_t* co
 }
 
 void execute_store(const BulkStore& store) {
-  const TensorMap map = read_map(store.map.data());
+  const TensorMap map = read_map(store.map.data(), int(store.rank));
   for_each_box_element(map, store.src, store.coords.data(), [&](uint32_t address, int64_t offset) {
     const unsigned char* from = shared_pointer(address, map.element_bytes, "TMA store source");
     if (offset >= 0) std::memcpy(const_cast<unsigned char*>(map.base) + offset, from, map.element_bytes);
@@ -391,8 +395,7 @@ void mbarrier_wait(uint64_t* bar, uint32_t parity) {
 }
 
 void tma_load(void* dst, const void* map_ptr, const int32_t* coords, int rank, uint64_t* bar) {
-  const TensorMap map = read_map(map_ptr);
-  if (int(map.rank) != rank) fault("TMA: a " + std::to_string(rank) + "-D copy through a " + std::to_string(map.rank) + "-D tensor map");
+  const TensorMap map = read_map(map_ptr, rank);
   for_each_box_element(map, shared_address(dst), coords, [&](uint32_t address, int64_t offset) {
     unsigned char* to = shared_pointer(address, map.element_bytes, "TMA destination");
     if (offset >= 0) {
@@ -409,12 +412,11 @@ void tma_load(void* dst, const void* map_ptr, const int32_t* coords, int rank, u
 
 void tma_store(const void* map_ptr, const int32_t* coords, int rank, const void* src) {
   sync_block_state();
-  BulkStore store{{}, {}, shared_address(src)};
+  BulkStore store{{}, {}, uint32_t(rank), shared_address(src)};
   std::memcpy(store.map.data(), map_ptr, store.map.size());
   std::copy(coords, coords + rank, store.coords.begin());
   // a real tensor map, its box in range now (the data is read at the wait)
-  const TensorMap map = read_map(store.map.data());
-  if (int(map.rank) != rank) fault("TMA: a " + std::to_string(rank) + "-D store through a " + std::to_string(map.rank) + "-D tensor map");
+  const TensorMap map = read_map(store.map.data(), rank);
   for_each_box_element(map, store.src, coords, [&](uint32_t address, int64_t) { shared_pointer(address, map.element_bytes, "TMA store source"); });
   if (async_copies_early()) {
     execute_store(store);

@@ -421,19 +421,20 @@ void mark_pending(uint32_t offset, int delta) {
   for (uint32_t i = 0; i < 16; i++) pending_bytes[offset + i] = uint16_t(pending_bytes[offset + i] + delta);
 }
 
-bool is_pending(uint32_t address, uint32_t bytes) {
-  const uint32_t offset = address - kSharedBase;
-  for (uint32_t i = 0; i < bytes; i++)
-    if (pending_bytes[offset + i]) return true;
-  return false;
-}
 
-bool is_unfenced(uint32_t address, uint32_t bytes) {
+namespace {
+// whether any byte of [address, address + bytes) has a count in a per-byte table of the dynamic shared memory
+bool any_counted(const std::vector<uint16_t>& counts, uint32_t address, uint32_t bytes) {
   const uint32_t offset = address - kSharedBase;
   for (uint32_t i = 0; i < bytes; i++)
-    if (unfenced_bytes[offset + i]) return true;
+    if (counts[offset + i]) return true;
   return false;
 }
+}  // namespace
+
+bool is_pending(uint32_t address, uint32_t bytes) { return any_counted(pending_bytes, address, bytes); }
+
+bool is_unfenced(uint32_t address, uint32_t bytes) { return any_counted(unfenced_bytes, address, bytes); }
 
 uint64_t block_serial() { return blocks_run; }
 
