@@ -219,6 +219,15 @@ async function measurePeaks(on: Target, big: boolean, n: number): Promise<{ gflo
  * Input sets a case rotates through, on both sides of the comparison: several on the GPU, so its
  * 50 MB L2 does not flatter the kernels (the model's weights alone exceed it).
  */
+function kernelSwitches(): Record<string, string> {
+  const set: Record<string, string> = {};
+  for (const name of ['DIT_CUDA_GEMM', 'DIT_CUDA_ATTENTION', 'DIT_CUDA_CONV', 'DIT_CUDA_GEMM_TILE']) {
+    const value = process.env[name];
+    if (value) set[name] = value;
+  }
+  return set;
+}
+
 function inputCopies(c: Case, device: Device): number {
   return device === 'cuda' && c.kind !== 'model' ? 4 : 1;
 }
@@ -288,7 +297,10 @@ export async function runBench(o: BenchOptions): Promise<number> {
   if (o.suite !== 'kernels') cases.push(modelCase(big ? GPU_MODEL_CONFIG : CPU_MODEL_CONFIG, 2));
   const info = backendInfo();
   const where = device === 'cuda' ? info.cuda.devices[0]?.name ?? 'cuda' : `cpu ${info.cpu.isa} x${info.cpu.threads}`;
-  process.stdout.write(`dit-native bench: ${o.suite} on ${where}, ${on.dtype}, median of ${iters} samples after warm-up\n`);
+  // the kernel switches set (kernel_choice.h; unset: the defaults), so a record says what it timed
+  const kernels = device === 'cuda' ? kernelSwitches() : {};
+  const named = Object.entries(kernels).map(([k, v]) => `${k}=${v}`).join(' ');
+  process.stdout.write(`dit-native bench: ${o.suite} on ${where}, ${on.dtype}, median of ${iters} samples after warm-up${named ? `, ${named}` : ''}\n`);
   const peakN = big ? 8192 : 1024;  // the square product behind the FLOP peak, ours and PyTorch's
   const peaks = await measurePeaks(on, big, peakN);
   // FLOP rates in TFLOP/s on the GPU, GFLOP/s on the CPU (the JSON keeps GFLOP/s)
@@ -360,7 +372,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
   );
   if (o.jsonPath) {
     const doc = {
-      date: new Date().toISOString(), device: where, suite: o.suite, small: !big, iters, rounds,
+      date: new Date().toISOString(), device: where, kernels, suite: o.suite, small: !big, iters, rounds,
       statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows,
     };
     const tmp = `${o.jsonPath}.tmp-${process.pid}`;

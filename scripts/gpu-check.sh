@@ -4,12 +4,15 @@
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
 # Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt.
 # Steps run in the order 0 1 4 5 2 3 6 (what a call must not miss first):
-#   0. the native check (no Node): every CUDA op vs the CPU op, with the default kernels, the
-#      mma.sync ones by name, each fallback and each Hopper kernel by name; then kernel timings
+#   0. the native check (no Node): every CUDA op vs the CPU op with the default kernels and each
+#      fallback; then each variant of the GEMM, the attention and the convolution checked and timed
+#      on its own, and the fastest that passed exported for the steps after (GPU_CHECK_CHOOSE=0:
+#      the compiled defaults), so that step 4's bench already runs the kernels to make the defaults
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: on 9.0 the Hopper ones)
 #   4. the bench suite on the GPU, PyTorch side by side
-#   5. the model bench again (no PyTorch side) with other kernels: by default the mma.sync ones
-#      (the default below compute capability 9.0); GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
+#   5. the model bench again (no PyTorch side) with other kernels: the compiled defaults, the
+#      mma.sync ones (the default below compute capability 9.0), the other attention schedules;
+#      GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
 #   2. the op tests again on the fallback kernels (WMMA GEMM and attention, im2col conv), with
 #      one query tile per warp in the mma attention, and the CUDA tests on each Hopper
 #      kernel (wgmma and tma GEMMs, wgmma attention, wgmma conv)
@@ -19,21 +22,17 @@
 #   6. the model bench with PyTorch's torch.compile beside eager (its compile takes a minute or
 #      two of device time, so it comes last)
 # A session has 15 device-minutes (the machine's start included) and a call at most 10: the
-# default runs steps 0, 1, 4, 5, 3 and 6 (on an H200: steps 0-5 about 4 minutes before the
-# eleventh session added the two extra attention schedules' checks, timings, model benches and
-# sanitizer runs, perhaps a minute more, and the twelfth the staged TMA GEMM's and the TMA
-# convolution's, perhaps 1-2 more; step 6's torch.compile about 1 more; a call's start and
-# transfers add about 40 s; give the call timeout_s=560: what a timeout cuts is the last steps,
-# sanitizers and torch.compile, and the summary says how far it got). Step 2 repeats through Node what step 0 covers natively, for a second call
-# (GPU_CHECK_STEPS="2 3 5"
-# GPU_CHECK_MODEL_VARIANTS="DIT_CUDA_GEMM=wgmma|DIT_CUDA_GEMM=tma|DIT_CUDA_ATTENTION=wgmma").
+# default runs steps 0, 1, 4, 5, 3 and 6 (tenth session, H200: steps 0-5 about 4 minutes; the
+# eleventh and twelfth sessions added variants, perhaps 2-3 minutes more; step 6's torch.compile
+# about 1 more; a call's start and transfers about 40 s). Give the call timeout_s=560: what a
+# timeout cuts is the last steps (sanitizers, torch.compile), and the summary says how far it got.
+# Step 2 repeats through Node what step 0 covers natively, for a second call (GPU_CHECK_STEPS="2 3").
 set -u
 out=${OUT:-gpu-out}
 steps=${GPU_CHECK_STEPS:-"0 1 4 5 3 6"}
-# step 5's variants, '|'-separated: by default the mma.sync kernels, against the Hopper defaults
-# the wgmma attention's other two schedules and the TMA GEMM's staged epilogue (not the defaults
-# until timed: kernel_choice.h)
-model_variants=${GPU_CHECK_MODEL_VARIANTS:-"DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer|DIT_CUDA_GEMM=tma-staged"}
+# step 5's variants, '|'-separated, each over step 0's choice: the compiled defaults, the mma.sync
+# kernels (the default below compute capability 9.0), the wgmma attention's other two schedules
+model_variants=${GPU_CHECK_MODEL_VARIANTS:-"defaults|DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer"}
 mkdir -p "$out"
 source .device/activate > "$out/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; }
@@ -61,41 +60,42 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   native native-default.log
   if [ $? -eq 124 ]; then summary "0 the default check hung: the rest of step 0 skipped (see $out/native-default.log)"; steps=${steps/0/}; fi
 fi
+# The fastest passing variant of each tensor-core op, from step 0's timings (GPU_CHECK_CHOOSE=0: the
+# compiled defaults), is exported for the later steps: one call's bench (step 4) then already runs,
+# beside PyTorch, the kernels that are to become the defaults (kernel_choice.h). Step 5's
+# "defaults" variant times the compiled defaults' forward in the same call.
+chosen=""
 if has 0 && [ -x .device/dit_cuda_check ]; then
-  # a switch's run checks the ops it reaches (ops=...): device time is scarce
-  tensor_ops="--only linear --only attention --only onv3d"
-  ops=$tensor_ops native native-mma.log DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma
-  ops=$tensor_ops native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
+  # the switches not timed: their check alone, on the ops each reaches (device time is scarce)
+  ops="--only linear --only attention --only onv3d" native native-fallbacks.log DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col
   ops="--only attention" native native-simt.log DIT_CUDA_ATTENTION=simt
-  ops="--only attention" native native-mma16.log DIT_CUDA_ATTENTION=mma16
-  ops="--only linear" native native-wgmma.log DIT_CUDA_GEMM=wgmma
-  ops="--only linear" native native-tma.log DIT_CUDA_GEMM=tma
-  ops="--only linear" native native-tma-staged.log DIT_CUDA_GEMM=tma-staged
-  ops="--only onv3d" native native-conv-tma.log DIT_CUDA_CONV=tma
-  ops="--only attention" native native-attention-wgmma.log DIT_CUDA_ATTENTION=wgmma
-  ops="--only attention" native native-attention-wgmma-pingpong.log DIT_CUDA_ATTENTION=wgmma-pingpong
-  ops="--only attention" native native-attention-wgmma-producer.log DIT_CUDA_ATTENTION=wgmma-producer
-  ops="--only onv3d" native native-conv-wgmma.log DIT_CUDA_CONV=wgmma
-  ops="--only linear --only onv3d" native native-tile256.log DIT_CUDA_GEMM_TILE=256
-  timeout 120 $check > "$out/native-timing.log" 2>&1
+  ops="--only linear --only onv3d" native native-tile256.log DIT_CUDA_GEMM_TILE=256 DIT_CUDA_GEMM=mma
+  # the ops with no variants, on the default kernels (checked above)
+  timeout 60 $check --no-checks --time adaLN --time layerNorm --time patchEmbed > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
-  # each variant's run checks and times its op alone (--only, --time): device time is scarce
-  for gemm in mma wgmma tma-staged; do  # the default (TMA on 9.0) is in the timing above
-    DIT_CUDA_GEMM=$gemm timeout 60 $check --only linear --time linear > "$out/native-timing-$gemm.log" 2>&1
-    grep -E "^time  linear" "$out/native-timing-$gemm.log" | sed "s/^time /time $gemm/" | tee -a "$out/summary.txt"
-  done
-  for tile in 128 256; do
-    DIT_CUDA_GEMM=mma DIT_CUDA_GEMM_TILE=$tile timeout 60 $check --only linear --time linear > "$out/native-timing-tile$tile.log" 2>&1
-    grep -E "^time  linear" "$out/native-timing-tile$tile.log" | sed "s/^time /time tile$tile/" | tee -a "$out/summary.txt"
-  done
-  for attention in mma mma16 wgmma-pingpong wgmma-producer; do
-    DIT_CUDA_ATTENTION=$attention timeout 60 $check --only attention --time attention > "$out/native-timing-$attention.log" 2>&1
-    grep -E "^time  attention" "$out/native-timing-$attention.log" | sed "s/^time /time $attention/" | tee -a "$out/summary.txt"
-  done
-  for conv in mma tma; do
-    DIT_CUDA_CONV=$conv timeout 60 $check --only onv3d --time causalConv3d > "$out/native-timing-conv-$conv.log" 2>&1
-    grep -E "^time  causalConv3d" "$out/native-timing-conv-$conv.log" | sed "s/^time /time $conv/" | tee -a "$out/summary.txt"
-  done
+  # each candidate (the current default first: it wins a tie): one run checks its op and times it;
+  # the fastest that passed is chosen. GEMM: the sum of the four as the model runs them
+  timed_variant() {  # timed_variant <switch> <value> <--only text> <timings summed (regex)> <--time text>...
+    local switch=$1 value=$2 only_op=$3 summed=$4; shift 4
+    local log="$out/native-$switch-$value.log" filters=()
+    for text in "$@"; do filters+=(--time "$text"); done
+    env "$switch=$value" timeout 60 $check --only "$only_op" "${filters[@]}" > "$log" 2>&1
+    local rc=$?
+    local ms=$(awk -v summed="^time  ($summed)" '$0 ~ summed {sum += $(NF-3)} END {if (sum) printf "%.4f", sum}' "$log")
+    summary "0 native $switch=$value (exit $rc): $(grep -E "checks failed" "$log") $(grep -A1 -E "^FAIL" "$log" | head -4 | tr -s " " | tr '\n' ' ')time ${ms:-none} ms"
+    grep -E "^time" "$log" | sed "s/^time /time $value/" >> "$out/summary.txt"
+    if [ $rc -eq 0 ] && [ -n "$ms" ]; then echo "$ms $value" >> "$out/candidates-$switch.txt"; fi
+  }
+  for gemm in tma tma-staged wgmma mma; do timed_variant DIT_CUDA_GEMM $gemm linear "linear (qkv|proj gated|fc1|fc2 gated)" "linear qkv" gated fc1; done
+  for attention in wgmma wgmma-pingpong wgmma-producer mma mma16; do timed_variant DIT_CUDA_ATTENTION $attention attention attention attention; done
+  for conv in wgmma tma mma; do timed_variant DIT_CUDA_CONV $conv onv3d causalConv3d causalConv3d; done
+  if [ "${GPU_CHECK_CHOOSE:-1}" = 1 ]; then
+    for switch in DIT_CUDA_GEMM DIT_CUDA_ATTENTION DIT_CUDA_CONV; do
+      best=$(sort -g -s -k1,1 "$out/candidates-$switch.txt" 2>/dev/null | head -1 | cut -d' ' -f2)
+      if [ -n "$best" ]; then export "$switch=$best"; chosen="$chosen $switch=$best"; fi
+    done
+  fi
+  summary "0 chosen for the later steps:${chosen:- the compiled defaults}"
 fi
 if has 1; then
   timeout 200 "${ava[@]}" test/cuda > "$out/ava-cuda.log" 2>&1
@@ -104,14 +104,16 @@ fi
 if has 4; then
   export DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3)
   timeout 200 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
-  summary "4 bench (exit $?)"
+  summary "4 bench (exit $?) with:${chosen:- the compiled defaults}"
   cat "$out/bench-cuda.txt"
 fi
 if has 5; then  # the whole model with other kernels (the kernel variants are timed in step 0)
   IFS='|' read -r -a variants <<<"$model_variants"
   for variant in "${variants[@]}"; do
     log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
-    env DIT_BENCH_TORCH=0 $variant timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
+    # "defaults": the compiled defaults, whatever step 0 chose
+    if [ "$variant" = defaults ]; then settings="-u DIT_CUDA_GEMM -u DIT_CUDA_ATTENTION -u DIT_CUDA_CONV"; else settings=$variant; fi
+    env DIT_BENCH_TORCH=0 $settings timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
     summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
   done
 fi

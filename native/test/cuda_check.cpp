@@ -8,7 +8,8 @@
 // `--cpu-only` runs the references alone (the harness itself, where there is no GPU); `--only TEXT`
 // (repeatable) the checks whose name contains one of the TEXTs, `--skip TEXT` (repeatable) not those
 // whose name contains it; `--time TEXT` (repeatable) only the timings whose name contains one (a
-// kernel variant's timing run then costs its op's checks and timings alone). Exit code 2: no CUDA
+// kernel variant's timing run then costs its op's checks and timings alone); `--no-checks` the
+// timings alone (of kernels another run has checked). Exit code 2: no CUDA
 // device. Built against the CUDA emulator (native/test/cuda_emu, target dit_cuda_check_emu) it runs
 // on any x86-64 machine.
 #include <cmath>
@@ -239,7 +240,8 @@ void check_linear(DType dt) {
       {"linear mma silu", 70, 136, 64, true, dit::Activation::Silu},
       {"linear mma gelu (erf)", 70, 136, 64, true, dit::Activation::Gelu},
       {"linear mma gelu tanh, no bias", 70, 136, 64, false, dit::Activation::GeluTanh},
-      // 162 TMA tiles: more than an H100's 132 SMs, so the persistent GEMM's blocks take several
+      // 162 TMA tiles: more than an H100's 132 SMs, so the persistent GEMM's blocks take several;
+      // 9 row blocks: the TMA GEMM's tile order has a group of 8 and a group of 1 (linear_tma.cu)
       {"linear many tiles", 1030, 3456, 40, true, dit::Activation::None},
       // the TMA GEMM's stores: the second warpgroup's rows all past M (60 < 64), and a column tile
       // of 8 (one of its three boxes inside N)
@@ -629,9 +631,10 @@ void run_checks() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool timing = true;
+  bool timing = true, checking = true;
   for (int i = 1; i < argc; i++) {
     if (std::strcmp(argv[i], "--no-timing") == 0) timing = false;
+    if (std::strcmp(argv[i], "--no-checks") == 0) checking = false;
     if (std::strcmp(argv[i], "--cpu-only") == 0) cpu_only = true;
     if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc) only.push_back(argv[++i]);
     if (std::strcmp(argv[i], "--skip") == 0 && i + 1 < argc) skip.push_back(argv[++i]);
@@ -652,8 +655,8 @@ int main(int argc, char** argv) {
               d.multiprocessors, info.driver_version, info.runtime_version);
   for (const char* env : {"DIT_CUDA_GEMM", "DIT_CUDA_ATTENTION", "DIT_CUDA_CONV"})
     if (const char* v = std::getenv(env)) std::printf("%s=%s\n", env, v);
-  run_checks();
-  if (selected("streams")) {
+  if (checking) run_checks();
+  if (checking && selected("streams")) {
     try {
       check_streams();
     } catch (const std::exception& e) {

@@ -107,11 +107,13 @@ struct Descriptor {
 
 uint32_t swizzle_128(uint32_t address) { return address ^ (((address >> 7) & 7) << 4); }
 
-// An operand element the async proxy reads: in range, and if cp.async wrote it, fenced by its writer
+// An operand element the async proxy reads: in range, landed and fenced by its cp.async writer, and
+// not stored to since the last fence.proxy.async
 const unsigned char* operand(uint32_t address) {
   const unsigned char* p = shared_pointer(address, 2, "wgmma operand");
   if (is_pending(address, 2)) fault("wgmma on shared memory a cp.async has not landed in (no cp.async.wait_group of its thread before)");
   if (is_unfenced(address, 2)) fault("wgmma on shared memory written by cp.async without a fence.proxy.async after it");
+  if (is_stored_since_fence(address, 2)) fault("wgmma on shared memory stored to after the last fence.proxy.async");
   return p;
 }
 
@@ -403,6 +405,7 @@ void tma_load(void* dst, const void* map_ptr, const int32_t* coords, int rank, u
     } else {
       std::memset(to, 0, map.element_bytes);
     }
+    note_async_write(address, map.element_bytes);
   });
   MBarrier& b = barrier(bar);
   b.tx -= int64_t(box_elements(map) * map.element_bytes);  // complete_tx
@@ -417,7 +420,11 @@ void tma_store(const void* map_ptr, const int32_t* coords, int rank, const void*
   std::copy(coords, coords + rank, store.coords.begin());
   // a real tensor map, its box in range now (the data is read at the wait)
   const TensorMap map = read_map(store.map.data(), rank);
-  for_each_box_element(map, store.src, coords, [&](uint32_t address, int64_t) { shared_pointer(address, map.element_bytes, "TMA store source"); });
+  // ... and the staging tile's stores ordered before it by a fence.proxy.async
+  for_each_box_element(map, store.src, coords, [&](uint32_t address, int64_t) {
+    shared_pointer(address, map.element_bytes, "TMA store source");
+    if (is_stored_since_fence(address, map.element_bytes)) fault("TMA store of shared memory stored to after the last fence.proxy.async");
+  });
   if (async_copies_early()) {
     execute_store(store);
   } else {

@@ -104,6 +104,7 @@ unsigned char* shared_base = nullptr;
 size_t shared_bytes = 0;
 std::vector<uint16_t> unfenced_bytes;  // per byte of dynamic shared memory: writers not yet fenced
 std::vector<uint16_t> pending_bytes;   // ... cp.async copies issued, not yet landed
+std::vector<unsigned char> fenced_image;  // the dynamic shared memory at the last fence.proxy.async
 
 // Stacks with a guard page below each, kept across launches.
 unsigned char* stacks = nullptr;
@@ -228,6 +229,7 @@ void run_block(unsigned n) {
   blocks_run++;
   block_arrived = block_exited = 0;
   if (shared_bytes) std::memset(shared_base, 0xff, shared_bytes);
+  std::fill(fenced_image.begin(), fenced_image.end(), static_cast<unsigned char>(0xff));
   std::fill(unfenced_bytes.begin(), unfenced_bytes.end(), uint16_t(0));
   std::fill(pending_bytes.begin(), pending_bytes.end(), uint16_t(0));
   for (unsigned remaining = n; remaining > 0 && fault_message.empty();) {
@@ -323,6 +325,7 @@ void run_grid(const void* kernel, dim3 grid, dim3 block, size_t shared, cudaStre
   shared_bytes = shared;
   unfenced_bytes.assign(shared, 0);
   pending_bytes.assign(shared, 0);
+  fenced_image.assign(shared, 0xff);
   kernel_body = body;
   kernel_state = state;
   fault_message.clear();
@@ -415,6 +418,7 @@ void fence_proxy_async() {
   for (uint32_t offset : t.unfenced)
     for (uint32_t i = 0; i < 16; i++) unfenced_bytes[offset + i]--;
   t.unfenced.clear();
+  if (shared_bytes) std::memcpy(fenced_image.data(), shared_base, shared_bytes);
 }
 
 void mark_pending(uint32_t offset, int delta) {
@@ -435,6 +439,14 @@ bool any_counted(const std::vector<uint16_t>& counts, uint32_t address, uint32_t
 bool is_pending(uint32_t address, uint32_t bytes) { return any_counted(pending_bytes, address, bytes); }
 
 bool is_unfenced(uint32_t address, uint32_t bytes) { return any_counted(unfenced_bytes, address, bytes); }
+
+void note_async_write(uint32_t address, uint32_t bytes) {
+  std::memcpy(fenced_image.data() + (address - kSharedBase), shared_pointer(address, bytes, "async write"), bytes);
+}
+
+bool is_stored_since_fence(uint32_t address, uint32_t bytes) {
+  return std::memcmp(fenced_image.data() + (address - kSharedBase), shared_pointer(address, bytes, "async read"), bytes) != 0;
+}
 
 uint64_t block_serial() { return blocks_run; }
 

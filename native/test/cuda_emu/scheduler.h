@@ -62,6 +62,13 @@ unsigned char* shared_pointer(uint32_t address, size_t bytes, const char* what);
 // (fence_proxy_async itself: include/dit_emu_hopper.h)
 void mark_unfenced(Thread& t, uint32_t offset);  // the 16 bytes of one cp.async at this offset
 bool is_unfenced(uint32_t address, uint32_t bytes);  // a shared address
+// Ordinary stores to shared memory the async proxy may not read either until a fence.proxy.async
+// orders them: the emulator cannot see a store, so it keeps an image of the dynamic shared memory
+// as it was at the last fence.proxy.async of any thread, and the bytes an async read finds changed
+// since were written after it. (A writer that relies on another thread's fence passes: the rule is
+// per thread.) The async proxy's own writes (TMA loads) go into the image too.
+void note_async_write(uint32_t address, uint32_t bytes);  // after the async proxy wrote them
+bool is_stored_since_fence(uint32_t address, uint32_t bytes);
 // cp.async copies issued and not yet landed (no cp.async.wait_group of their thread retired them):
 // what the async proxy may not read either, whatever the thread scheduling (a tile published
 // before its copies were waited for would otherwise pass whenever its writer happened to wait

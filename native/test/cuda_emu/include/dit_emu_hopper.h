@@ -12,7 +12,8 @@ void wgmma_issue(float* d, int n, const uint32_t* a, uint64_t desc_a, uint64_t d
 // using the array faults
 void wgmma_pin_operands(const void* registers, size_t bytes);
 void wgmma_fence();
-// fence.proxy.async.shared::cta: this thread's cp.async data may now be read by wgmma
+// fence.proxy.async.shared::cta: this thread's cp.async data, and the shared memory as it is now,
+// may be read by the async proxy (wgmma, TMA stores)
 void fence_proxy_async();
 void wgmma_commit();
 void wgmma_wait(int pending);
