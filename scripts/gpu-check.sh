@@ -8,8 +8,8 @@
 #      fallback; then each variant of the GEMM, the attention and the convolution checked and timed
 #      on its own, and the fastest that passed exported for the steps after (GPU_CHECK_CHOOSE=0:
 #      the compiled defaults), so that step 4's bench already runs the kernels to make the defaults
-#   1. the CUDA tests with DIT_REQUIRE_GPU=1 (default kernels: on 9.0 the Hopper ones)
-#   4. the bench suite on the GPU, PyTorch side by side
+#   1. the CUDA tests with DIT_REQUIRE_GPU=1, on the kernels step 0 chose
+#   4. the bench suite on the GPU, PyTorch side by side, on the kernels step 0 chose
 #   5. the model bench again (no PyTorch side) with other kernels: the compiled defaults, the
 #      mma.sync ones (the default below compute capability 9.0), the other attention schedules;
 #      GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others

@@ -16,7 +16,7 @@ IFS=';' read -r -a entries <<<"$profiles"
 for entry in "${entries[@]}"; do
   IFS=':' read -r label kernel setting <<<"$entry"
   env $setting timeout 120 ncu --clock-control none --kernel-name "regex:$kernel" --launch-count 1 --set full \
-    -o "$out/$label" -f $check --only no-checks > "$out/$label-ncu.log" 2>&1
+    -o "$out/$label" -f $check --no-checks > "$out/$label-ncu.log" 2>&1
   echo "$label (exit $?)"
   ncu -i "$out/$label.ncu-rep" --page details > "$out/$label.txt" 2>&1
   ncu -i "$out/$label.ncu-rep" --page source --csv --print-source sass > "$out/$label-sass.csv" 2>&1
