@@ -113,7 +113,7 @@ if has 5; then  # the whole model with other kernels (the kernel variants are ti
     log="$out/bench-$(echo "$variant" | tr ' =' '_-').txt"
     # "defaults": the compiled defaults, whatever step 0 chose
     if [ "$variant" = defaults ]; then settings="-u DIT_CUDA_GEMM -u DIT_CUDA_ATTENTION -u DIT_CUDA_CONV"; else settings=$variant; fi
-    env DIT_BENCH_TORCH=0 $settings timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
+    env $settings DIT_BENCH_TORCH=0 timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
     summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
   done
 fi
