@@ -87,7 +87,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     if [ $rc -eq 0 ] && [ -n "$ms" ]; then echo "$ms $value" >> "$out/candidates-$switch.txt"; fi
   }
   for gemm in tma tma-staged wgmma mma; do timed_variant DIT_CUDA_GEMM $gemm linear "linear (qkv|proj gated|fc1|fc2 gated)" "linear qkv" gated fc1; done
-  for attention in wgmma wgmma-pingpong wgmma-producer mma mma16; do timed_variant DIT_CUDA_ATTENTION $attention attention attention attention; done
+  for attention in wgmma wgmma-pingpong wgmma-producer wgmma-producer-alternating mma mma16; do timed_variant DIT_CUDA_ATTENTION $attention attention attention attention; done
   for conv in wgmma tma mma; do timed_variant DIT_CUDA_CONV $conv onv3d causalConv3d causalConv3d; done
   if [ "${GPU_CHECK_CHOOSE:-1}" = 1 ]; then
     for switch in DIT_CUDA_GEMM DIT_CUDA_ATTENTION DIT_CUDA_CONV; do
@@ -140,7 +140,7 @@ if has 3; then
   summary "3 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck.log" | tr '\n' ' ')"
   # the wgmma attention's other schedules: ping-pong's barrier reached from two places, the
   # producer's mbarrier ring
-  for schedule in pingpong producer; do
+  for schedule in pingpong producer producer-alternating; do
     DIT_CUDA_ATTENTION=wgmma-$schedule timeout 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only attention \
       > "$out/native-racecheck-$schedule.log" 2>&1
     summary "3 native racecheck $schedule attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-$schedule.log" | tr '\n' ' ')"
@@ -151,7 +151,8 @@ if has 3; then
   summary "3 native racecheck tma-staged linear, tma conv (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$out/native-racecheck-tma-staged.log" | tr '\n' ' ')"
   # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
   for variant in DIT_CUDA_GEMM=wgmma:linear DIT_CUDA_GEMM=tma:linear DIT_CUDA_GEMM=tma-staged:linear DIT_CUDA_ATTENTION=wgmma:attention \
-    DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention DIT_CUDA_CONV=wgmma:onv3d \
+    DIT_CUDA_ATTENTION=wgmma-pingpong:attention DIT_CUDA_ATTENTION=wgmma-producer:attention \
+    DIT_CUDA_ATTENTION=wgmma-producer-alternating:attention DIT_CUDA_CONV=wgmma:onv3d \
     DIT_CUDA_CONV=tma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$out/native-memcheck-${setting##*=}-$only_ops.log"
     env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1

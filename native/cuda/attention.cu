@@ -290,11 +290,13 @@ void attention(const AttentionParams& p) {
     if constexpr (sizeof(T) == 2) {
       const AttentionKernel kernel = attention_kernel();
       const bool simt = kernel == AttentionKernel::Simt, wmma = kernel == AttentionKernel::Wmma;
-      const bool named = kernel == AttentionKernel::Wgmma || kernel == AttentionKernel::WgmmaPingPong || kernel == AttentionKernel::WgmmaProducer;
+      const bool named = kernel == AttentionKernel::Wgmma || kernel == AttentionKernel::WgmmaPingPong ||
+                         kernel == AttentionKernel::WgmmaProducer || kernel == AttentionKernel::WgmmaProducerAlternating;
       const AttentionKernel wgmma = kernel == AttentionKernel::Auto ? kWgmmaAttentionByDefault : kernel;
-      const WgmmaAttentionSchedule schedule = wgmma == AttentionKernel::WgmmaPingPong   ? WgmmaAttentionSchedule::PingPong
-                                              : wgmma == AttentionKernel::WgmmaProducer ? WgmmaAttentionSchedule::Producer
-                                                                                        : WgmmaAttentionSchedule::Lockstep;
+      const WgmmaAttentionSchedule schedule = wgmma == AttentionKernel::WgmmaPingPong              ? WgmmaAttentionSchedule::PingPong
+                                              : wgmma == AttentionKernel::WgmmaProducer            ? WgmmaAttentionSchedule::Producer
+                                              : wgmma == AttentionKernel::WgmmaProducerAlternating ? WgmmaAttentionSchedule::ProducerAlternating
+                                                                                                   : WgmmaAttentionSchedule::Lockstep;
       if (try_hopper(named, kernel == AttentionKernel::Auto, kHopperAttentionByDefault) &&
           attention_wgmma<T>(p, schedule))
         return;

@@ -69,7 +69,7 @@ bool attention_mma(const AttentionParams& p);
 // The same on Hopper's wgmma (attention_wgmma.cu): false when the device is not compute
 // capability 9.0 or the head dim (64, 72, 80, 96, 128) or strides do not fit it. The schedule:
 // how its two warpgroups get their K / V tiles and keep in step (attention_wgmma.cu).
-enum class WgmmaAttentionSchedule { Lockstep, PingPong, Producer };
+enum class WgmmaAttentionSchedule { Lockstep, PingPong, Producer, ProducerAlternating };
 template <typename T>
 bool attention_wgmma(const AttentionParams& p, WgmmaAttentionSchedule schedule);
 

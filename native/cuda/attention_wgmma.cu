@@ -20,7 +20,7 @@
 // wgmma-pingpong: the per-tile barrier met at different points of the two loops, so one's softmax
 // runs under the other's products, FlashAttention-3's ping-pong) and producer (wgmma-producer: a
 // third warpgroup copies the tiles and publishes them on mbarriers, FlashAttention-3's warp
-// specialisation with cp.async for TMA).
+// specialisation with cp.async for TMA; wgmma-producer-alternating: its consumers also take turns).
 // Every wgmma and wait is unconditional: ptxas silently serialises all the wgmma of a kernel when
 // it cannot prove ordinary instructions keep off an in-flight wgmma's registers on every path
 // (C7513-C7520; an order overlapping the softmax with both products drew them in every form
@@ -54,6 +54,11 @@ constexpr int kRows = 64 * kWarpgroups;  // query rows per block
 //   `full` mbarrier; the two others release a stage on its `empty` mbarrier when their products
 //   of it have retired. No block barrier in the loop: each warpgroup runs as far ahead as its
 //   tiles allow, and the consumers issue no copies.
+// - ProducerAlternating: the Producer kernel (a run-time flag, not another instantiation) whose
+//   two consumer warpgroups take turns to issue their products (two `turn` mbarriers, warpgroup
+//   0 first): one issues S and P V, passes the turn and runs its softmax while the other's
+//   products run, FlashAttention-3's ping-pong on top of the producer. Left to themselves the
+//   two may fall into step, both softmaxes on the SFU at once and the tensor cores idle.
 using Schedule = WgmmaAttentionSchedule;
 __host__ __device__ constexpr int block_threads(Schedule schedule) { return schedule == Schedule::Producer ? kThreads + 128 : kThreads; }
 // The producer's registers: 384 threads get 168 each; the producer, which only copies, gives back
@@ -137,7 +142,8 @@ struct TileCopies {
 };
 
 template <typename T, int D, Schedule kSchedule>
-__global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2) {
+__global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kernel(const AttentionParams p, const float scale_log2,
+                                                                                  const bool alternate) {
 #ifdef DIT_WGMMA_AVAILABLE
   using L = WgmmaFlashLayout<D>;
   constexpr int kKeys = L::kKeys, kStages = L::kStages;
@@ -213,20 +219,23 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
   };
 
   uint64_t *full = nullptr, *empty = nullptr;  // the producer schedule's barriers, a pair a stage
+  uint64_t* turn = nullptr;                     // ... and with `alternate`, turn[w]: warpgroup w's to issue
   if constexpr (kProducer) {
     // The producer warpgroup (the last): tile t into stage t % kStages once the consumers have
     // released the tile that was there (its `empty` barrier), one cp.async group a tile; tile t
     // is published on its `full` barrier (every producer thread arrives once its own copies of
     // the tile have landed and are fenced for the tensor cores) when tile t + kProducerAhead has
     // been issued, and the last ones at the end.
-    __shared__ __align__(8) uint64_t barriers[2 * kStages];
+    __shared__ __align__(8) uint64_t barriers[2 * kStages + 2];
     full = barriers;
     empty = barriers + kStages;
+    turn = barriers + 2 * kStages;
     if (tid == 0) {
       for (int s = 0; s < kStages; s++) {
         wgmma::barrier_init(&full[s], 128);
         wgmma::barrier_init(&empty[s], kThreads);
       }
+      for (int w = 0; w < kWarpgroups; w++) wgmma::barrier_init(&turn[w], 4);  // a lane of each of the other's warps
       wgmma::barrier_init_fence();
     }
     if (warpgroup < kWarpgroups) {
@@ -354,14 +363,31 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
   auto wait_tile = [&](int t) {
     if (t < key_tiles) wgmma::barrier_wait(&full[t % kStages], uint32_t(t / kStages) & 1u);
   };
+  // With `alternate`: a warpgroup's i-th issue of products waits for the other's (i - 1)-th
+  // (warpgroup 0's) or i-th (warpgroup 1's) to have been issued: each issue completes one phase of
+  // the other's `turn` barrier, and strict turns keep them within one phase of each other, so
+  // parity tells the phases apart. The last issue's arrival finds no one waiting, which is fine.
+  int issues = 0;
+  auto await_turn = [&]() {
+    if (!kProducer || !alternate) return;
+    const int completion = warpgroup == 0 ? issues - 1 : issues;
+    if (completion >= 0) wgmma::barrier_wait(&turn[warpgroup], uint32_t(completion) & 1u);
+  };
+  auto pass_turn = [&]() {
+    if (kProducer && alternate && lane == 0) wgmma::barrier_arrive(&turn[warpgroup ^ 1]);
+    issues++;
+  };
   if constexpr (kProducer) wait_tile(0);
+  await_turn();
   issue_scores(s, 0);
+  pass_turn();
   wgmma::wait<0>();
   wgmma::fence_operands(s);
   softmax(0);
   pack_p();
   for (int j = 0; j < key_tiles; j++) {
     if constexpr (kProducer) wait_tile(j + 1);
+    await_turn();
     // S of tile j + 1 (unconditional: past the last tile it multiplies whatever that stage holds,
     // no copy being in flight into it, and its P is never used; a wgmma under a branch makes
     // ptxas serialise them all: C7520)
@@ -386,6 +412,7 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
       wgmma::mma_async_rs<D, T>(out, pa[kk], wgmma::advance(v_desc, kk * 2 * L::kVGroupBytes));
     }
     wgmma::commit();
+    pass_turn();
     wgmma::wait<1>();
     wgmma::fence_operands(s);
     // Ping-pong: warpgroup 1 meets the barrier here, warpgroup 0 after its softmax. Past the
@@ -435,14 +462,14 @@ __global__ void __launch_bounds__(block_threads(kSchedule), 1) flash_wgmma_kerne
 }
 
 template <typename T, int D, Schedule kSchedule>
-bool launch(const AttentionParams& p) {
+bool launch(const AttentionParams& p, bool alternate = false) {
   using L = WgmmaFlashLayout<D>;
   // + the producer schedule's static barriers, padded
   if (!hopper_fits(L::kSharedBytes + (kSchedule == Schedule::Producer ? 128 : 0))) return false;
   constexpr auto kernel = flash_wgmma_kernel<T, D, kSchedule>;
   allow_dynamic_shared<kernel>(L::kSharedBytes, "attention wgmma smem");
   const dim3 grid = attention_grid((p.N + kRows - 1) / kRows, p.B * p.H);
-  kernel<<<grid, block_threads(kSchedule), L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f);
+  kernel<<<grid, block_threads(kSchedule), L::kSharedBytes, stream()>>>(p, p.scale * 1.4426950408889634f, alternate);
   return true;
 }
 
@@ -464,9 +491,10 @@ bool attention_wgmma(const AttentionParams& p, WgmmaAttentionSchedule schedule) 
       switch (schedule) {
         case Schedule::PingPong: return launch<T, D, Schedule::PingPong>(p);
         case Schedule::Producer:
+        case Schedule::ProducerAlternating:
           // at 96 (128-key tiles and 48 output accumulators) the consumers spill (kConsumerRegisters
           // above): 96 runs lockstep, and its producer kernel is not built
-          if constexpr (D != 96) return launch<T, D, Schedule::Producer>(p);
+          if constexpr (D != 96) return launch<T, D, Schedule::Producer>(p, schedule == Schedule::ProducerAlternating);
           [[fallthrough]];
         default: return launch<T, D, Schedule::Lockstep>(p);
       }

@@ -33,7 +33,8 @@ GemmKernel gemm_kernel() {
 }
 
 AttentionKernel attention_kernel() {
-  static const char* const names[] = {"auto", "mma", "mma16", "wmma", "simt", "wgmma", "wgmma-pingpong", "wgmma-producer"};
+  static const char* const names[] = {"auto", "mma", "mma16", "wmma", "simt", "wgmma", "wgmma-pingpong", "wgmma-producer",
+                                      "wgmma-producer-alternating"};
   static const AttentionKernel kernel = parse<AttentionKernel>("DIT_CUDA_ATTENTION", names);
   return kernel;
 }

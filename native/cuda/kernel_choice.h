@@ -24,10 +24,11 @@ constexpr bool kTmaStagedByDefault = false;
 // DIT_CUDA_ATTENTION: mma (two query tiles per warp where registers allow), mma16 (one), wmma,
 // simt (attention.cu's fallbacks), and attention_wgmma.cu's three schedules: wgmma (the two
 // warpgroups in lockstep), wgmma-pingpong (their softmaxes alternating with their products),
-// wgmma-producer (a third warpgroup loading the tiles, on mbarriers)
-enum class AttentionKernel { Auto, Mma, Mma16, Wmma, Simt, Wgmma, WgmmaPingPong, WgmmaProducer };
+// wgmma-producer (a third warpgroup loading the tiles, on mbarriers), wgmma-producer-alternating
+// (the same, its two other warpgroups taking turns to issue their products)
+enum class AttentionKernel { Auto, Mma, Mma16, Wmma, Simt, Wgmma, WgmmaPingPong, WgmmaProducer, WgmmaProducerAlternating };
 // Which of the wgmma schedules "auto" runs: the lockstep one, the one verified on the H200, until
-// a GPU has timed the other two against it (both pass every check on the CUDA emulator).
+// a GPU has timed the others against it (all pass every check on the CUDA emulator).
 constexpr AttentionKernel kWgmmaAttentionByDefault = AttentionKernel::Wgmma;
 // DIT_CUDA_CONV: mma (the implicit GEMM of conv3d_mma.cu), im2col (conv3d.cu's fallback), wgmma
 // (conv3d_wgmma.cu), tma (conv3d_tma.cu: the TMA GEMM, its B tiles copied from the input by TMA)
