@@ -73,7 +73,8 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   # the ops with no variants, on the default kernels (checked above)
   timeout 60 $check --no-checks --time adaLN --time layerNorm --time patchEmbed > "$out/native-timing.log" 2>&1
   grep -E "^time" "$out/native-timing.log" | tee -a "$out/summary.txt"
-  # each candidate (the current default first: it wins a tie): one run checks its op and times it;
+  # each candidate (the current default first: it wins a tie): one run checks its op and times it
+  # (the attention in both layouts, the bench's contiguous one and the model's qkv rows);
   # the fastest that passed is chosen. GEMM: the sum of the four as the model runs them
   timed_variant() {  # timed_variant <switch> <value> <--only text> <timings summed (regex)> <--time text>...
     local switch=$1 value=$2 only_op=$3 summed=$4; shift 4

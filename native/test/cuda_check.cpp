@@ -594,6 +594,23 @@ void timings() {
     p.scale = 1.0f / std::sqrt(72.0f);
     time_op(name, 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
   }
+  if (const char* name = "attention B2 H16 N4096 d72, model's qkv rows"; timed(name)) {
+    // as the model runs it: q, k and v read by strides out of the qkv GEMM's (B, N, 3, H, Dh)
+    // output, rows of 144 bytes 6,912 apart, and O written (B, N, H, Dh) for the proj GEMM
+    const int64_t B = 2, H = 16, N = 4096, Dh = 72;
+    auto qkv = dev_random(size_t(B * N * 3 * H * Dh), 1.0f);
+    DeviceArray o(size_t(B * N * H * Dh) * 2);
+    unsigned char* base = static_cast<unsigned char*>(qkv->ptr);
+    dit::AttentionParams p{};
+    p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = N; p.Dh = Dh;
+    p.q = base; p.k = base + H * Dh * 2; p.v = base + 2 * H * Dh * 2;
+    p.q_sb = p.k_sb = p.v_sb = N * 3 * H * Dh;
+    p.q_sh = p.k_sh = p.v_sh = Dh;
+    p.q_sn = p.k_sn = p.v_sn = 3 * H * Dh;
+    p.o = o.ptr; p.o_sb = N * H * Dh; p.o_sh = Dh; p.o_sn = H * Dh;
+    p.scale = 1.0f / std::sqrt(72.0f);
+    time_op(name, 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
+  }
   if (const char* name = "layerNormModulate 8192 x 1152"; timed(name)) {
     auto x = dev_random(size_t(M * D), 1.0f), s = dev_random(size_t(2 * D), 1.0f);
     DeviceArray out(size_t(M * D) * 2);
