@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getBackend, resolveDevice, type Device } from './backend';
+import { forwardBreakdown, type Breakdown } from './breakdown';
 import { dtypeSize, type FloatDType } from './dtype';
 import { DiT } from './dit/model';
 import { DitError } from './errors';
@@ -31,6 +32,8 @@ export interface BenchOptions {
   rounds?: number;
   /** the CPU's smaller shapes on any device (on CUDA the default is DiT-XL/2 at 4096 tokens): a quick run */
   small?: boolean;
+  /** CUDA, with the model: one more forward timed op by op (lib/breakdown.ts) */
+  breakdown?: boolean;
 }
 
 interface Case {
@@ -285,6 +288,34 @@ async function timeCase(c: Case, on: Target, iters: number): Promise<number> {
 
 const fmt = (v: number | null, digits = 2) => (v === null ? '-' : v.toFixed(digits));
 
+/** Left-aligned first columns, right-aligned numbers: the bench's tables. */
+function printTable(header: string[], table: string[][], leftColumns: number): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i < leftColumns ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  process.stdout.write(`${line(header)}\n${table.map(line).join('\n')}\n`);
+}
+
+/** One more forward of the model case, timed op by op, printed (CUDA; the CLI checks). */
+async function modelBreakdown(cases: Case[], on: Target, oursMs: Map<string, number>): Promise<Breakdown> {
+  const c = cases.find((x) => x.kind === 'model')!;
+  const set = await c.setup(on);
+  try {
+    await set.run();  // warm-up (the allocator's pool, the kernels' first launches)
+    // the host queues the whole forward (two events an op) behind a busy wait of twice the forward
+    const hideUs = Math.min(1e6, 1000 * (2 * (oursMs.get(c.name) ?? 50) + 20));
+    const b = await forwardBreakdown(getBackend(on.device), async () => { await set.run(); }, hideUs);
+    process.stdout.write(`\n${c.name} op by op (GPU events around each op of one forward): ${b.forwardMs.toFixed(3)} ms in ` +
+      `${b.rows.reduce((k, r) => k + r.calls, 0)} ops; the forward alone (above): ${fmt(oursMs.get(c.name) ?? null, 3)} ms\n`);
+    printTable(['op', 'shape', 'calls', 'ms', 'ms/call', '%', 'TFLOP/s'], b.rows.map((r) => [
+      r.op, r.shape, String(r.calls), fmt(r.totalMs, 3), fmt(r.totalMs / r.calls, 4), `${((100 * r.totalMs) / b.forwardMs).toFixed(1)}%`,
+      r.flops === null ? '-' : fmt(r.flops / r.totalMs / 1e9, 1),
+    ]), 2);
+    return b;
+  } finally {
+    set.dispose();
+  }
+}
+
 export async function runBench(o: BenchOptions): Promise<number> {
   const device = resolveDevice(o.device);
   getBackend(device);
@@ -354,9 +385,7 @@ export async function runBench(o: BenchOptions): Promise<number> {
     r.name, r.shape, fmt(r.medianMs, 3), fmt(r.gflops === null ? null : r.gflops * flopScale, 1), fmt(r.gbps, 1), r.peakFraction === null ? '-' : `${(100 * r.peakFraction).toFixed(0)}%`,
     fmt(r.torchMs, 3), r.torchRatio === null ? (r.torchError ? 'error' : '-') : `${r.torchRatio.toFixed(2)}x`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  process.stdout.write(`${line(header)}\n${table.map(line).join('\n')}\n`);
+  printTable(header, table, 2);
   for (const r of rows) if (r.torchError) process.stdout.write(`${r.name}: PyTorch failed: ${r.torchError}\n`);
   for (const [name, r] of Object.entries(torchBest)) {
     const [base, variant] = name.split(':');
@@ -370,10 +399,11 @@ export async function runBench(o: BenchOptions): Promise<number> {
     torchVersion ? `PyTorch ${torchVersion} timed in the same run${rounds > 1 ? `, alternating with ours ${rounds} times (best median of each side)` : ''} (torch/ours > 1: dit-native is faster)\n`
       : o.torch ? 'PyTorch not importable: no comparison\n' : 'PyTorch not run (--no-torch)\n',
   );
+  const breakdown = o.breakdown ? await modelBreakdown(cases, on, oursMs) : undefined;
   if (o.jsonPath) {
     const doc = {
       date: new Date().toISOString(), device: where, kernels, suite: o.suite, small: !big, iters, rounds,
-      statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows,
+      statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows, breakdown,
     };
     const tmp = `${o.jsonPath}.tmp-${process.pid}`;
     try {

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Device } from './backend';
+import { resolveDevice, type Device } from './backend';
 import { runBench } from './bench';
 import { DitError } from './errors';
 import { backendInfo } from './info';
@@ -20,7 +20,7 @@ const USAGE = `usage:
                      [--device auto|cpu|cuda] [--dtype f32|bf16|f16] [--cfg-scale S]
   dit-native run (--preset NAME | --config c.json) [--weights w.safetensors] [--batch B] [--steps N] [--seed S]
                  [--input-size T,H,W] [--cfg-scale S] [--device ...] [--dtype ...] [--output out.safetensors]
-  dit-native bench [--suite kernels|model|all] [--device ...] [--dtype f32|bf16|f16] [--json FILE] [--iters N] [--rounds R] [--no-torch] [--small]`;
+  dit-native bench [--suite kernels|model|all] [--device ...] [--dtype f32|bf16|f16] [--json FILE] [--iters N] [--rounds R] [--no-torch] [--small] [--breakdown]`;
 
 /** A user error: reported as one line, exit code 2. */
 class UsageError extends Error {}
@@ -236,10 +236,12 @@ async function cmdRun(argv: string[]): Promise<number> {
 }
 
 async function cmdBench(argv: string[]): Promise<number> {
-  const o = parse(argv, { suite: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' }, json: { type: 'string' }, iters: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' }, small: { type: 'boolean' } });
+  const o = parse(argv, { suite: { type: 'string' }, device: { type: 'string' }, dtype: { type: 'string' }, json: { type: 'string' }, iters: { type: 'string' }, rounds: { type: 'string' }, 'no-torch': { type: 'boolean' }, small: { type: 'boolean' }, breakdown: { type: 'boolean' } });
   const suite = (o.suite ?? 'all') as string;
   if (!['kernels', 'model', 'all'].includes(suite)) throw new UsageError(`--suite must be kernels, model or all (got '${suite}')`);
   const device = deviceArg(o.device);
+  if (o.breakdown === true && (suite === 'kernels' || resolveDevice(device) !== 'cuda'))
+    throw new UsageError('--breakdown times the model op by op with GPU events: it needs --suite model or all on --device cuda');
   if (o.json !== undefined) checkWritable('--json', o.json as string);
   return runBench({
     suite: suite as 'kernels' | 'model' | 'all',
@@ -249,6 +251,7 @@ async function cmdBench(argv: string[]): Promise<number> {
     rounds: numberArg('rounds', o.rounds, true, 1, 100),
     torch: !o['no-torch'],
     small: o.small === true,
+    breakdown: o.breakdown === true,
     dtype: o.dtype === undefined ? undefined : dtypeArg(o.dtype),
   });
 }

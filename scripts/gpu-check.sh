@@ -9,7 +9,8 @@
 #      on its own, and the fastest that passed exported for the steps after (GPU_CHECK_CHOOSE=0:
 #      the compiled defaults), so that step 4's bench already runs the kernels to make the defaults
 #   1. the CUDA tests with DIT_REQUIRE_GPU=1, on the kernels step 0 chose
-#   4. the bench suite on the GPU, PyTorch side by side, on the kernels step 0 chose
+#   4. the bench suite on the GPU, PyTorch side by side, on the kernels step 0 chose, and the
+#      forward op by op (--breakdown)
 #   5. the model bench again (no PyTorch side) with other kernels: the compiled defaults, the
 #      mma.sync ones (the default below compute capability 9.0), the other attention schedules;
 #      GPU_CHECK_MODEL_VARIANTS="A|B|..." lists others
@@ -104,7 +105,7 @@ if has 1; then
 fi
 if has 4; then
   export DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3)
-  timeout 200 node dist/lib/cli.js bench --device cuda --suite all --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
+  timeout 200 node dist/lib/cli.js bench --device cuda --suite all --breakdown --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
   summary "4 bench (exit $?) with:${chosen:- the compiled defaults}"
   cat "$out/bench-cuda.txt"
 fi

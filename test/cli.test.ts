@@ -107,6 +107,7 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', '/no/such/dir/o.safetensors'), /--output: cannot write "\/no\/such\/dir\/o.safetensors"/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--json', '/no/such/dir/b.json'), /--json: cannot write/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--rounds', '0'), /--rounds must be an integer in \[1, 100\] \(got '0'\)/);
+  assertUserError(t, cli('bench', '--breakdown', '--device', 'cpu'), /--breakdown times the model op by op with GPU events: it needs --suite model or all on --device cuda/);
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--output', ''), /--output needs a file path/);
   // numbers: empty is not 0, seeds fit 32 bits, a null config file is refused
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--cfg-scale', ''), /--cfg-scale must be a number \(got ''\)/);
