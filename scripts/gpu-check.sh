@@ -85,7 +85,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     local rc=$?
     local ms=$(awk -v summed="^time  ($summed)" '$0 ~ summed {sum += $(NF-3)} END {if (sum) printf "%.4f", sum}' "$log")
     summary "0 native $switch=$value (exit $rc): $(grep -E "checks failed" "$log") $(grep -A1 -E "^FAIL" "$log" | head -4 | tr -s " " | tr '\n' ' ')time ${ms:-none} ms"
-    grep -E "^time" "$log" | sed "s/^time /time $value/" >> "$out/summary.txt"
+    grep -E "^time" "$log" | sed "s/^time /time $value/" | tee -a "$out/summary.txt"
     if [ $rc -eq 0 ] && [ -n "$ms" ]; then echo "$ms $value" >> "$out/candidates-$switch.txt"; fi
   }
   for gemm in tma tma-staged wgmma mma; do timed_variant DIT_CUDA_GEMM $gemm linear "linear (qkv|proj gated|fc1|fc2 gated)" "linear qkv" gated fc1; done
