@@ -273,14 +273,20 @@ function torchTimes(py: string, cases: Case[], on: Target, iters: number, peakN:
   return { results: parsed.results, version: `${parsed.torch} (${parsed.threads} threads${attention})` };
 }
 
-/** Our median milliseconds for one case (its input copies set up, timed, disposed). */
-async function timeCase(c: Case, on: Target, iters: number): Promise<number> {
+/**
+ * Our median milliseconds for one case (its input copies set up, timed, disposed); `then` runs
+ * on the first set with the median before the sets are disposed (the model's breakdown: DiT-XL's
+ * random weights take seconds to make again).
+ */
+async function timeCase(c: Case, on: Target, iters: number, then?: (run: () => Promise<void>, ms: number) => Promise<void>): Promise<number> {
   const sets: { run(): Promise<void> | void; dispose(): void }[] = [];
   try {
     for (let i = 0; i < inputCopies(c, on.device); i++) sets.push(await c.setup(on));
     let next = 0;
     const run = () => sets[next++ % sets.length].run();
-    return await time(run, on.device, caseIters(c, iters));
+    const ms = await time(run, on.device, caseIters(c, iters));
+    if (then) await then(async () => { await sets[0].run(); }, ms);
+    return ms;
   } finally {
     for (const set of sets) set.dispose();
   }
@@ -295,25 +301,19 @@ function printTable(header: string[], table: string[][], leftColumns: number): v
   process.stdout.write(`${line(header)}\n${table.map(line).join('\n')}\n`);
 }
 
-/** One more forward of the model case, timed op by op, printed (CUDA; the CLI checks). */
-async function modelBreakdown(cases: Case[], on: Target, oursMs: Map<string, number>): Promise<Breakdown> {
-  const c = cases.find((x) => x.kind === 'model')!;
-  const set = await c.setup(on);
-  try {
-    await set.run();  // warm-up (the allocator's pool, the kernels' first launches)
-    // the host queues the whole forward (two events an op) behind a busy wait of twice the forward
-    const hideUs = Math.min(1e6, 1000 * (2 * (oursMs.get(c.name) ?? 50) + 20));
-    const b = await forwardBreakdown(getBackend(on.device), async () => { await set.run(); }, hideUs);
-    process.stdout.write(`\n${c.name} op by op (GPU events around each op of one forward): ${b.forwardMs.toFixed(3)} ms in ` +
-      `${b.rows.reduce((k, r) => k + r.calls, 0)} ops; the forward alone (above): ${fmt(oursMs.get(c.name) ?? null, 3)} ms\n`);
-    printTable(['op', 'shape', 'calls', 'ms', 'ms/call', '%', 'TFLOP/s'], b.rows.map((r) => [
-      r.op, r.shape, String(r.calls), fmt(r.totalMs, 3), fmt(r.totalMs / r.calls, 4), `${((100 * r.totalMs) / b.forwardMs).toFixed(1)}%`,
-      r.flops === null ? '-' : fmt(r.flops / r.totalMs / 1e9, 1),
-    ]), 2);
-    return b;
-  } finally {
-    set.dispose();
-  }
+/** One more forward of a timed model (its median `ms`), op by op (CUDA; the CLI checks). */
+async function modelBreakdown(on: Target, forward: () => Promise<void>, ms: number): Promise<Breakdown> {
+  // the host queues the whole forward (two events an op) behind a busy wait of twice the forward
+  return forwardBreakdown(getBackend(on.device), forward, Math.min(1e6, 1000 * (2 * ms + 20)));
+}
+
+function printBreakdown(name: string, b: Breakdown, forwardMs: number | null): void {
+  process.stdout.write(`\n${name} op by op (GPU events around each op of one forward): ${b.forwardMs.toFixed(3)} ms in ` +
+    `${b.rows.reduce((k, r) => k + r.calls, 0)} ops; the forward alone (above): ${fmt(forwardMs, 3)} ms\n`);
+  printTable(['op', 'shape', 'calls', 'ms', 'ms/call', '%', 'TFLOP/s'], b.rows.map((r) => [
+    r.op, r.shape, String(r.calls), fmt(r.totalMs, 3), fmt(r.totalMs / r.calls, 4), `${((100 * r.totalMs) / b.forwardMs).toFixed(1)}%`,
+    r.flops === null ? '-' : fmt(r.flops / r.totalMs / 1e9, 1),
+  ]), 2);
 }
 
 export async function runBench(o: BenchOptions): Promise<number> {
@@ -344,9 +344,13 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const oursMs = new Map<string, number>();
   const torchBest: Record<string, { median_ms?: number; error?: string }> = {};
   let torchVersion: string | null = null;
+  let breakdown: Breakdown | undefined;
   for (let round = 0; round < rounds; round++) {
     for (const c of cases) {
-      const ms = await timeCase(c, on, iters);
+      const then = o.breakdown && c.kind === 'model' && round === 0
+        ? async (forward: () => Promise<void>, ms: number) => { breakdown = await modelBreakdown(on, forward, ms); }
+        : undefined;
+      const ms = await timeCase(c, on, iters, then);
       oursMs.set(c.name, Math.min(ms, oursMs.get(c.name) ?? Infinity));
     }
     const torch = py ? torchTimes(py, cases, on, iters, peakN) : null;
@@ -399,7 +403,8 @@ export async function runBench(o: BenchOptions): Promise<number> {
     torchVersion ? `PyTorch ${torchVersion} timed in the same run${rounds > 1 ? `, alternating with ours ${rounds} times (best median of each side)` : ''} (torch/ours > 1: dit-native is faster)\n`
       : o.torch ? 'PyTorch not importable: no comparison\n' : 'PyTorch not run (--no-torch)\n',
   );
-  const breakdown = o.breakdown ? await modelBreakdown(cases, on, oursMs) : undefined;
+  const model = cases.find((c) => c.kind === 'model');
+  if (breakdown && model) printBreakdown(model.name, breakdown, oursMs.get(model.name) ?? null);
   if (o.jsonPath) {
     const doc = {
       date: new Date().toISOString(), device: where, kernels, suite: o.suite, small: !big, iters, rounds,
