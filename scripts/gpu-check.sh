@@ -2,7 +2,8 @@
 # One GPU session's worth of checks, run ON the lent GPU machine (see DEVELOPERS.md):
 #   here:   bash scripts/gpu-prepare.sh   (sm_90 addon + TS + .device pack + the native check binary)
 #   device: run(command="bash scripts/gpu-check.sh", carry=[".device"], timeout_s=...)
-# Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt.
+# Logs go to $OUT (or ./gpu-out); a summary line per step goes to stdout and $OUT/summary.txt;
+# `node scripts/bench-table.js $OUT/bench-cuda.json` turns step 4's record into BENCHMARKS.md tables.
 # Steps run in the order 0 1 4 5 2 3 6 (what a call must not miss first):
 #   0. the native check (no Node): every CUDA op vs the CPU op with the default kernels and each
 #      fallback; then each variant of the GEMM, the attention and the convolution checked and timed
