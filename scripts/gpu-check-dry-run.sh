@@ -37,12 +37,16 @@ printf '#!/usr/bin/env bash\necho "ERROR SUMMARY: 0 errors"\necho "RACECHECK SUM
 printf '#!/usr/bin/env bash\necho "name, driver_version"\necho "Stand-in GPU, 0"\n' > "$dir/bin/nvidia-smi"
 chmod +x "$dir/.device/dit_cuda_check" "$dir/bin/"*
 
-(cd "$dir" && OUT="$dir/out" GPU_CHECK_STEPS="0 1 4 5 2 3 6" bash scripts/gpu-check.sh > "$dir/stdout" 2> "$dir/stderr")
+(cd "$dir" && OUT="$dir/out" GPU_CHECK_LOGS="$dir/logs" GPU_CHECK_STEPS="0 1 4 5 2 3 6" bash scripts/gpu-check.sh > "$dir/stdout" 2> "$dir/stderr")
 rc=$?
 problems=()
 [ $rc -eq 0 ] || problems+=("exit $rc")
-grep -qE "command not found|syntax error|unbound variable|No such file|invalid option" "$dir/stderr" "$dir/stdout" "$dir/out"/*.txt 2>/dev/null &&
-  problems+=("shell errors: $(grep -hE "command not found|syntax error|unbound variable|No such file|invalid option" "$dir/stderr" "$dir/stdout" "$dir/out"/*.txt | head -3 | tr '\n' ' ')")
+errors="command not found|syntax error|unbound variable|No such file|invalid option"
+grep -qE "$errors" "$dir/stderr" "$dir/stdout" "$dir/out"/*.txt "$dir/logs"/* 2>/dev/null &&
+  problems+=("shell errors: $(grep -hE "$errors" "$dir/stderr" "$dir/stdout" "$dir/out"/*.txt "$dir/logs"/* | head -3 | tr '\n' ' ')")
+# what the device tool brings back: at most 8 plain files in $OUT, the logs among them
+[ "$(find "$dir/out" -type f | wc -l)" -le 8 ] || problems+=("more than 8 files in \$OUT: $(ls "$dir/out" | tr '\n' ' ')")
+tar -tzf "$dir/out/logs.tar.gz" 2>/dev/null | grep -q "/native-default.log$" || problems+=("no native-default.log in \$OUT/logs.tar.gz")
 summary="$dir/out/summary.txt"
 expect() { grep -qF -- "$1" "$summary" || problems+=("no \"$1\" in the summary"); }
 expect "0 chosen for the later steps: DIT_CUDA_GEMM=tma-staged DIT_CUDA_ATTENTION=wgmma-pingpong DIT_CUDA_CONV=wgmma"
@@ -50,8 +54,8 @@ expect "0 native DIT_CUDA_ATTENTION=wgmma-producer (exit 1)"
 expect "4 bench (exit 0) with: DIT_CUDA_GEMM=tma-staged"
 for step in "1 cuda tests" "5 model with defaults" "2 fallback kernels" "3 native memcheck" "3 racecheck" "6 model with torch.compile"; do expect "$step"; done
 grep -qF "DIT_CUDA_ATTENTION=wgmma-pingpong" "$dir/out/bench-cuda.txt" || problems+=("step 4 did not run the chosen attention")
-grep -qF "DIT_CUDA_GEMM=unset DIT_CUDA_ATTENTION=unset DIT_CUDA_CONV=unset" "$dir/out/bench-defaults.txt" ||
-  problems+=("step 5's defaults ran with switches set: $(head -1 "$dir/out/bench-defaults.txt")")
+grep -qF "DIT_CUDA_GEMM=unset DIT_CUDA_ATTENTION=unset DIT_CUDA_CONV=unset" "$dir/logs/bench-defaults.txt" ||
+  problems+=("step 5's defaults ran with switches set: $(head -1 "$dir/logs/bench-defaults.txt")")
 if [ ${#problems[@]} -eq 0 ]; then
   echo "gpu-check dry run: ok"
 else
