@@ -46,7 +46,8 @@ grep -qE "$errors" "$dir/stderr" "$dir/stdout" "$dir/out"/*.txt "$dir/logs"/* 2>
   problems+=("shell errors: $(grep -hE "$errors" "$dir/stderr" "$dir/stdout" "$dir/out"/*.txt "$dir/logs"/* | head -3 | tr '\n' ' ')")
 # what the device tool brings back: at most 8 plain files in $OUT, the logs among them
 [ "$(find "$dir/out" -type f | wc -l)" -le 8 ] || problems+=("more than 8 files in \$OUT: $(ls "$dir/out" | tr '\n' ' ')")
-tar -tzf "$dir/out/logs.tar.gz" 2>/dev/null | grep -q "/native-default.log$" || problems+=("no native-default.log in \$OUT/logs.tar.gz")
+tar -tzf "$dir/out/logs.tar.gz" > "$dir/listing" 2>&1  # (not piped into grep -q: pipefail)
+grep -q "/native-default.log$" "$dir/listing" || problems+=("no native-default.log in \$OUT/logs.tar.gz")
 summary="$dir/out/summary.txt"
 expect() { grep -qF -- "$1" "$summary" || problems+=("no \"$1\" in the summary"); }
 expect "0 chosen for the later steps: DIT_CUDA_GEMM=tma-staged DIT_CUDA_ATTENTION=wgmma-pingpong DIT_CUDA_CONV=wgmma"
