@@ -218,10 +218,7 @@ async function measurePeaks(on: Target, big: boolean, n: number): Promise<{ gflo
   return { gflops, oursGflops: gflops, gbps: (2 * dtypeSize(on.dtype) * count) / copyMs / 1e6 };
 }
 
-/**
- * Input sets a case rotates through, on both sides of the comparison: several on the GPU, so its
- * 50 MB L2 does not flatter the kernels (the model's weights alone exceed it).
- */
+/** The CUDA kernel switches set in the environment (kernel_choice.h), for the record. */
 function kernelSwitches(): Record<string, string> {
   const set: Record<string, string> = {};
   for (const name of ['DIT_CUDA_GEMM', 'DIT_CUDA_ATTENTION', 'DIT_CUDA_CONV', 'DIT_CUDA_GEMM_TILE']) {
@@ -231,6 +228,10 @@ function kernelSwitches(): Record<string, string> {
   return set;
 }
 
+/**
+ * Input sets a case rotates through, on both sides of the comparison: several on the GPU, so its
+ * 50 MB L2 does not flatter the kernels (the model's weights alone exceed it).
+ */
 function inputCopies(c: Case, device: Device): number {
   return device === 'cuda' && c.kind !== 'model' ? 4 : 1;
 }
@@ -344,11 +345,18 @@ export async function runBench(o: BenchOptions): Promise<number> {
   const oursMs = new Map<string, number>();
   const torchBest: Record<string, { median_ms?: number; error?: string }> = {};
   let torchVersion: string | null = null;
-  let breakdown: Breakdown | undefined;
+  let breakdown: Breakdown | undefined, breakdownError: string | undefined;
   for (let round = 0; round < rounds; round++) {
     for (const c of cases) {
       const then = o.breakdown && c.kind === 'model' && round === 0
-        ? async (forward: () => Promise<void>, ms: number) => { breakdown = await modelBreakdown(on, forward, ms); }
+        ? async (forward: () => Promise<void>, ms: number) => {
+          // a failed breakdown is reported, not fatal: the bench's own record comes first
+          try {
+            breakdown = await modelBreakdown(on, forward, ms);
+          } catch (e) {
+            breakdownError = (e as Error).message;
+          }
+        }
         : undefined;
       const ms = await timeCase(c, on, iters, then);
       oursMs.set(c.name, Math.min(ms, oursMs.get(c.name) ?? Infinity));
@@ -405,10 +413,11 @@ export async function runBench(o: BenchOptions): Promise<number> {
   );
   const model = cases.find((c) => c.kind === 'model');
   if (breakdown && model) printBreakdown(model.name, breakdown, oursMs.get(model.name) ?? null);
+  if (breakdownError) process.stdout.write(`the op-by-op breakdown failed: ${breakdownError}\n`);
   if (o.jsonPath) {
     const doc = {
       date: new Date().toISOString(), device: where, kernels, suite: o.suite, small: !big, iters, rounds,
-      statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows, breakdown,
+      statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows, breakdown: breakdown ?? (breakdownError ? { error: breakdownError } : undefined),
     };
     const tmp = `${o.jsonPath}.tmp-${process.pid}`;
     try {

@@ -61,38 +61,55 @@ export interface Breakdown {
 export async function forwardBreakdown(be: Backend, forward: () => Promise<void>, hideUs: number): Promise<Breakdown> {
   const timer = be.gpuTimer;
   if (!timer) throw new DitError('ERR_DIT_UNSUPPORTED', `a breakdown needs GPU events: the ${be.device} backend has none`);
-  const marks: { op: string; shape: string; flops: number | null; start: number; end: number }[] = [];
-  // own properties shadow the prototype's methods for this forward only
+  const marks: { op: string; call: Call; start: number; end: number }[] = [];
+  // own properties shadow the backend's methods for this forward only (the ones it had of its
+  // own, if any, are put back after)
   const target = be as unknown as Record<string, unknown>;
-  for (const [op, { shape, flops }] of Object.entries(OPS)) {
-    const method = target[op] as (c: Call) => void;
-    target[op] = (c: Call) => {
+  const own = new Map<string, PropertyDescriptor | undefined>();
+  for (const op of Object.keys(OPS)) {
+    own.set(op, Object.getOwnPropertyDescriptor(target, op));
+    const method = target[op] as (...args: unknown[]) => void;
+    target[op] = (...args: unknown[]) => {
       const start = timer.record();
       try {
-        method.call(be, c);
+        method.apply(be, args);
       } finally {
-        marks.push({ op, shape: shape(c), flops: flops ? flops(c) : null, start, end: timer.record() });
+        marks.push({ op, call: (args[0] ?? {}) as Call, start, end: timer.record() });
       }
     };
   }
   const times: number[] = [];
+  let timerError: unknown;
   try {
     timer.busyWait(hideUs);
     await forward();
   } finally {
-    for (const op of Object.keys(OPS)) delete target[op];
-    for (const m of marks) times.push(timer.elapsedMs(m.start, m.end));  // (and released, whatever happened)
+    for (const [op, descriptor] of own) {
+      if (descriptor) Object.defineProperty(target, op, descriptor);
+      else delete target[op];
+    }
+    // every event read, so released, whatever happened; a failed forward's own error wins
+    for (const m of marks) {
+      try {
+        times.push(timer.elapsedMs(m.start, m.end));
+      } catch (e) {
+        timerError ??= e;
+        times.push(NaN);
+      }
+    }
   }
+  if (timerError !== undefined) throw timerError;
   const rows = new Map<string, BreakdownRow>();
   let forwardMs = 0;
   for (const [i, m] of marks.entries()) {
     const ms = times[i];
     forwardMs += ms;
-    const key = `${m.op}|${m.shape}`;
-    const row = rows.get(key) ?? { op: m.op, shape: m.shape, calls: 0, totalMs: 0, flops: m.flops === null ? null : 0 };
+    const { shape, flops } = OPS[m.op];
+    const key = `${m.op}|${shape(m.call)}`;
+    const row = rows.get(key) ?? { op: m.op, shape: shape(m.call), calls: 0, totalMs: 0, flops: flops ? 0 : null };
     row.calls++;
     row.totalMs += ms;
-    if (row.flops !== null && m.flops !== null) row.flops += m.flops;
+    if (row.flops !== null && flops) row.flops += flops(m.call);
     rows.set(key, row);
   }
   return { forwardMs, rows: [...rows.values()].sort((a, b) => b.totalMs - a.totalMs) };

@@ -41,7 +41,9 @@ steps=${GPU_CHECK_STEPS:-"0 1 4 5 3 6"}
 # kernels (the default below compute capability 9.0), the wgmma attention's other two schedules
 model_variants=${GPU_CHECK_MODEL_VARIANTS:-"defaults|DIT_CUDA_GEMM=mma DIT_CUDA_ATTENTION=mma DIT_CUDA_CONV=mma|DIT_CUDA_ATTENTION=wgmma-pingpong|DIT_CUDA_ATTENTION=wgmma-producer"}
 mkdir -p "$out" "$logs"
-pack() { tar -czf "$out/logs.tar.gz" -C "$(dirname "$logs")" "$(basename "$logs")" 2>/dev/null; }
+# (written aside and renamed: a call killed mid-pack keeps the previous tarball whole)
+pack() { tar -czf "$out/logs.tar.gz.part" -C "$(dirname "$logs")" "$(basename "$logs")" 2>/dev/null && mv -f "$out/logs.tar.gz.part" "$out/logs.tar.gz"; }
+trap pack EXIT
 source .device/activate > "$logs/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; pack; }  # (the logs packed at every summary line)
 ava=(node node_modules/ava/entrypoints/cli.mjs --serial)  # an array: `timeout` cannot run a function
@@ -60,13 +62,15 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   check=.device/dit_cuda_check
   native() {  # [ops="--only X ..."] native <log> [VAR=value ...]: the check with those switches, one summary line
     local log=$1; shift
-    env "$@" timeout 60 $check --no-timing ${ops:-} > "$logs/$log" 2>&1
+    env "$@" timeout -k 10 60 $check --no-timing ${ops:-} > "$logs/$log" 2>&1
     local rc=$?
     summary "0 native $* (exit $rc): $(grep -E "checks failed|no CUDA device" "$logs/$log") $(grep -A1 -E "^FAIL" "$logs/$log" | head -4 | tr -s " " | tr '\n' ' ')"
     return $rc
   }
   native native-default.log
-  if [ $? -eq 124 ]; then summary "0 the default check hung: the rest of step 0 skipped (see native-default.log)"; steps=${steps/0/}; fi
+  rc=$?
+  # a hang: each variant's run below has its own timeout, and one that hangs is not chosen
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then summary "0 the default check hung (native-default.log): the variants' runs tell which kernel"; fi
 fi
 # The fastest passing variant of each tensor-core op, from step 0's timings (GPU_CHECK_CHOOSE=0: the
 # compiled defaults), is exported for the later steps: one call's bench (step 4) then already runs,
@@ -79,7 +83,8 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   ops="--only attention" native native-simt.log DIT_CUDA_ATTENTION=simt
   ops="--only linear --only onv3d" native native-tile256.log DIT_CUDA_GEMM_TILE=256 DIT_CUDA_GEMM=mma
   # the ops with no variants, on the default kernels (checked above)
-  timeout 60 $check --no-checks --time adaLN --time layerNorm --time patchEmbed > "$logs/native-timing.log" 2>&1
+  timeout -k 10 60 $check --no-checks --time adaLN --time layerNorm --time patchEmbed > "$logs/native-timing.log" 2>&1
+  summary "0 timings of the ops without variants (exit $?)"
   grep -E "^time" "$logs/native-timing.log" | tee -a "$out/summary.txt"
   # each candidate (the current default first: it wins a tie): one run checks its op and times it
   # (the attention in both layouts, the bench's contiguous one and the model's qkv rows);
@@ -88,13 +93,15 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     local switch=$1 value=$2 only_op=$3 summed=$4; shift 4
     local log="$logs/native-$switch-$value.log" filters=()
     for text in "$@"; do filters+=(--time "$text"); done
-    env "$switch=$value" timeout 60 $check --only "$only_op" "${filters[@]}" > "$log" 2>&1
+    env "$switch=$value" timeout -k 10 60 $check --only "$only_op" "${filters[@]}" > "$log" 2>&1
     local rc=$?
     local ms=$(awk -v summed="^time  ($summed)" '$0 ~ summed {sum += $(NF-3)} END {if (sum) printf "%.4f", sum}' "$log")
     summary "0 native $switch=$value (exit $rc): $(grep -E "checks failed" "$log") $(grep -A1 -E "^FAIL" "$log" | head -4 | tr -s " " | tr '\n' ' ')time ${ms:-none} ms"
     grep -E "^time" "$log" | sed "s/^time /time $value/" | tee -a "$out/summary.txt"
-    if [ $rc -eq 0 ] && [ -n "$ms" ]; then echo "$ms $value" >> "$logs/candidates-$switch.txt"; fi
+    # a candidate: exit 0, at least one check run and passed, and its timings
+    if [ $rc -eq 0 ] && grep -qE "^0 of [1-9][0-9]* checks failed" "$log" && [ -n "$ms" ]; then echo "$ms $value" >> "$logs/candidates-$switch.txt"; fi
   }
+  rm -f "$logs"/candidates-*.txt
   for gemm in tma tma-staged wgmma mma; do timed_variant DIT_CUDA_GEMM $gemm linear "linear (qkv|proj gated|fc1|fc2 gated)" "linear qkv" gated fc1; done
   for attention in wgmma wgmma-pingpong wgmma-producer wgmma-producer-alternating mma mma16; do timed_variant DIT_CUDA_ATTENTION $attention attention attention attention; done
   for conv in wgmma tma mma; do timed_variant DIT_CUDA_CONV $conv onv3d causalConv3d causalConv3d; done
@@ -107,12 +114,12 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
   summary "0 chosen for the later steps:${chosen:- the compiled defaults}"
 fi
 if has 1; then
-  timeout 200 "${ava[@]}" test/cuda > "$logs/ava-cuda.log" 2>&1
+  timeout -k 10 200 "${ava[@]}" test/cuda > "$logs/ava-cuda.log" 2>&1
   summary "1 cuda tests (exit $?): $(ava_result "$logs/ava-cuda.log")"
 fi
 if has 4; then
   export DIT_TORCH_COMPILE=${DIT_TORCH_COMPILE:-0} DIT_PYTHON=$(command -v python3)
-  timeout 200 node dist/lib/cli.js bench --device cuda --suite all --breakdown --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
+  timeout -k 10 200 node dist/lib/cli.js bench --device cuda --suite all --breakdown --json "$out/bench-cuda.json" > "$out/bench-cuda.txt" 2>&1
   summary "4 bench (exit $?) with:${chosen:- the compiled defaults}"
   cat "$out/bench-cuda.txt"
 fi
@@ -122,40 +129,40 @@ if has 5; then  # the whole model with other kernels (the kernel variants are ti
     log="$logs/bench-$(echo "$variant" | tr ' =' '_-').txt"
     # "defaults": the compiled defaults, whatever step 0 chose
     if [ "$variant" = defaults ]; then settings="-u DIT_CUDA_GEMM -u DIT_CUDA_ATTENTION -u DIT_CUDA_CONV"; else settings=$variant; fi
-    env $settings DIT_BENCH_TORCH=0 timeout 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
-    summary "5 model with $variant: $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
+    env $settings DIT_BENCH_TORCH=0 timeout -k 10 120 node dist/lib/cli.js bench --device cuda --suite model > "$log" 2>&1
+    summary "5 model with $variant (exit $?): $(grep -E "^ *(dit_forward|measured)" "$log" | tr -s ' ' | tr '\n' ';')"
   done
 fi
 if has 2; then
-  DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col timeout 90 "${ava[@]}" test/cuda/ops.test.ts > "$logs/ava-fallback.log" 2>&1
+  DIT_CUDA_GEMM=wmma DIT_CUDA_ATTENTION=wmma DIT_CUDA_CONV=im2col timeout -k 10 90 "${ava[@]}" test/cuda/ops.test.ts > "$logs/ava-fallback.log" 2>&1
   summary "2 fallback kernels (exit $?): $(ava_result "$logs/ava-fallback.log")"
-  DIT_CUDA_ATTENTION=mma16 timeout 60 "${ava[@]}" test/cuda/ops.test.ts --match '*attention*' > "$logs/ava-mma16.log" 2>&1
+  DIT_CUDA_ATTENTION=mma16 timeout -k 10 60 "${ava[@]}" test/cuda/ops.test.ts --match '*attention*' > "$logs/ava-mma16.log" 2>&1
   summary "2 attention one tile per warp (exit $?): $(ava_result "$logs/ava-mma16.log")"
-  DIT_CUDA_GEMM=wgmma timeout 120 "${ava[@]}" test/cuda > "$logs/ava-wgmma.log" 2>&1
+  DIT_CUDA_GEMM=wgmma timeout -k 10 120 "${ava[@]}" test/cuda > "$logs/ava-wgmma.log" 2>&1
   summary "2 wgmma GEMM (by name) (exit $?): $(ava_result "$logs/ava-wgmma.log")"
-  DIT_CUDA_GEMM=tma timeout 120 "${ava[@]}" test/cuda > "$logs/ava-tma.log" 2>&1
+  DIT_CUDA_GEMM=tma timeout -k 10 120 "${ava[@]}" test/cuda > "$logs/ava-tma.log" 2>&1
   summary "2 tma GEMM (by name) (exit $?): $(ava_result "$logs/ava-tma.log")"
-  DIT_CUDA_ATTENTION=wgmma timeout 120 "${ava[@]}" test/cuda > "$logs/ava-attention-wgmma.log" 2>&1
+  DIT_CUDA_ATTENTION=wgmma timeout -k 10 120 "${ava[@]}" test/cuda > "$logs/ava-attention-wgmma.log" 2>&1
   summary "2 wgmma attention (by name) (exit $?): $(ava_result "$logs/ava-attention-wgmma.log")"
-  DIT_CUDA_CONV=wgmma timeout 60 "${ava[@]}" test/cuda/ops.test.ts --match '*onv3d*' > "$logs/ava-conv-wgmma.log" 2>&1
+  DIT_CUDA_CONV=wgmma timeout -k 10 60 "${ava[@]}" test/cuda/ops.test.ts --match '*onv3d*' > "$logs/ava-conv-wgmma.log" 2>&1
   summary "2 wgmma conv (by name) (exit $?): $(ava_result "$logs/ava-conv-wgmma.log")"
 fi
 if has 3; then
   check=.device/dit_cuda_check
-  timeout 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$logs/native-memcheck.log" 2>&1
+  timeout -k 10 120 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing > "$logs/native-memcheck.log" 2>&1
   summary "3 native memcheck (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$logs/native-memcheck.log" | tr '\n' ' ')"
   # racecheck is slow: the shared-memory kernels in bf16 (attention, the GEMM rings, conv, LN)
-  timeout 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$logs/native-racecheck.log" 2>&1
+  timeout -k 10 120 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only bf16 > "$logs/native-racecheck.log" 2>&1
   summary "3 native racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$logs/native-racecheck.log" | tr '\n' ' ')"
   # the wgmma attention's other schedules: ping-pong's barrier reached from two places, the
   # producer's mbarrier ring
   for schedule in pingpong producer producer-alternating; do
-    DIT_CUDA_ATTENTION=wgmma-$schedule timeout 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only attention \
+    DIT_CUDA_ATTENTION=wgmma-$schedule timeout -k 10 60 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing --only attention \
       > "$logs/native-racecheck-$schedule.log" 2>&1
     summary "3 native racecheck $schedule attention (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$logs/native-racecheck-$schedule.log" | tr '\n' ' ')"
   done
   # the staging tiles of the TMA GEMM's staged epilogue, in the linear layers and the convolution
-  DIT_CUDA_GEMM=tma-staged DIT_CUDA_CONV=tma timeout 90 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing \
+  DIT_CUDA_GEMM=tma-staged DIT_CUDA_CONV=tma timeout -k 10 90 compute-sanitizer --tool racecheck --print-limit 20 $check --no-timing \
     --only linear --only onv3d > "$logs/native-racecheck-tma-staged.log" 2>&1
   summary "3 native racecheck tma-staged linear, tma conv (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|checks failed" "$logs/native-racecheck-tma-staged.log" | tr '\n' ' ')"
   # the Hopper kernels' memory accesses (TMA boxes, epilogue tails), natively
@@ -164,19 +171,19 @@ if has 3; then
     DIT_CUDA_ATTENTION=wgmma-producer-alternating:attention DIT_CUDA_CONV=wgmma:onv3d \
     DIT_CUDA_CONV=tma:onv3d; do
     setting=${variant%%:*} only_ops=${variant##*:} log="$logs/native-memcheck-${setting##*=}-$only_ops.log"
-    env "$setting" timeout 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
+    env "$setting" timeout -k 10 60 compute-sanitizer --tool memcheck --print-limit 20 $check --no-timing --only "$only_ops" > "$log" 2>&1
     summary "3 native memcheck $setting $only_ops (exit $?): $(grep -E "ERROR SUMMARY|checks failed" "$log" | tr '\n' ' ')"
   done
-  timeout 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
+  timeout -k 10 150 compute-sanitizer --tool memcheck --target-processes all --print-limit 20 \
     node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts > "$logs/memcheck.log" 2>&1
   summary "3 memcheck (exit $?): $(grep -E "ERROR SUMMARY|tests? (passed|failed)" "$logs/memcheck.log" | tr '\n' ' ')"
-  timeout 120 compute-sanitizer --tool racecheck --target-processes all --print-limit 20 \
+  timeout -k 10 120 compute-sanitizer --tool racecheck --target-processes all --print-limit 20 \
     node node_modules/ava/entrypoints/cli.mjs --serial test/cuda/ops.test.ts --match '*attention*' --match '*linear*' \
     --match '*onv3d*' --match '*layerNorm*' > "$logs/racecheck.log" 2>&1
   summary "3 racecheck (exit $?): $(grep -E "RACECHECK SUMMARY|ERROR SUMMARY|tests? (passed|failed)" "$logs/racecheck.log" | tr '\n' ' ')"
 fi
 if has 6; then
-  DIT_TORCH_COMPILE=1 DIT_PYTHON=$(command -v python3) timeout 300 node dist/lib/cli.js bench --device cuda --suite model \
+  DIT_TORCH_COMPILE=1 DIT_PYTHON=$(command -v python3) timeout -k 10 300 node dist/lib/cli.js bench --device cuda --suite model \
     --json "$out/bench-compile.json" > "$out/bench-compile.txt" 2>&1
   summary "6 model with torch.compile (exit $?): $(grep -E "^ *dit_forward" "$out/bench-compile.txt" | tr -s ' ' | tr '\n' ';')"
   cat "$out/bench-compile.txt"
