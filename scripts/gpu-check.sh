@@ -44,6 +44,7 @@ mkdir -p "$out" "$logs"
 # (written aside and renamed: a call killed mid-pack keeps the previous tarball whole)
 pack() { tar -czf "$out/logs.tar.gz.part" -C "$(dirname "$logs")" "$(basename "$logs")" 2>/dev/null && mv -f "$out/logs.tar.gz.part" "$out/logs.tar.gz"; }
 trap pack EXIT
+trap 'exit 143' TERM INT  # (so that a TERM from the call's limit still packs, through the EXIT trap)
 source .device/activate > "$logs/activate.log" 2>&1
 summary() { echo "$*" | tee -a "$out/summary.txt"; pack; }  # (the logs packed at every summary line)
 ava=(node node_modules/ava/entrypoints/cli.mjs --serial)  # an array: `timeout` cannot run a function
