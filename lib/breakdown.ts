@@ -10,7 +10,7 @@
 import type { Backend } from './backend';
 import { DitError } from './errors';
 
-type Call = Record<string, number | string | unknown>;
+type Call = Record<string, unknown>;
 const n = (v: unknown) => v as number;
 /** The Backend methods that enqueue device work: the shape a row is grouped by, and the FLOPs. */
 const OPS: Record<string, { shape: (c: Call) => string; flops?: (c: Call) => number }> = {

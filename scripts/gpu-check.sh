@@ -61,11 +61,13 @@ export DIT_REQUIRE_GPU=1
 
 if has 0 && [ -x .device/dit_cuda_check ]; then
   check=.device/dit_cuda_check
+  # a native check log in one line: its count of failures, then the first failures
+  check_result() { echo "$(grep -E "checks failed|no CUDA device" "$1") $(grep -A1 -E "^FAIL" "$1" | head -4 | tr -s " " | tr '\n' ' ')"; }
   native() {  # [ops="--only X ..."] native <log> [VAR=value ...]: the check with those switches, one summary line
     local log=$1; shift
     env "$@" timeout -k 10 60 $check --no-timing ${ops:-} > "$logs/$log" 2>&1
     local rc=$?
-    summary "0 native $* (exit $rc): $(grep -E "checks failed|no CUDA device" "$logs/$log") $(grep -A1 -E "^FAIL" "$logs/$log" | head -4 | tr -s " " | tr '\n' ' ')"
+    summary "0 native $* (exit $rc): $(check_result "$logs/$log")"
     return $rc
   }
   native native-default.log
@@ -97,7 +99,7 @@ if has 0 && [ -x .device/dit_cuda_check ]; then
     env "$switch=$value" timeout -k 10 60 $check --only "$only_op" "${filters[@]}" > "$log" 2>&1
     local rc=$?
     local ms=$(awk -v summed="^time  ($summed)" '$0 ~ summed {sum += $(NF-3)} END {if (sum) printf "%.4f", sum}' "$log")
-    summary "0 native $switch=$value (exit $rc): $(grep -E "checks failed" "$log") $(grep -A1 -E "^FAIL" "$log" | head -4 | tr -s " " | tr '\n' ' ')time ${ms:-none} ms"
+    summary "0 native $switch=$value (exit $rc): $(check_result "$log") time ${ms:-none} ms"
     grep -E "^time" "$log" | sed "s/^time /time $value/" | tee -a "$out/summary.txt"
     # a candidate: exit 0, at least one check run and passed, and its timings
     if [ $rc -eq 0 ] && grep -qE "^0 of [1-9][0-9]* checks failed" "$log" && [ -n "$ms" ]; then echo "$ms $value" >> "$logs/candidates-$switch.txt"; fi

@@ -39,15 +39,16 @@ struct LinearProblem {
   int m_blocks, n_blocks, tile_count;  // C's row blocks, column blocks, tiles
 
 #ifdef DIT_WGMMA_AVAILABLE
-  __device__ int group_rows(int group) const { return min(kGroupRows, m_blocks - group * kGroupRows); }
-  __device__ int64_t m0(int tile) const {
+  // the tile's (row block, column block): within its group (the last may have fewer rows),
+  // row blocks vary fastest
+  struct Block { int row, column; };
+  __device__ Block block_of(int tile) const {
     const int group = tile / (kGroupRows * n_blocks), in_group = tile - group * kGroupRows * n_blocks;
-    return int64_t(group * kGroupRows + in_group % group_rows(group)) * tma_gemm::kBM;
+    const int rows = min(kGroupRows, m_blocks - group * kGroupRows);
+    return {group * kGroupRows + in_group % rows, in_group / rows};
   }
-  __device__ int64_t n0(int tile) const {
-    const int group = tile / (kGroupRows * n_blocks), in_group = tile - group * kGroupRows * n_blocks;
-    return int64_t(in_group / group_rows(group)) * kBN;
-  }
+  __device__ int64_t m0(int tile) const { return int64_t(block_of(tile).row) * tma_gemm::kBM; }
+  __device__ int64_t n0(int tile) const { return int64_t(block_of(tile).column) * kBN; }
   __device__ int64_t m_base(int tile, int consumer) const { return m0(tile) + consumer * tma_gemm::kConsumerRows; }
 
   __device__ int tiles() const { return tile_count; }

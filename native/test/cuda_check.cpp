@@ -312,6 +312,22 @@ void check_layer_norm_modulate(DType dt) {
   }
 }
 
+// The model's attention layout: q, k, v read by strides out of one qkv buffer [B, N, 3, H, Dh]
+// (the qkv GEMM's output), O written [B, N, H, Dh] (the proj GEMM's input)
+dit::AttentionParams qkv_attention_params(DType dt, int64_t B, int64_t H, int64_t N, int64_t Dh, void* qkv, void* out) {
+  const size_t es = dit::dtype_size(dt);
+  unsigned char* base = static_cast<unsigned char*>(qkv);
+  dit::AttentionParams p{};
+  p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = N; p.Dh = Dh;
+  p.q = base; p.k = base + H * Dh * es; p.v = base + 2 * H * Dh * es;
+  p.q_sb = p.k_sb = p.v_sb = N * 3 * H * Dh;
+  p.q_sh = p.k_sh = p.v_sh = Dh;
+  p.q_sn = p.k_sn = p.v_sn = 3 * H * Dh;
+  p.o = out; p.o_sb = N * H * Dh; p.o_sh = Dh; p.o_sn = H * Dh;
+  p.scale = 1.0f / std::sqrt(float(Dh));
+  return p;
+}
+
 void check_attention(DType dt) {
   struct Case { int64_t B, H, N, M, D; float scale_factor = 1.0f; };  // scale = factor / sqrt(D)
   std::vector<Case> cases;
@@ -344,24 +360,12 @@ void check_attention(DType dt) {
         },
         dit::cpu::attention, dit::cuda::attention, size_t(D));
   }
-  // the model's layout: q, k, v read by strides out of one qkv buffer [B, N, 3, H, D], output [B, N, H, D]
+  // the model's layout (qkv_attention_params)
   const int64_t B = 2, H = 3, D = 72, T = 77;
   std::vector<HostArray> in = {random_array(dt, size_t(B * T * 3 * H * D), 1.0f)};
   check<dit::AttentionParams>(
       "attention d72 from a qkv buffer", dt, in, size_t(B * T * H * D),
-      [&](const std::vector<void*>& ptr, void* out) {
-        const size_t es = dit::dtype_size(dt);
-        unsigned char* qkv = static_cast<unsigned char*>(ptr[0]);
-        dit::AttentionParams p{};
-        p.dtype = dt; p.B = B; p.H = H; p.N = T; p.M = T; p.Dh = D;
-        p.q = qkv; p.k = qkv + H * D * es; p.v = qkv + 2 * H * D * es;
-        p.q_sb = p.k_sb = p.v_sb = T * 3 * H * D;
-        p.q_sh = p.k_sh = p.v_sh = D;
-        p.q_sn = p.k_sn = p.v_sn = 3 * H * D;
-        p.o = out; p.o_sb = T * H * D; p.o_sh = D; p.o_sn = H * D;
-        p.scale = 1.0f / std::sqrt(float(D));
-        return p;
-      },
+      [&](const std::vector<void*>& ptr, void* out) { return qkv_attention_params(dt, B, H, T, D, ptr[0], out); },
       dit::cpu::attention, dit::cuda::attention);
 }
 
@@ -595,20 +599,11 @@ void timings() {
     time_op(name, 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
   }
   if (const char* name = "attention B2 H16 N4096 d72, model's qkv rows"; timed(name)) {
-    // as the model runs it: q, k and v read by strides out of the qkv GEMM's (B, N, 3, H, Dh)
-    // output, rows of 144 bytes 6,912 apart, and O written (B, N, H, Dh) for the proj GEMM
+    // as the model runs it (qkv_attention_params): rows of 144 bytes 6,912 apart
     const int64_t B = 2, H = 16, N = 4096, Dh = 72;
     auto qkv = dev_random(size_t(B * N * 3 * H * Dh), 1.0f);
     DeviceArray o(size_t(B * N * H * Dh) * 2);
-    unsigned char* base = static_cast<unsigned char*>(qkv->ptr);
-    dit::AttentionParams p{};
-    p.dtype = dt; p.B = B; p.H = H; p.N = N; p.M = N; p.Dh = Dh;
-    p.q = base; p.k = base + H * Dh * 2; p.v = base + 2 * H * Dh * 2;
-    p.q_sb = p.k_sb = p.v_sb = N * 3 * H * Dh;
-    p.q_sh = p.k_sh = p.v_sh = Dh;
-    p.q_sn = p.k_sn = p.v_sn = 3 * H * Dh;
-    p.o = o.ptr; p.o_sb = N * H * Dh; p.o_sh = Dh; p.o_sn = H * Dh;
-    p.scale = 1.0f / std::sqrt(72.0f);
+    const dit::AttentionParams p = qkv_attention_params(dt, B, H, N, Dh, qkv->ptr, o.ptr);
     time_op(name, 4.0 * B * H * double(N) * N * Dh, 0, [&] { dit::cuda::attention(p); });
   }
   if (const char* name = "layerNormModulate 8192 x 1152"; timed(name)) {
