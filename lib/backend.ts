@@ -329,5 +329,7 @@ export function resolveDevice(requested: Device | 'auto' | undefined): Device {
   }
   const env = process.env.DIT_DEVICE;
   if (env === 'cpu' || env === 'cuda') return env;
+  // a misspelt override is an error, not a silent fallback to detection
+  if (env !== undefined && env !== '' && env !== 'auto') throw new TypeError(`Expected DIT_DEVICE to be 'cpu', 'cuda' or 'auto' but it is '${env}'`);
   return cudaAutoReason() === null ? 'cuda' : 'cpu';
 }

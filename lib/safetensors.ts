@@ -8,6 +8,7 @@ import { resolveDevice, type Device } from './backend';
 import { dtypeSize, isFloatDType, type DType } from './dtype';
 import { DitError } from './errors';
 import { parseSafetensorsLayout, setOwn, writeSafetensorsFile, type RawTensor, type SafetensorsDType, type SafetensorsLayout } from './safetensors_format';
+import { describe, optionsArg } from './args';
 import { Tensor } from './tensor';
 
 export interface ReadSafetensorsOptions {
@@ -174,8 +175,12 @@ function decode(name: string, dtype: SafetensorsDType, bytes: Uint8Array, path: 
 
 export async function readSafetensorsWithMetadata(
   path: string,
-  options: ReadSafetensorsOptions = {},
+  opts?: ReadSafetensorsOptions,
 ): Promise<{ tensors: Record<string, Tensor>; metadata: Record<string, string> }> {
+  const options = optionsArg('readSafetensors', opts, ['device', 'dtype', 'filter']);
+  if (options.filter !== undefined && typeof options.filter !== 'function') {
+    throw new TypeError(`Expected options.filter to be a function of the tensor name but received ${describe(options.filter)}`);
+  }
   if (options.dtype !== undefined && !isFloatDType(options.dtype)) {
     throw new TypeError(`Expected options.dtype to be one of 'f32', 'f16', 'bf16' but received ${String(options.dtype)}`);
   }
@@ -197,7 +202,7 @@ export async function readSafetensorsWithMetadata(
 }
 
 /** All tensors of a safetensors file, by name, on `device`. */
-export async function readSafetensors(path: string, options: ReadSafetensorsOptions = {}): Promise<Record<string, Tensor>> {
+export async function readSafetensors(path: string, options?: ReadSafetensorsOptions): Promise<Record<string, Tensor>> {
   return (await readSafetensorsWithMetadata(path, options)).tensors;
 }
 
@@ -211,10 +216,15 @@ export async function tensorBytes(t: Tensor): Promise<Uint8Array> {
 }
 
 /** Writes tensors (any device) under their names; never leaves a partial file at `path`. */
-export async function writeSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
+export async function writeSafetensors(path: string, tensors: Record<string, Tensor> | Map<string, Tensor>, metadata?: Record<string, string>): Promise<void> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a file path for path but received ${String(path)}`);
-  if (typeof tensors !== 'object' || tensors === null) throw new TypeError('Expected tensors to be a record of name -> Tensor');
-  const entries = Object.entries(tensors);
+  // a Map's entries are not own properties (Object.entries would see none and write an empty file);
+  // an array's would be named '0', '1', ...
+  if (typeof tensors !== 'object' || tensors === null || Array.isArray(tensors) || ArrayBuffer.isView(tensors) || tensors instanceof Tensor) {
+    throw new TypeError(`Expected tensors to be a record (or Map) of name -> Tensor but received ${describe(tensors)}`);
+  }
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  for (const [name] of entries) if (typeof name !== 'string') throw new TypeError(`Expected the tensors' names to be strings but received ${describe(name)}`);
   for (const [name, t] of entries) {
     if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
     t.assertAlive(`tensors["${name}"]`);

@@ -7,7 +7,10 @@
 import type { NativeBuffer } from '../binding';
 import { getBackend, resolveDevice, type Backend, type Device } from './backend';
 import { dtypeSize, isDType, type DType } from './dtype';
+import { describe, optionsArg } from './args';
 import { DitError } from './errors';
+
+export { describe };
 
 export type TensorData = Float32Array | Float64Array | Uint16Array | Int32Array | BigInt64Array | number[];
 
@@ -40,14 +43,6 @@ export function checkShape(shape: unknown, name = 'shape'): number[] {
   return [...shape];
 }
 
-export function describe(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  if (Array.isArray(v)) return `array of length ${v.length}`;
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of length ${(v as Float32Array).length}`;
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
-  if (typeof v === 'string') return `'${v}'`;
-  return `${typeof v} ${String(v)}`;
-}
 
 /** Larger sizes cannot be real allocations (and lose integer precision as numbers). */
 export const MAX_TENSOR_BYTES = 2 ** 52;
@@ -62,7 +57,10 @@ function inferDType(data: TensorData): DType {
 }
 
 /** Host data as a typed array of srcDtype that the native upload understands. */
-function hostView(data: TensorData, dtype: DType): { view: ArrayBufferView; srcDtype: DType } {
+function hostView(input: TensorData, dtype: DType): { view: ArrayBufferView; srcDtype: DType } {
+  // N-API cannot hand native code a SharedArrayBuffer's memory: such data is copied first
+  const data = ArrayBuffer.isView(input) && typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer
+    ? (input.slice() as TensorData) : input;
   // doubles to integers exactly and checked, as numbers are (never through f32, which rounds 2^24 + 1)
   const doublesToIntegers = data instanceof Float64Array && (dtype === 'i32' || dtype === 'i64');
   if (Array.isArray(data) || doublesToIntegers) {
@@ -106,7 +104,8 @@ export class Tensor {
   }
 
   /** Copies host data to a new tensor; converts to `dtype` (default: the data's own type). */
-  static from(data: TensorData, shape: readonly number[], options: TensorOptions = {}): Tensor {
+  static from(data: TensorData, shape: readonly number[], opts?: TensorOptions): Tensor {
+    const options = optionsArg('Tensor.from', opts, ['device', 'dtype']);
     const s = checkShape(shape);
     if (options.dtype !== undefined && !isDType(options.dtype)) {
       throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(options.dtype)}`);
@@ -124,7 +123,8 @@ export class Tensor {
   }
 
   /** A new tensor with uninitialised contents. */
-  static empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  static empty(shape: readonly number[], opts?: TensorOptions): Tensor {
+    const options = optionsArg('Tensor.empty', opts, ['device', 'dtype']);
     const s = checkShape(shape);
     const dtype = options.dtype ?? 'f32';
     if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);
@@ -138,7 +138,8 @@ export class Tensor {
     return new Tensor(new Storage(buffer, backend), s, dtype, 0);
   }
 
-  static zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  static zeros(shape: readonly number[], opts?: TensorOptions): Tensor {
+    const options = optionsArg('Tensor.zeros', opts, ['device', 'dtype']);
     const s = checkShape(shape);
     return Tensor.from(new Float32Array(numelOf(s)), s, { ...options, dtype: options.dtype ?? 'f32' });
   }
@@ -205,7 +206,7 @@ export class Tensor {
   /** A copy on another device and/or in another dtype. */
   to(target: Device | { device?: Device; dtype?: DType }): Tensor {
     this.assertAlive();
-    const opts = typeof target === 'string' ? { device: target } : target;
+    const opts = typeof target === 'string' ? { device: target } : optionsArg('Tensor.to', target ?? (null as never), ['device', 'dtype']);
     const device = opts.device ?? this.device;
     const dtype = opts.dtype ?? this.dtype;
     if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);

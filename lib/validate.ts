@@ -4,7 +4,10 @@
  */
 import { DitError } from './errors';
 import { isFloatDType, type DType } from './dtype';
-import { describe, Tensor } from './tensor';
+import { describe } from './args';
+import { Tensor } from './tensor';
+
+export { noOptions, optionsArg } from './args';
 
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
@@ -51,21 +54,6 @@ export function nonNegativeInt(name: string, v: unknown): number {
 
 export function finiteNumber(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`Expected a finite number for ${name} but received ${describe(v)}`);
-  return v;
-}
-
-/**
- * An op's options object: absent, or an object whose keys are all known (a misspelt or unsupported
- * option, such as conv3d's groups, is an error rather than silently ignored). Returns it or {}.
- */
-export function optionsArg<T extends object>(op: string, v: T | undefined, known: readonly (keyof T & string)[], hint = ''): T {
-  if (v === undefined) return {} as T;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`Expected options of ${op} to be an object but received ${describe(v)}`);
-  for (const key of Object.keys(v)) {
-    if (!(known as readonly string[]).includes(key)) {
-      throw new TypeError(`Unknown option '${key}' of ${op} (known: ${known.join(', ')})${hint}`);
-    }
-  }
   return v;
 }
 

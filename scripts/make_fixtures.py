@@ -73,6 +73,11 @@ FIXTURES = {
         dict(input_size=[2, 6, 6], patch_size=[1, 2, 2], hidden_size=32, depth=2, num_heads=2,
              condition="label_6"),
         2, [999.0, 17.5], [1, 5], {"cfg_scale": 4.0}),
+    # H != W with a square token grid (8 / 2 = 4 / 1): patch (1,2,1), 32 tokens, head_dim 8
+    "dit_rect_hw": (
+        dict(input_size=[2, 8, 4], patch_size=[1, 2, 1], hidden_size=24, depth=2, num_heads=3,
+             condition="label_4"),
+        2, [999.0, 42.0], [2, 4], {}),
 }
 
 MAX_FILE = 400 * 1024

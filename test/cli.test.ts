@@ -11,10 +11,11 @@ import { relL2 } from './helpers/tolerance';
 const BIN = path.join(__dirname, '..', 'bin', 'dit-native.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dit-cli-'));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, DIT_DEVICE: 'cpu' } });
+function cliWithEnv(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, DIT_DEVICE: 'cpu', ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
+const cli = (...args: string[]) => cliWithEnv({}, ...args);
 
 function assertUserError(t: import('ava').ExecutionContext, r: ReturnType<typeof cli>, pattern: RegExp) {
   t.is(r.code, 2, r.err);
@@ -92,6 +93,8 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   assertUserError(t, cli('run', '--preset', 'DiT-S/2', '--batch', 'zero'), /--batch must be an integer >= 1/);
   assertUserError(t, cli('run', '--preset', 'DiT-S/2', '--device', 'tpu'), /--device must be auto, cpu or cuda/);
   assertUserError(t, cli('info', '--verbose'), /Unknown option '--verbose'/);
+  const input = fixturePath('dit_hd72.safetensors');
+  assertUserError(t, cliWithEnv({ DIT_DEVICE: 'tpu' }, 'forward', '--weights', input, '--input', input, '--output', out), /Expected DIT_DEVICE to be 'cpu', 'cuda' or 'auto' but it is 'tpu'/);
   // an input file without y, and one whose x has the wrong shape
   const noY = path.join(own, 'noy.safetensors');
   const fx = await readSafetensors(fixturePath('dit_hd72.safetensors'));

@@ -101,6 +101,21 @@ test('malformed and missing files are DitErrors naming the file, and nothing is 
   const disposed = Tensor.from([1], [1]);
   disposed.dispose();
   await t.throwsAsync(writeSafetensors(path.join(dir, 'x.safetensors'), { w: disposed }), { code: 'ERR_DIT_DISPOSED' });
+  // options: null and misspelt keys are errors, not a silent load to the CPU
+  await t.throwsAsync(readSafetensors(good, null as never), { instanceOf: TypeError, message: /options of readSafetensors to be an object but received null/ });
+  await t.throwsAsync(readSafetensors(good, { devcie: 'cuda' } as never), { instanceOf: TypeError, message: /Unknown option 'devcie' of readSafetensors/ });
+  await t.throwsAsync(readSafetensors(good, { filter: 'w' } as never), { instanceOf: TypeError, message: /options.filter to be a function/ });
+});
+
+test('writeSafetensors takes a record or a Map of tensors; an array is refused, not written as "0", "1"', async (t) => {
+  const fromMap = path.join(dir, 'map.safetensors');
+  await writeSafetensors(fromMap, new Map([['a', Tensor.from([1, 2], [2])], ['b', Tensor.from([3], [1])]]));
+  const back = await readSafetensors(fromMap);
+  t.deepEqual(Object.keys(back), ['a', 'b']);
+  t.deepEqual(Array.from(await back.b.toFloat32Array()), [3]);
+  const fromArray = path.join(dir, 'array.safetensors');
+  await t.throwsAsync(writeSafetensors(fromArray, [Tensor.from([1], [1])] as never), { instanceOf: TypeError, message: /record \(or Map\) of name -> Tensor but received array of length 1/ });
+  t.false(fs.existsSync(fromArray));
 });
 
 /** IEEE binary16 bits -> number (the reference for the native conversions). */

@@ -131,7 +131,7 @@ export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTC
   posInt('num_heads');
   posInt('caption_channels');
   if (c.depth > MAX_DEPTH) bad(`depth ${c.depth} is more than ${MAX_DEPTH}`);
-  if (typeof c.mlp_ratio !== 'number' || !(c.mlp_ratio > 0) || !Number.isFinite(c.mlp_ratio)) bad(`mlp_ratio must be a positive number but is ${JSON.stringify(c.mlp_ratio)}`);
+  if (typeof c.mlp_ratio !== 'number' || !(c.mlp_ratio > 0) || !Number.isFinite(c.mlp_ratio)) bad(`mlp_ratio must be a positive finite number but is ${typeof c.mlp_ratio === 'number' ? String(c.mlp_ratio) : JSON.stringify(c.mlp_ratio)}`);
   if (typeof c.class_dropout_prob !== 'number' || !(c.class_dropout_prob >= 0 && c.class_dropout_prob <= 1)) {
     bad(`class_dropout_prob must be in [0, 1] but is ${JSON.stringify(c.class_dropout_prob)}`);
   }
@@ -146,7 +146,9 @@ export function resolveConfig(input: DiTConfigInput = {}, preset?: string): DiTC
   const [T, H, W] = c.input_size;
   const [pt, ph, pw] = c.patch_size;
   if (T % pt || H % ph || W % pw) bad(`input_size [${c.input_size}] must be divisible by patch_size [${c.patch_size}]`);
-  if (H !== W) bad(`input_size [${c.input_size}] must be square in space (H = W): Open-Sora's DiT builds a square position grid from H`);
+  if (H / ph !== W / pw) {
+    bad(`input_size [${c.input_size}] with patch_size [${c.patch_size}] gives a ${H / ph} x ${W / pw} token grid: it must be square (H / ph = W / pw), as Open-Sora's DiT builds a square position grid from input_size[1] / patch_size[1]`);
+  }
   if (Math.floor(c.hidden_size * c.mlp_ratio) <= 0) bad(`mlp_ratio ${c.mlp_ratio} gives an empty MLP`);
   return c;
 }

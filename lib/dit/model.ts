@@ -324,7 +324,7 @@ export class DiT {
     const [T, H, W] = this.config.input_size;
     const C = this.config.in_channels;
     if (x.shape.length !== 5 || x.shape[1] !== C || x.shape[2] !== T || x.shape[3] !== H || x.shape[4] !== W || x.shape[0] < 1) {
-      throw new RangeError(`Expected x to have shape [B, ${C}, ${T}, ${H}, ${W}] (in_channels, input_size) but received ${fmtShape(x.shape)}`);
+      throw new RangeError(`Expected x to have shape [B, ${C}, ${T}, ${H}, ${W}] (B >= 1; in_channels, input_size) but received ${fmtShape(x.shape)}`);
     }
     return this.#onDevice(x, this.dtype);
   }
@@ -345,28 +345,26 @@ export class DiT {
   }
 
   async #labelIds(y: unknown, B: number, name: string): Promise<Int32Array> {
-    let ids: Int32Array;
+    let labels: ArrayLike<number>;
     if (y instanceof Tensor) {
       y.assertAlive(name);
       if (y.shape.length !== 1 || y.shape[0] !== B) throw new RangeError(`Expected ${name} to have shape [${B}] (class labels) but received ${fmtShape(y.shape)}`);
-      const f = await y.toFloat32Array();
-      ids = Int32Array.from(f);
-      if (f.some((v, i) => v !== ids[i])) throw new TypeError(`Expected ${name} to hold integer class labels`);
+      labels = await y.toFloat32Array();
     } else if (Array.isArray(y) || ArrayBuffer.isView(y)) {
-      const arr = Array.from(y as ArrayLike<number | bigint>, Number);
-      if (arr.length !== B) throw new RangeError(`Expected ${name} to hold ${B} labels (one per sample) but received ${arr.length}`);
-      if (arr.some((v) => !Number.isSafeInteger(v))) throw new TypeError(`Expected ${name} to hold integer class labels`);
-      ids = Int32Array.from(arr);
+      labels = Array.from(y as ArrayLike<number | bigint>, Number);
+      if (labels.length !== B) throw new RangeError(`Expected ${name} to hold ${B} labels (one per sample) but received ${labels.length}`);
     } else {
       throw new TypeError(`Expected ${name} to be a Tensor or an array of ${B} class labels but received ${describe(y)}`);
     }
+    // the range is checked on the values as given, before Int32Array would wrap 2^32 + 1 to 1
     const rows = this.derived.labelRows;
-    for (const v of ids) {
+    for (const v of Array.from(labels)) {
+      if (!Number.isInteger(v)) throw new TypeError(`Expected ${name} to hold integer class labels but received ${v}`);
       if (v < 0 || v >= rows) {
         throw new RangeError(`Expected ${name} labels in [0, ${rows - 1}] (${this.derived.numClasses} classes${rows > this.derived.numClasses! ? ` + the null class ${this.derived.numClasses}` : ''}) but received ${v}`);
       }
     }
-    return ids;
+    return Int32Array.from(labels);
   }
 
   #prepareCaption(y: unknown, B: number, name: string): Tensor {

@@ -104,14 +104,17 @@ export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]
     throw new DitError('ERR_DIT_WEIGHTS', `weights ${source} do not fit the config (${configSummary(c)}): ${what}`);
   };
   for (const s of specs) {
-    let got = shapes.get(s.key);
-    if (got === undefined && s.key === 'pos_embed_spatial') got = shapes.get('pos_embed');
+    let got = shapes.get(s.key), name = s.key;
+    if (got === undefined && s.key === 'pos_embed_spatial') {
+      got = shapes.get('pos_embed');
+      name = 'pos_embed';  // facebook DiT's name, as the file has it
+    }
     if (got === undefined) {
       if (s.optional) continue;
       return fail(`tensor "${s.key}" is missing (expected shape ${fmtShape(s.shape)})${prefixHint(s.key, shapes)}`);
     }
     const facebookPatch = s.key === 'x_embedder.proj.weight' && c.patch_size[0] === 1 && sameShape(got, [s.shape[0], s.shape[1], s.shape[3], s.shape[4]]);
-    if (!sameShape(got, s.shape) && !facebookPatch) fail(`tensor "${s.key}" has shape ${fmtShape(got)} but the config expects ${fmtShape(s.shape)}`);
+    if (!sameShape(got, s.shape) && !facebookPatch) fail(`tensor "${name}" has shape ${fmtShape(got)} but the config expects ${fmtShape(s.shape)}`);
   }
   const known = new Set(specs.map((s) => s.key));
   known.add('pos_embed');

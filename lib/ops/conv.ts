@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { expectShape, fmtShape, nonNegativeInt, oneOf, optionsArg, positiveInt, sameKind, tensorArg, triple } from '../validate';
+import { expectShape, fmtShape, noOptions, nonNegativeInt, oneOf, optionsArg, positiveInt, sameKind, tensorArg, triple } from '../validate';
 
 export interface Conv3dOptions {
   stride?: number | [number, number, number];
@@ -136,7 +136,8 @@ export function causalConv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, op
  * PatchEmbed3D: zero-pad T, H, W at the end to multiples of the patch, Conv3d with kernel =
  * stride = patch, flatten to [B, N, D] with T-major tokens.
  */
-export function patchEmbed3d(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+export function patchEmbed3d(x: Tensor, weight: Tensor, bias?: Tensor | null, ...extra: unknown[]): Tensor {
+  noOptions('patchEmbed3d (the patch is the weight\'s kernel)', extra);
   checkConvInputs(x, weight, bias);
   const [B, C, T, H, W] = x.shape;
   const [D, , pt, ph, pw] = weight.shape;

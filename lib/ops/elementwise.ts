@@ -1,5 +1,5 @@
 import { describe, Tensor } from '../tensor';
-import { floatDTypeArg, finiteNumber, oneOf, optionsArg, positiveInt, tensorArg, triple } from '../validate';
+import { floatDTypeArg, finiteNumber, noOptions, oneOf, optionsArg, positiveInt, tensorArg, triple } from '../validate';
 
 /** GELU, tanh approximation (the DiT MLP's) or exact erf form. */
 export function gelu(x: Tensor, options?: { approximate?: 'tanh' | 'none' }): Tensor {
@@ -12,7 +12,8 @@ export function gelu(x: Tensor, options?: { approximate?: 'tanh' | 'none' }): Te
 }
 
 /** SiLU x * sigmoid(x). */
-export function silu(x: Tensor): Tensor {
+export function silu(x: Tensor, ...extra: unknown[]): Tensor {
+  noOptions('silu', extra);
   tensorArg('x', x);
   const out = Tensor.empty(x.shape, { device: x.device, dtype: x.dtype });
   x.backend.activation({ dtype: x.dtype, count: x.numel, activation: 'silu', x, out });

@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor';
-import { expectShape, finiteNumber, optionsArg, sameKind, tensorArg } from '../validate';
+import { expectShape, finiteNumber, noOptions, optionsArg, sameKind, tensorArg } from '../validate';
 
 /** Fused adaLN: LayerNorm(x) (eps, no affine, f32 statistics) * (1 + scale[:, None]) + shift[:, None]. */
 export function layerNormModulate(x: Tensor, shift: Tensor, scale: Tensor, options?: { eps?: number }): Tensor {
@@ -19,7 +19,8 @@ export function layerNormModulate(x: Tensor, shift: Tensor, scale: Tensor, optio
 }
 
 /** x + gate[:, None] * y over [B, N, D] (the adaLN-Zero gated residual). */
-export function gatedResidual(x: Tensor, gate: Tensor, y: Tensor): Tensor {
+export function gatedResidual(x: Tensor, gate: Tensor, y: Tensor, ...extra: unknown[]): Tensor {
+  noOptions('gatedResidual', extra);
   tensorArg('x', x, 3);
   const [B, N, D] = x.shape;
   tensorArg('gate', gate, 2);

@@ -8,7 +8,11 @@ const TEXT = fixturePath('dit_text_27tok.safetensors');
 test('configs are checked field by field with clear messages', (t) => {
   t.throws(() => resolveConfig({ hidden_size: 100, num_heads: 3 }), { code: 'ERR_DIT_CONFIG', message: /hidden_size 100 is not divisible by num_heads 3/ });
   t.throws(() => resolveConfig({ input_size: [4, 5, 6] }), { code: 'ERR_DIT_CONFIG', message: /divisible by patch_size/ });
-  t.throws(() => resolveConfig({ input_size: [4, 16, 32] }), { code: 'ERR_DIT_CONFIG', message: /square in space/ });
+  t.throws(() => resolveConfig({ input_size: [4, 16, 32] }), { code: 'ERR_DIT_CONFIG', message: /gives a 8 x 16 token grid: it must be square/ });
+  // the token grid is what must be square: H = W with ph != pw is not, H != W with H / ph = W / pw is
+  t.throws(() => resolveConfig({ input_size: [1, 8, 8], patch_size: [1, 2, 4] }), { code: 'ERR_DIT_CONFIG', message: /4 x 2 token grid/ });
+  t.deepEqual(resolveConfig({ input_size: [1, 8, 4], patch_size: [1, 2, 1] }).input_size, [1, 8, 4]);
+  t.throws(() => resolveConfig({ mlp_ratio: Infinity }), { code: 'ERR_DIT_CONFIG', message: /mlp_ratio must be a positive finite number but is Infinity/ });
   t.throws(() => resolveConfig({ condition: 'label_x' }), { code: 'ERR_DIT_CONFIG', message: /condition must be 'text' or 'label_N'/ });
   t.throws(() => resolveConfig({ depht: 3 } as never), { code: 'ERR_DIT_CONFIG', message: /unknown field 'depht'/ });
   t.throws(() => resolveConfig({}, 'DiT-M/2'), { code: 'ERR_DIT_CONFIG', message: /unknown preset 'DiT-M\/2'; known presets: DiT-S\/2/ });
@@ -30,6 +34,10 @@ test('weights that do not fit the config are refused before any compute, naming 
   // a DataParallel checkpoint: every key under "module."
   const prefixed = Object.fromEntries(Object.entries(w).map(([k, v]) => [`module.${k}`, v]));
   await t.throwsAsync(DiT.load({ weights: prefixed, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /is missing .*strip the prefix "module\." from the tensor names/ });
+  // facebook DiT's pos_embed stands in for pos_embed_spatial, and a wrong one is named as the file has it
+  const facebookPos: Record<string, Tensor> = { ...w, pos_embed: Tensor.zeros([1, 16, 32]) };
+  delete facebookPos.pos_embed_spatial;
+  await t.throwsAsync(DiT.load({ weights: facebookPos, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /tensor "pos_embed" has shape \[1, 16, 32\] but the config expects \[1, 9, 32\]/ });
   const model = await DiT.load({ weights: w, config: cfg });
   t.is(model.config.depth, 2, 'the same record loads with the right config');
   model.dispose();
@@ -95,6 +103,12 @@ test('forward inputs are validated with the expected and received values', async
   await t.throwsAsync(model.forward({ x, t: [1], y: [0, 1] }), { instanceOf: RangeError, message: /Expected t to hold 2 timesteps/ });
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 11] }), { instanceOf: RangeError, message: /labels in \[0, 10\].*received 11/ });
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 1.5] }), { instanceOf: TypeError, message: /integer class labels/ });
+  // labels past 2^32 are out of range, not wrapped (by Int32Array) onto a small class
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 2 ** 32 + 1] }), { instanceOf: RangeError, message: /labels in \[0, 10\].*received 4294967297/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: new BigInt64Array([0n, 2n ** 32n + 3n]) }), { instanceOf: RangeError, message: /received 4294967299/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: Tensor.from(new BigInt64Array([0n, 2n ** 32n + 1n]), [2]) }), { instanceOf: RangeError, message: /labels in \[0, 10\]/ });
+  await t.throwsAsync(model.forwardWithCfg({ x, t: [1, 2], y: [0, 1], yNull: [10, 2 ** 32 + 10], cfgScale: 2 }), { instanceOf: RangeError, message: /yNull labels in \[0, 10\]/ });
+  await t.throwsAsync(model.forward({ x: Tensor.zeros([0, 4, 4, 6, 6]), t: [], y: [] }), { instanceOf: RangeError, message: /B >= 1/ });
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: 'cat' as never }), { instanceOf: TypeError, message: /Expected y to be a Tensor or an array of 2 class labels/ });
   await t.throwsAsync(model.forward({ x, t: [1, 2] } as never), { instanceOf: TypeError, message: /class labels but received undefined$/ });
   // integer arrays of any kind, BigInt64Array included, for t as for y

@@ -115,6 +115,7 @@ test('conv ops reject bad geometry with clear messages', async (t) => {
   t.deepEqual(ops.conv3d(x.t, w.t, null, { padding: 1, groups: 1 }).shape, [1, 3, 2, 2, 2]);
   t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 1, group: 1 } as never), { instanceOf: TypeError, message: /Unknown option 'group' of conv3d \(known: stride, padding, dilation, groups\)/ });
   t.throws(() => ops.conv3d(x.t, w.t, null, { padding: 'same', stride: 2 }), { instanceOf: RangeError, message: /stride 1 with padding 'same'/ });
+  t.throws(() => ops.patchEmbed3d(x.t, w.t, null, { stride: 2 } as never), { instanceOf: TypeError, message: /patchEmbed3d \(the patch is the weight's kernel\) takes no options/ });
   const w2 = await randomTensor(rng, [3, 2, 2, 1, 1], 'f32');
   t.throws(() => ops.conv3d(x.t, w2.t, null, { padding: 'same' }), { instanceOf: RangeError, message: /even dilation \* \(kernel - 1\).*\[1, 0, 0\]/ });
 });

@@ -95,6 +95,18 @@ test('tensors convert between dtypes and reject bad data', async (t) => {
   const r = x.t.reshape([20]);
   x.t.dispose();
   t.deepEqual(Array.from(await r.toFloat32Array()), Array.from(x.values), 'a reshape keeps the storage alive');
+  // options are an object or absent (null is an error naming the call); unknown keys are errors
+  t.throws(() => Tensor.from([1], [1], null as never), { instanceOf: TypeError, message: /options of Tensor.from to be an object but received null/ });
+  t.throws(() => Tensor.empty([1], { dtyp: 'f16' } as never), { instanceOf: TypeError, message: /Unknown option 'dtyp' of Tensor.empty/ });
+  t.throws(() => Tensor.zeros([1], null as never), { instanceOf: TypeError, message: /Tensor.zeros/ });
+  t.throws(() => r.to(null as never), { instanceOf: TypeError, message: /options of Tensor.to to be an object but received null/ });
+  // data on a SharedArrayBuffer (shared with a worker) is copied, not refused by N-API
+  const shared = new Float32Array(new SharedArrayBuffer(8));
+  shared.set([1.5, -2]);
+  t.deepEqual(Array.from(await Tensor.from(shared, [2]).toFloat32Array()), [1.5, -2]);
+  // ops without options refuse a trailing argument rather than ignore it
+  t.throws(() => ops.silu(r, { inplace: true } as never), { instanceOf: TypeError, message: /silu takes no options but received Object/ });
+  t.throws(() => ops.gatedResidual(r, r, r, {} as never), { instanceOf: TypeError, message: /gatedResidual takes no options/ });
   const empty = Tensor.from(new Float32Array(0), [0, 3]);
   t.deepEqual(Array.from(await empty.toFloat32Array()), []);
 });
