@@ -61,10 +61,11 @@ function hostView(input: TensorData, dtype: DType): { view: ArrayBufferView; src
   // N-API cannot hand native code a SharedArrayBuffer's memory: such data is copied first
   const data = ArrayBuffer.isView(input) && typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer
     ? (input.slice() as TensorData) : input;
-  // doubles to integers exactly and checked, as numbers are (never through f32, which rounds 2^24 + 1)
-  const doublesToIntegers = data instanceof Float64Array && (dtype === 'i32' || dtype === 'i64');
+  // floats to integers checked, as numbers are (NaN or 1.5 is an error, not INT_MIN or 1), and
+  // doubles exactly (never through f32, which rounds 2^24 + 1)
+  const doublesToIntegers = (data instanceof Float64Array || data instanceof Float32Array) && (dtype === 'i32' || dtype === 'i64');
   if (Array.isArray(data) || doublesToIntegers) {
-    const values = data as number[] | Float64Array;
+    const values = data as number[] | Float64Array | Float32Array;
     if (Array.isArray(values)) for (const v of values) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
     if (dtype === 'i32' || dtype === 'i64') {
       const [lo, hi] = dtype === 'i32' ? [-(2 ** 31), 2 ** 31 - 1] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];

@@ -371,7 +371,7 @@ export class DiT {
     const Cc = this.config.caption_channels;
     if (!(y instanceof Tensor)) throw new TypeError(`Expected ${name} to be a Tensor [${B}, 1, 1, ${Cc}] (pooled caption embedding) but received ${describe(y)}`);
     y.assertAlive(name);
-    const ok = y.shape[0] === B && y.shape[y.shape.length - 1] === Cc && y.numel === B * Cc && (y.shape.length === 4 || y.shape.length === 2);
+    const ok = y.shape[0] === B && y.shape[y.shape.length - 1] === Cc && y.numel === B * Cc && (y.shape.length >= 2 && y.shape.length <= 4);  // [B, C], [B, 1, C] or [B, 1, 1, C]
     if (!ok) throw new RangeError(`Expected ${name} to have shape [${B}, 1, 1, ${Cc}] but received ${fmtShape(y.shape)}`);
     return this.#onDevice(y, this.dtype);
   }

@@ -119,6 +119,13 @@ test('forward inputs are validated with the expected and received values', async
   const text = await DiT.load({ weights: TEXT });
   const tw = await readSafetensors(TEXT);
   await t.throwsAsync(text.forward({ x: tw.x, t: tw.t, y: Tensor.zeros([3, 1, 1, 5]) }), { instanceOf: RangeError, message: /Expected y to have shape \[3, 1, 1, 24\]/ });
+  // the pooled caption as [B, 1, 1, C] (Open-Sora), [B, 1, C] or [B, C]: the same forward
+  const y4 = tw.y;
+  const outs = [];
+  for (const y of [y4, y4.reshape([3, 1, 24]), y4.reshape([3, 24])]) outs.push(await (await text.forward({ x: tw.x, t: tw.t, y })).toFloat32Array());
+  t.deepEqual(outs[1], outs[0]);
+  t.deepEqual(outs[2], outs[0]);
+  await t.throwsAsync(text.forward({ x: tw.x, t: tw.t, y: y4.reshape([3, 1, 1, 1, 24]) }), { instanceOf: RangeError, message: /Expected y to have shape \[3, 1, 1, 24\] but received \[3, 1, 1, 1, 24\]/ });
   model.dispose();
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 1] }), { code: 'ERR_DIT_DISPOSED' });
   await t.throwsAsync(DiT.load({ preset: 'DiT-S/2', dtype: 'f64' as never }), { instanceOf: TypeError, message: /Expected dtype to be one of/ });
