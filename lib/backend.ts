@@ -327,9 +327,26 @@ export function resolveDevice(requested: Device | 'auto' | undefined): Device {
     const shown = typeof want === 'string' ? `'${want}'` : typeof want;
     throw new TypeError(`Expected device to be one of 'auto', 'cpu', 'cuda' but received ${shown}`);
   }
-  const env = process.env.DIT_DEVICE;
+  const env = deviceOverride();
   if (env === 'cpu' || env === 'cuda') return env;
   // a misspelt override is an error, not a silent fallback to detection
-  if (env !== undefined && env !== '' && env !== 'auto') throw new TypeError(`Expected DIT_DEVICE to be 'cpu', 'cuda' or 'auto' but it is '${env}'`);
+  const error = deviceOverrideError();
+  if (error) throw new TypeError(error);
+  return detectedDevice();
+}
+
+/** DIT_DEVICE, trimmed and lower-cased; '' when unset. */
+function deviceOverride(): string {
+  return (process.env.DIT_DEVICE ?? '').trim().toLowerCase();
+}
+
+/** Why DIT_DEVICE cannot be used, or null when it is unset, 'auto', 'cpu' or 'cuda'. */
+export function deviceOverrideError(): string | null {
+  const env = deviceOverride();
+  return ['', 'auto', 'cpu', 'cuda'].includes(env) ? null : `Expected DIT_DEVICE to be 'cpu', 'cuda' or 'auto' but it is '${process.env.DIT_DEVICE}'`;
+}
+
+/** What 'auto' picks without DIT_DEVICE. */
+export function detectedDevice(): Device {
   return cudaAutoReason() === null ? 'cuda' : 'cpu';
 }

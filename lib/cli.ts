@@ -134,6 +134,7 @@ async function cmdInfo(argv: string[]): Promise<number> {
     `dit-native backends: ${info.backends.join(', ')} (default device: ${info.defaultDevice})`,
     `cpu: ${info.cpu.isa} kernels, ${info.cpu.threads} threads`,
   ];
+  if (info.deviceOverrideError) lines.push(`DIT_DEVICE: ${info.deviceOverrideError} (device 'auto' fails until it is mended)`);
   for (const d of info.cuda.devices) lines.push(`cuda: ${d.name}, compute capability ${d.computeCapability}, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
   if (!info.cuda.available) lines.push(`cuda: not used: ${info.cuda.reason}`);
   else if (info.cuda.autoReason) lines.push(`cuda: ${info.cuda.autoReason}`);

@@ -1,12 +1,14 @@
 /** backendInfo(): what this binary contains, what the machine offers, and memory in use. */
 import { loadAddon } from '../binding';
-import { cudaAutoReason, cudaUnavailableReason, resolveDevice, type Device } from './backend';
+import { cudaAutoReason, cudaUnavailableReason, detectedDevice, deviceOverrideError, resolveDevice, type Device } from './backend';
 
 export interface BackendInfo {
   /** backends compiled into this binary */
   backends: Device[];
-  /** what device: 'auto' picks here (DIT_DEVICE applied) */
+  /** what device: 'auto' picks here (DIT_DEVICE applied; when it is invalid, what detection picks) */
   defaultDevice: Device;
+  /** why DIT_DEVICE is refused (device 'auto' then throws this as a TypeError), or null */
+  deviceOverrideError: string | null;
   /** queued: CPU work enqueued and not yet started (enqueueing blocks while 1024 wait) */
   cpu: { isa: string; threads: number; queued: number };
   cuda: {
@@ -30,9 +32,11 @@ export function backendInfo(): BackendInfo {
   const info = addon.info();
   const mem = addon.memoryStats();
   const reason = cudaUnavailableReason();
+  const overrideError = deviceOverrideError();
   return {
     backends: info.cuda.compiled ? ['cpu', 'cuda'] : ['cpu'],
-    defaultDevice: resolveDevice('auto'),
+    defaultDevice: overrideError ? detectedDevice() : resolveDevice('auto'),
+    deviceOverrideError: overrideError,
     cpu: { isa: info.cpu.isa, threads: info.cpu.threads, queued: mem.cpuQueued },
     cuda: {
       compiled: info.cuda.compiled,

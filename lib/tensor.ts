@@ -61,11 +61,10 @@ function hostView(input: TensorData, dtype: DType): { view: ArrayBufferView; src
   // N-API cannot hand native code a SharedArrayBuffer's memory: such data is copied first
   const data = ArrayBuffer.isView(input) && typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer
     ? (input.slice() as TensorData) : input;
-  // floats to integers checked, as numbers are (NaN or 1.5 is an error, not INT_MIN or 1), and
-  // doubles exactly (never through f32, which rounds 2^24 + 1)
-  const doublesToIntegers = (data instanceof Float64Array || data instanceof Float32Array) && (dtype === 'i32' || dtype === 'i64');
+  // doubles to integers exactly and checked, as numbers are (never through f32, which rounds 2^24 + 1)
+  const doublesToIntegers = data instanceof Float64Array && (dtype === 'i32' || dtype === 'i64');
   if (Array.isArray(data) || doublesToIntegers) {
-    const values = data as number[] | Float64Array | Float32Array;
+    const values = data as number[] | Float64Array;
     if (Array.isArray(values)) for (const v of values) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
     if (dtype === 'i32' || dtype === 'i64') {
       const [lo, hi] = dtype === 'i32' ? [-(2 ** 31), 2 ** 31 - 1] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
@@ -77,7 +76,15 @@ function hostView(input: TensorData, dtype: DType): { view: ArrayBufferView; src
     return { view: Float32Array.from(values), srcDtype: 'f32' };
   }
   if (data instanceof Float64Array) return { view: Float32Array.from(data), srcDtype: 'f32' };
-  if (data instanceof Float32Array) return { view: data, srcDtype: 'f32' };
+  if (data instanceof Float32Array) {
+    // floats to integers checked as numbers are (NaN or 1.5 is an error, not INT_MIN or 1), then
+    // converted natively (exact: every integer-valued f32 below 2^63 is an i64)
+    if (dtype === 'i32' || dtype === 'i64') {
+      const limit = dtype === 'i32' ? 2 ** 31 : 2 ** 63;
+      for (const v of data) if (!Number.isInteger(v) || v < -limit || v >= limit) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
+    }
+    return { view: data, srcDtype: 'f32' };
+  }
   if (data instanceof Int32Array) return { view: data, srcDtype: 'i32' };
   if (data instanceof BigInt64Array) return { view: data, srcDtype: 'i64' };
   if (data instanceof Uint16Array) {
@@ -207,7 +214,8 @@ export class Tensor {
   /** A copy on another device and/or in another dtype. */
   to(target: Device | { device?: Device; dtype?: DType }): Tensor {
     this.assertAlive();
-    const opts = typeof target === 'string' ? { device: target } : optionsArg('Tensor.to', target ?? (null as never), ['device', 'dtype']);
+    if (target === undefined) throw new TypeError("Expected a device ('cpu' or 'cuda') or { device, dtype } for Tensor.to but received undefined");
+    const opts = typeof target === 'string' ? { device: target } : optionsArg('Tensor.to', target, ['device', 'dtype']);
     const device = opts.device ?? this.device;
     const dtype = opts.dtype ?? this.dtype;
     if (!isDType(dtype)) throw new TypeError(`Expected dtype to be one of f32, f16, bf16, i32, i64 but received ${describe(dtype)}`);

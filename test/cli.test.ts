@@ -95,6 +95,11 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   assertUserError(t, cli('info', '--verbose'), /Unknown option '--verbose'/);
   const input = fixturePath('dit_hd72.safetensors');
   assertUserError(t, cliWithEnv({ DIT_DEVICE: 'tpu' }, 'forward', '--weights', input, '--input', input, '--output', out), /Expected DIT_DEVICE to be 'cpu', 'cuda' or 'auto' but it is 'tpu'/);
+  // info still answers, and says what is wrong; the value is read case-insensitively
+  const info = cliWithEnv({ DIT_DEVICE: 'tpu' }, 'info');
+  t.is(info.code, 0, info.err);
+  t.regex(info.out, /DIT_DEVICE: Expected DIT_DEVICE to be 'cpu', 'cuda' or 'auto' but it is 'tpu'/);
+  t.regex(cliWithEnv({ DIT_DEVICE: ' CPU' }, 'info').out, /default device: cpu/);
   // an input file without y, and one whose x has the wrong shape
   const noY = path.join(own, 'noy.safetensors');
   const fx = await readSafetensors(fixturePath('dit_hd72.safetensors'));

@@ -136,7 +136,7 @@ export function causalConv3d(x: Tensor, weight: Tensor, bias?: Tensor | null, op
  * PatchEmbed3D: zero-pad T, H, W at the end to multiples of the patch, Conv3d with kernel =
  * stride = patch, flatten to [B, N, D] with T-major tokens.
  */
-export function patchEmbed3d(x: Tensor, weight: Tensor, bias?: Tensor | null, ...extra: unknown[]): Tensor {
+export function patchEmbed3d(x: Tensor, weight: Tensor, bias?: Tensor | null, ...extra: never[]): Tensor {
   noOptions('patchEmbed3d (the patch is the weight\'s kernel)', extra);
   checkConvInputs(x, weight, bias);
   const [B, C, T, H, W] = x.shape;

@@ -12,7 +12,7 @@ export function gelu(x: Tensor, options?: { approximate?: 'tanh' | 'none' }): Te
 }
 
 /** SiLU x * sigmoid(x). */
-export function silu(x: Tensor, ...extra: unknown[]): Tensor {
+export function silu(x: Tensor, ...extra: never[]): Tensor {
   noOptions('silu', extra);
   tensorArg('x', x);
   const out = Tensor.empty(x.shape, { device: x.device, dtype: x.dtype });

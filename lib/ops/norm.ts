@@ -19,7 +19,7 @@ export function layerNormModulate(x: Tensor, shift: Tensor, scale: Tensor, optio
 }
 
 /** x + gate[:, None] * y over [B, N, D] (the adaLN-Zero gated residual). */
-export function gatedResidual(x: Tensor, gate: Tensor, y: Tensor, ...extra: unknown[]): Tensor {
+export function gatedResidual(x: Tensor, gate: Tensor, y: Tensor, ...extra: never[]): Tensor {
   noOptions('gatedResidual', extra);
   tensorArg('x', x, 3);
   const [B, N, D] = x.shape;

@@ -35,6 +35,7 @@ CudaInfo probe() {
     d.total_memory = prop.totalGlobalMem;
     d.multiprocessors = prop.multiProcessorCount;
     d.shared_per_block_optin = int(prop.sharedMemPerBlockOptin);
+    d.max_grid_y = prop.maxGridSize[1];
     info.devices.push_back(d);
   }
   return info;

@@ -13,6 +13,7 @@ struct DeviceInfo {
   uint64_t total_memory = 0;
   int multiprocessors = 0;
   int shared_per_block_optin = 0;  // bytes of dynamic shared memory a block may opt in to
+  int max_grid_y = 65535;          // blocks a launch may have on grid y (and z)
 };
 
 struct CudaInfo {

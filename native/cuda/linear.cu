@@ -10,6 +10,8 @@
 // The epilogue (bias, activation, gated residual x + gate * y, conversion) is shared.
 #include <mma.h>
 
+#include <algorithm>
+
 #include "backend.h"
 #include "common.cuh"
 #include "kernel_choice.h"
@@ -212,6 +214,32 @@ __global__ void gemv_scalar_kernel(const LinearParams p) {
   }
 }
 
+// The columns [n0, n0 + n) of a product as a product of their own: W's rows, C's, the bias's, the
+// gate's and the residual's columns moved by n0 (the tile GEMMs put N tiles on grid y).
+template <typename T>
+LinearParams column_slice(const LinearParams& p, int64_t n0, int64_t n) {
+  LinearParams s = p;
+  s.N = n;
+  s.w = static_cast<const T*>(p.w) + n0 * p.ldw;
+  s.c = static_cast<T*>(p.c) + n0;
+  if (p.bias) s.bias = static_cast<const T*>(p.bias) + n0;
+  if (p.gate) s.gate = static_cast<const T*>(p.gate) + n0;
+  if (p.residual) s.residual = static_cast<const T*>(p.residual) + n0;
+  return s;
+}
+
+// Launches a 64 x 64-tile GEMM kernel (M tiles on x, N tiles on y) over column slices of at most
+// grid y's limit of tiles (65535 on every GPU): a conv3d's im2col product has an output position a
+// column (4M+ at 16 x 512 x 512). The limit is the device's, so the emulator can test the slices.
+template <typename T, typename Launch>
+void launch_tiles(const LinearParams& p, Launch launch) {
+  const int64_t kMaxColumns = int64_t(current_device().max_grid_y) * kTile;
+  for (int64_t n0 = 0; n0 < p.N; n0 += kMaxColumns) {
+    const LinearParams s = n0 == 0 && p.N <= kMaxColumns ? p : column_slice<T>(p, n0, std::min(kMaxColumns, p.N - n0));
+    launch(dim3(unsigned((s.M + kTile - 1) / kTile), unsigned((s.N + kTile - 1) / kTile)), s);
+  }
+}
+
 }  // namespace
 
 void linear(const LinearParams& p) {
@@ -228,9 +256,8 @@ void linear(const LinearParams& p) {
         gemv_scalar_kernel<T><<<grid_for(p.N, 8), 256, 0, stream()>>>(p);
       }
     } else {
-      const dim3 grid(unsigned((p.M + kTile - 1) / kTile), unsigned((p.N + kTile - 1) / kTile));
       if constexpr (sizeof(T) == 4) {
-        gemm_f32_kernel<<<grid, 256, 0, stream()>>>(p);
+        launch_tiles<T>(p, [](dim3 grid, const LinearParams& s) { gemm_f32_kernel<<<grid, 256, 0, stream()>>>(s); });
       } else {
         const GemmKernel kernel = gemm_kernel();
         const bool automatic = kernel == GemmKernel::Auto;
@@ -240,7 +267,8 @@ void linear(const LinearParams& p) {
             linear_tma<T>(p, staged ? TmaEpilogue::Staged : TmaEpilogue::Registers))
           return;
         if (rows16 && kernel == GemmKernel::Wgmma && linear_wgmma<T>(p)) return;
-        if (kernel == GemmKernel::Wmma || !rows16 || !linear_mma<T>(p)) gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(p);
+        if (kernel == GemmKernel::Wmma || !rows16 || !linear_mma<T>(p))
+          launch_tiles<T>(p, [](dim3 grid, const LinearParams& s) { gemm_wmma_kernel<T><<<grid, 128, 0, stream()>>>(s); });
       }
     }
   });

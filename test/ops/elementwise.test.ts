@@ -78,6 +78,9 @@ test('tensors convert between dtypes and reject bad data', async (t) => {
   t.throws(() => Tensor.from(new Float64Array([0.5]), [1], { dtype: 'i64' }), { instanceOf: RangeError, message: /fit i64 in data but received 0.5/ });
   t.throws(() => Tensor.from(new Float32Array([Number.NaN]), [1], { dtype: 'i32' }), { instanceOf: RangeError, message: /fit i32 in data but received NaN/ });
   t.deepEqual(Array.from(await Tensor.from(new Float32Array([-3, 16777216]), [2], { dtype: 'i64' }).toFloat32Array()), [-3, 16777216]);
+  t.deepEqual(Array.from(await Tensor.from(new Float32Array([2 ** 60, -(2 ** 63)]), [2], { dtype: 'i64' }).toFloat32Array()), [2 ** 60, -(2 ** 63)]);
+  t.throws(() => Tensor.from(new Float32Array([2 ** 63]), [1], { dtype: 'i64' }), { instanceOf: RangeError, message: /fit i64/ });
+  t.throws(() => x.t.to(undefined as never), { instanceOf: TypeError, message: /Tensor.to but received undefined/ });
   // i64 to f32 rounds once (2^60 + 2^36 + 1 is above the midpoint of 2^60 and 2^60 + 2^37; via double it was 2^60)
   const i64 = Tensor.from(new BigInt64Array([2n ** 60n + 2n ** 36n + 1n]), [1]);
   t.deepEqual(Array.from(await i64.to({ dtype: 'f32' }).toFloat32Array()), [2 ** 60 + 2 ** 37]);

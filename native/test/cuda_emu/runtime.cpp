@@ -162,6 +162,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->major = 9;  // an H100's: the Hopper kernels (the default there) run
   prop->minor = 0;
   prop->multiProcessorCount = multiprocessors();
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = prop->maxGridSize[2] = int(max_grid_y());
   return cudaSuccess;
 }
 

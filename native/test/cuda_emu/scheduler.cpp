@@ -72,6 +72,15 @@ dit_emu_fiber_start:
 
 namespace dit_emu {
 
+unsigned max_grid_y() {
+  static const unsigned limit = [] {
+    const char* e = std::getenv("DIT_EMU_GRID_Y");
+    const long n = e ? std::strtol(e, nullptr, 10) : 65535;
+    return unsigned(n > 0 && n <= 65535 ? n : 65535);
+  }();
+  return limit;
+}
+
 namespace {
 
 struct Fault : std::runtime_error {
@@ -261,7 +270,8 @@ std::map<const void*, int>& shared_limits() {
 
 cudaError_t check_config(const void* kernel, dim3 grid, dim3 block, size_t shared) {
   const uint64_t threads_per_block = uint64_t(block.x) * block.y * block.z;
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) return cudaErrorInvalidConfiguration;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > max_grid_y() || grid.z > max_grid_y())
+    return cudaErrorInvalidConfiguration;
   if (threads_per_block == 0 || threads_per_block > 1024 || block.x > 1024 || block.y > 1024 || block.z > 64)
     return cudaErrorInvalidConfiguration;
   auto it = shared_limits().find(kernel);

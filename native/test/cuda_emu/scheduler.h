@@ -30,6 +30,10 @@ struct Thread {
   std::vector<uint32_t> unfenced;                   // shared offsets of its cp.async copies done since its last fence.proxy.async
 };
 
+// The emulated device's grid limit on y and z (DIT_EMU_GRID_Y; default a GPU's 65535): a test
+// lowers it so that small shapes take the paths that split a launch over grid y.
+unsigned max_grid_y();
+
 // The thread running now; faults when called outside a kernel.
 Thread& current_thread();
 

@@ -98,6 +98,7 @@ struct cudaDeviceProp {
   size_t totalGlobalMem;
   size_t sharedMemPerBlockOptin;
   int major, minor, multiProcessorCount;
+  int maxGridSize[3];
 };
 
 const char* cudaGetErrorName(cudaError_t err);
