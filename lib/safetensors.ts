@@ -224,8 +224,8 @@ export async function writeSafetensors(path: string, tensors: Record<string, Ten
     throw new TypeError(`Expected tensors to be a record (or Map) of name -> Tensor but received ${describe(tensors)}`);
   }
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
-  for (const [name] of entries) if (typeof name !== 'string') throw new TypeError(`Expected the tensors' names to be strings but received ${describe(name)}`);
   for (const [name, t] of entries) {
+    if (typeof name !== 'string') throw new TypeError(`Expected the tensors' names to be strings but received ${describe(name)}`);
     if (!(t instanceof Tensor)) throw new TypeError(`Expected tensors["${name}"] to be a Tensor`);
     t.assertAlive(`tensors["${name}"]`);
   }

@@ -43,7 +43,6 @@ export function checkShape(shape: unknown, name = 'shape'): number[] {
   return [...shape];
 }
 
-
 /** Larger sizes cannot be real allocations (and lose integer precision as numbers). */
 export const MAX_TENSOR_BYTES = 2 ** 52;
 
@@ -57,6 +56,11 @@ function inferDType(data: TensorData): DType {
 }
 
 /** Host data as a typed array of srcDtype that the native upload understands. */
+/** Refuses values that are not integers in [lo, hi] for an integer dtype (NaN or 1.5 is an error, not INT_MIN or 1). */
+function checkIntegers(values: Iterable<number>, dtype: DType, lo: number, hi: number): void {
+  for (const v of values) if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
+}
+
 function hostView(input: TensorData, dtype: DType): { view: ArrayBufferView; srcDtype: DType } {
   // N-API cannot hand native code a SharedArrayBuffer's memory: such data is copied first
   const data = ArrayBuffer.isView(input) && typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer
@@ -67,22 +71,19 @@ function hostView(input: TensorData, dtype: DType): { view: ArrayBufferView; src
     const values = data as number[] | Float64Array;
     if (Array.isArray(values)) for (const v of values) if (typeof v !== 'number') throw new TypeError(`Expected an array of numbers for data but received a ${typeof v} element`);
     if (dtype === 'i32' || dtype === 'i64') {
-      const [lo, hi] = dtype === 'i32' ? [-(2 ** 31), 2 ** 31 - 1] : [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER];
-      for (const v of values) {
-        if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
-      }
+      // numbers become i64 through BigInt: exact only up to 2^53
+      if (dtype === 'i32') checkIntegers(values, dtype, -(2 ** 31), 2 ** 31 - 1);
+      else checkIntegers(values, dtype, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
       return dtype === 'i32' ? { view: Int32Array.from(values), srcDtype: 'i32' } : { view: BigInt64Array.from(values, (v) => BigInt(v)), srcDtype: 'i64' };
     }
     return { view: Float32Array.from(values), srcDtype: 'f32' };
   }
   if (data instanceof Float64Array) return { view: Float32Array.from(data), srcDtype: 'f32' };
   if (data instanceof Float32Array) {
-    // floats to integers checked as numbers are (NaN or 1.5 is an error, not INT_MIN or 1), then
-    // converted natively (exact: every integer-valued f32 below 2^63 is an i64)
-    if (dtype === 'i32' || dtype === 'i64') {
-      const limit = dtype === 'i32' ? 2 ** 31 : 2 ** 63;
-      for (const v of data) if (!Number.isInteger(v) || v < -limit || v >= limit) throw new RangeError(`Expected integers that fit ${dtype} in data but received ${v}`);
-    }
+    // floats to integers checked as numbers are, then converted natively (exact: every
+    // integer-valued f32 in range is an i32 or i64; 2^63 itself is not, the largest below it is)
+    if (dtype === 'i32') checkIntegers(data, dtype, -(2 ** 31), 2 ** 31 - 1);
+    if (dtype === 'i64') checkIntegers(data, dtype, -(2 ** 63), 2 ** 63 - 2 ** 39);
     return { view: data, srcDtype: 'f32' };
   }
   if (data instanceof Int32Array) return { view: data, srcDtype: 'i32' };

@@ -233,9 +233,9 @@ LinearParams column_slice(const LinearParams& p, int64_t n0, int64_t n) {
 // column (4M+ at 16 x 512 x 512). The limit is the device's, so the emulator can test the slices.
 template <typename T, typename Launch>
 void launch_tiles(const LinearParams& p, Launch launch) {
-  const int64_t kMaxColumns = int64_t(current_device().max_grid_y) * kTile;
-  for (int64_t n0 = 0; n0 < p.N; n0 += kMaxColumns) {
-    const LinearParams s = n0 == 0 && p.N <= kMaxColumns ? p : column_slice<T>(p, n0, std::min(kMaxColumns, p.N - n0));
+  const int64_t max_columns = int64_t(current_device().max_grid_y) * kTile;
+  for (int64_t n0 = 0; n0 < p.N; n0 += max_columns) {
+    const LinearParams s = column_slice<T>(p, n0, std::min(max_columns, p.N - n0));
     launch(dim3(unsigned((s.M + kTile - 1) / kTile), unsigned((s.N + kTile - 1) / kTile)), s);
   }
 }
