@@ -51,6 +51,35 @@ test('bf16 attention with scaled scores past 2^31 stays finite (both softmax pas
   }
 });
 
+// Scores 1000 apart: every probability but the top one underflows to an exact 0 (the softmax's
+// exp2 flushes far below its range, and a row's max moving up in a later key block rescales what
+// came before by exactly 0), so the output is the top key's value row, exactly. The top key sits
+// in the first, a middle and the last of 3 key blocks; a NaN in one query row gives that row NaN
+// and leaves the others alone.
+for (const dtype of ['f32', 'bf16'] as const) {
+  test(`${dtype} attention: far-apart scores select the top key exactly, NaN stays in its row`, async (t) => {
+    const { Tensor } = await import('../../lib');
+    const M = 150, Dh = 16;
+    for (const top of [0, 70, M - 1]) {
+      const q = new Float32Array(3 * Dh);
+      q[0] = 1;
+      q[Dh] = 1;
+      q[2 * Dh] = NaN;
+      const k = new Float32Array(M * Dh), v = new Float32Array(M * Dh);
+      for (let j = 0; j < M; j++) {
+        k[j * Dh] = j === top ? 1000 : -1000 * (1 + (j % 5));  // scores rise and fall across blocks
+        for (let d = 0; d < Dh; d++) v[j * Dh + d] = j - d;  // small integers: exact in bf16
+      }
+      const o = await ops.attention(
+        Tensor.from(q, [1, 1, 3, Dh], { dtype }), Tensor.from(k, [1, 1, M, Dh], { dtype }), Tensor.from(v, [1, 1, M, Dh], { dtype }),
+        { scale: 1 },
+      ).toFloat32Array();
+      t.deepEqual(Array.from(o.subarray(0, 2 * Dh)), [...Array.from(v.subarray(top * Dh, (top + 1) * Dh)), ...Array.from(v.subarray(top * Dh, (top + 1) * Dh))], `top ${top}`);
+      t.true(o.subarray(2 * Dh).every((x) => Number.isNaN(x)), `NaN row, top ${top}`);
+    }
+  });
+}
+
 test('attention rejects mismatched shapes', async (t) => {
   const rng = new Rng(6);
   const q = await randomTensor(rng, [1, 2, 3, 8], 'f32');
