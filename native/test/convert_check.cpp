@@ -1,4 +1,4 @@
-// Checks the CPU kernels' vector dtype conversions (isa/kernels.inc: to_f32, from_f32; F16C for f16
+// Checks the CPU kernels' vector dtype conversions (isa/rows.inc: to_f32, from_f32; F16C for f16
 // on AVX2 and AVX-512) against the scalar ones in common/dtype.h, bit for bit, for every ISA this
 // processor runs: every f16 and bf16 value, and f32 values on both sides of every rounding tie.
 // NaNs need only stay NaNs with their sign. A failure prints the first mismatches; exit code 1.
