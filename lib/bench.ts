@@ -17,6 +17,7 @@ import { DiT } from './dit/model';
 import { DitError } from './errors';
 import { backendInfo } from './info';
 import * as ops from './ops';
+import { writeOutputFile } from './output_file';
 import { Tensor } from './tensor';
 import type { DiTConfigInput } from './dit/config';
 
@@ -419,12 +420,9 @@ export async function runBench(o: BenchOptions): Promise<number> {
       date: new Date().toISOString(), device: where, kernels, suite: o.suite, small: !big, iters, rounds,
       statistic: rounds > 1 ? `the best of ${rounds} rounds' medians, each side` : 'the median', peaks, torch: torchVersion, rows, breakdown: breakdown ?? (breakdownError ? { error: breakdownError } : undefined),
     };
-    const tmp = `${o.jsonPath}.tmp-${process.pid}`;
     try {
-      fs.writeFileSync(tmp, `${JSON.stringify(doc, null, 2)}\n`);
-      fs.renameSync(tmp, o.jsonPath);
+      await writeOutputFile(o.jsonPath, `${JSON.stringify(doc, null, 2)}\n`);
     } catch (e) {
-      fs.rmSync(tmp, { force: true });
       throw new DitError('ERR_DIT_FILE', `cannot write "${o.jsonPath}": ${(e as Error).message}`, { cause: e });
     }
   }

@@ -9,6 +9,7 @@ import { resolveDevice, type Device } from './backend';
 import { runBench } from './bench';
 import { DitError } from './errors';
 import { backendInfo } from './info';
+import { outputTarget } from './output_file';
 import { DiT } from './dit/model';
 import { readSafetensorsWithMetadata, SafetensorsReader, writeSafetensors } from './safetensors';
 import { Tensor } from './tensor';
@@ -146,7 +147,19 @@ async function cmdInfo(argv: string[]): Promise<number> {
 /** Fails before any work, not after it, when `file` cannot be created (no such folder, no write access). */
 function checkWritable(flag: string, file: string): void {
   if (file === '') throw new UsageError(`${flag} needs a file path`);
-  const dir = path.dirname(path.resolve(file));
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag}: "${file}" is a folder`);
+  // a device or FIFO is written in place (its own permission counts); a file, through a
+  // temporary file in its folder (a symlink's target's folder)
+  const target = outputTarget(file);
+  if (target.inPlace) {
+    try {
+      fs.accessSync(target.path, fs.constants.W_OK);
+      return;
+    } catch {
+      throw new UsageError(`${flag}: cannot write "${file}": no write permission`);
+    }
+  }
+  const dir = path.dirname(path.resolve(target.path));
   let writable = false;
   try {
     writable = fs.statSync(dir).isDirectory();
@@ -155,7 +168,6 @@ function checkWritable(flag: string, file: string): void {
     writable = false;
   }
   if (!writable) throw new UsageError(`${flag}: cannot write "${file}": the folder "${dir}" does not exist or is not writable`);
-  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag}: "${file}" is a folder`);
 }
 
 async function cmdForward(argv: string[]): Promise<number> {

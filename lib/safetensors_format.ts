@@ -10,6 +10,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { DitError } from './errors';
+import { writeOutputFile } from './output_file';
 
 export type SafetensorsDType =
   | 'BOOL'
@@ -450,9 +451,8 @@ export function serializeSafetensors(
 }
 
 /**
- * Atomically writes a safetensors file: the bytes go to a temporary file next to `path`,
- * which is fsynced and then renamed over `path`. On failure the temporary file is removed,
- * so `path` is either left untouched or fully replaced.
+ * Writes a safetensors file so that it appears only complete (output_file.ts: a temporary file
+ * renamed over `path`, or in place for a device); on failure `path` is left untouched.
  */
 export async function writeSafetensorsFile(
   path: string,
@@ -460,21 +460,9 @@ export async function writeSafetensorsFile(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const bytes = serializeSafetensors(tensors, metadata);
-  const random = Math.random().toString(36).slice(2, 10).padEnd(8, '0');
-  const tmp = `${path}.tmp-${process.pid}-${random}`;
-  let created = false;
   try {
-    const fh = await fsp.open(tmp, 'wx');
-    created = true;
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, path);
+    await writeOutputFile(path, bytes);
   } catch (e) {
-    if (created) await fsp.rm(tmp, { force: true }).catch(() => undefined);
     throw new DitError(
       'ERR_DIT_FILE',
       `cannot write safetensors file "${path}": ${e instanceof Error ? e.message : String(e)}`,

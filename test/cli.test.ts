@@ -1,6 +1,6 @@
 // The command line, as a user runs it: exit codes, one-line errors, complete output files only.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn as spawnAsync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -80,6 +80,29 @@ test('forward --cfg-scale takes y_null from the input file when it holds one', a
   const dflt = await readSafetensors(b);
   t.true(relL2(await dflt.out.toFloat32Array(), await want.toFloat32Array()) > 1e-3, 'the default null class differs');
   model.dispose();
+});
+
+// The output is written through a temporary file renamed over it, which is only right for a
+// regular file: a symlink must keep being a link (its target gets the file) and a FIFO or device
+// (as /dev/null) must be written into, not replaced by a regular file.
+test('--output through a symlink writes its target; into a FIFO, writes into it', async (t) => {
+  const real = path.join(dir, 'real.safetensors');
+  const link = path.join(dir, 'link.safetensors');
+  fs.writeFileSync(real, 'old');
+  fs.symlinkSync(real, link);
+  t.is(cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--steps', '1', '--output', link).code, 0);
+  t.true(fs.lstatSync(link).isSymbolicLink(), 'the link is still a link');
+  t.deepEqual((await readSafetensors(real)).out.shape, [1, 8, 1, 8, 8]);
+  const fifo = path.join(dir, 'out.fifo');
+  t.is(spawnSync('mkfifo', [fifo]).status, 0);
+  const child = spawnAsync(process.execPath, [BIN, 'run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--steps', '1', '--output', fifo], { env: { ...process.env, DIT_DEVICE: 'cpu' } });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve)); // before it can happen
+  const chunks: Buffer[] = [];
+  for await (const chunk of fs.createReadStream(fifo)) chunks.push(chunk as Buffer);
+  t.is(await exited, 0);
+  const bytes = Buffer.concat(chunks);
+  t.true(bytes.length > 8 && Number(bytes.readBigUInt64LE(0)) < bytes.length, 'a safetensors stream came through the FIFO');
+  t.true(fs.statSync(fifo).isFIFO(), 'the FIFO is still a FIFO');
 });
 
 test('bad arguments and files: one line on stderr, exit 2, no output file', async (t) => {

@@ -16,7 +16,7 @@ import { describe, MAX_TENSOR_BYTES, Tensor } from '../tensor';
 import { finiteNumber, fmtShape, oneOf, optionsArg } from '../validate';
 import { derive, MAX_SEED, metadataConfig, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
 import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
-import { checkWeights, expectedParams, RandomWeights, tokenGemmWeightKeys, type ParamSpec } from './weights';
+import { checkWeights, expectedParams, isOtherSizePositionTable, RandomWeights, tokenGemmWeightKeys, type ParamSpec } from './weights';
 
 export interface DiTLoadOptions {
   /** Open-Sora constructor arguments; missing fields come from `preset`, then Open-Sora's defaults */
@@ -93,6 +93,14 @@ function checkModelSize(specs: readonly ParamSpec[], dtype: FloatDType, device: 
  * A timestep Tensor is read back to check it (arrays are checked as they are copied), after the
  * forward is queued and done: checking first would add a wait before the work is enqueued.
  */
+/** Arrays of timesteps or labels hold numbers (or bigints, from a BigInt64Array): '10' is refused, not converted. */
+function numericElements(name: string, values: ArrayLike<unknown>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number' && typeof v !== 'bigint') throw new TypeError(`Expected ${name}[${i}] to be a number but received ${describe(v)}`);
+  }
+}
+
 async function checkFiniteTimesteps(t: Tensor, out: Tensor): Promise<void> {
   const values = await t.toFloat32Array();
   if (values.some((v) => !Number.isFinite(v))) {
@@ -198,6 +206,15 @@ export class DiT {
   }
 
   static async #loadFrom(options: DiTLoadOptions, device: Device, reader: SafetensorsReader | null): Promise<DiT> {
+    const held = new Map<string, Tensor>();
+    try {
+      return await DiT.#loadHeld(options, device, reader, held);
+    } finally {
+      for (const t of held.values()) t.dispose();
+    }
+  }
+
+  static async #loadHeld(options: DiTLoadOptions, device: Device, reader: SafetensorsReader | null, held: Map<string, Tensor>): Promise<DiT> {
     let configInput = options.config;
     let shapes: Map<string, readonly number[]>;
     let source: string;
@@ -217,6 +234,9 @@ export class DiT {
         t.assertAlive(`weights["${k}"]`);
         shapes.set(k, t.shape);
       }
+      // a view of each, taken before the first await: the caller may dispose its tensors as soon
+      // as load() returns its promise (a view keeps the storage alive)
+      for (const [k, t] of Object.entries(options.weights as Record<string, Tensor>)) held.set(k, t.reshape(t.shape));
     } else {
       source = '(random)';
       shapes = new Map();
@@ -235,18 +255,20 @@ export class DiT {
     const gemmKeys = tokenGemmWeightKeys(config);
     const own = new Map<string, Tensor>();
     const prepared = new Map<string, Tensor>();
-    const record = typeof options.weights === 'object' ? options.weights : null;
+    const record = typeof options.weights === 'object' ? held : null;
     const random = options.weights === undefined ? new RandomWeights(options.seed ?? 0) : null;
     const fetch = async (s: ParamSpec): Promise<Tensor | undefined> => {
       // facebook DiT: `pos_embed` for pos_embed_spatial, a 4-D patch weight
       const name = (n: string) => (n === 'pos_embed_spatial' && !has(n) && has('pos_embed') ? 'pos_embed' : n);
-      const has = (n: string) => (reader ? reader.tensors.has(n) : record ? n in record : !s.optional);
+      const has = (n: string) => (reader ? reader.tensors.has(n) : record ? record.has(n) : !s.optional);
       if (!has(name(s.key))) return undefined;
+      const stored = shapes.get(name(s.key));
+      if (stored && isOtherSizePositionTable(s, stored)) return undefined; // recomputed for this size
       let t: Tensor;
       if (random) return random.next(s, device, dtype);
       if (reader) t = await reader.read(name(s.key), { device, dtype, convertAll: true });
       else {
-        const src = record![name(s.key)];
+        const src = record!.get(name(s.key))!;
         t = src.device === device && src.dtype === dtype ? src.reshape(src.shape) : src.to({ device, dtype });
       }
       const shaped = t.reshape(s.shape); // a view: shares the storage
@@ -321,6 +343,7 @@ export class DiT {
   #prepareX(x: unknown): Tensor {
     if (!(x instanceof Tensor)) throw new TypeError(`Expected x to be a Tensor but received ${describe(x)}`);
     x.assertAlive('x');
+    if (!isFloatDType(x.dtype)) throw new TypeError(`Expected x to be a float tensor (f32, f16 or bf16) but received dtype '${x.dtype}'`);
     const [T, H, W] = this.config.input_size;
     const C = this.config.in_channels;
     if (x.shape.length !== 5 || x.shape[1] !== C || x.shape[2] !== T || x.shape[3] !== H || x.shape[4] !== W || x.shape[0] < 1) {
@@ -339,6 +362,7 @@ export class DiT {
     if (Array.isArray(t) || ArrayBuffer.isView(t)) values = t as ArrayLike<number>;
     if (!values) throw new TypeError(`Expected t to be a Tensor or an array of ${B} numbers but received ${describe(t)}`);
     if (values.length !== B) throw new RangeError(`Expected t to hold ${B} timesteps (one per sample) but received ${values.length}`);
+    numericElements('t', values);
     const data = Float32Array.from(values as ArrayLike<number | bigint>, Number); // BigInt64Array too, as the labels
     if (data.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
     return Tensor.from(data, [B], { device: this.device });
@@ -351,6 +375,7 @@ export class DiT {
       if (y.shape.length !== 1 || y.shape[0] !== B) throw new RangeError(`Expected ${name} to have shape [${B}] (class labels) but received ${fmtShape(y.shape)}`);
       labels = await y.toFloat32Array();
     } else if (Array.isArray(y) || ArrayBuffer.isView(y)) {
+      numericElements(name, y as ArrayLike<unknown>);
       labels = Array.from(y as ArrayLike<number | bigint>, Number);
       if (labels.length !== B) throw new RangeError(`Expected ${name} to hold ${B} labels (one per sample) but received ${labels.length}`);
     } else {
@@ -371,6 +396,7 @@ export class DiT {
     const Cc = this.config.caption_channels;
     if (!(y instanceof Tensor)) throw new TypeError(`Expected ${name} to be a Tensor [${B}, 1, 1, ${Cc}] (pooled caption embedding) but received ${describe(y)}`);
     y.assertAlive(name);
+    if (!isFloatDType(y.dtype)) throw new TypeError(`Expected ${name} to be a float tensor (f32, f16 or bf16: a caption embedding) but received dtype '${y.dtype}'`);
     const ok = y.shape[0] === B && y.shape[y.shape.length - 1] === Cc && y.numel === B * Cc && (y.shape.length >= 2 && y.shape.length <= 4);  // [B, C], [B, 1, C] or [B, 1, 1, C]
     if (!ok) throw new RangeError(`Expected ${name} to have shape [${B}, 1, 1, ${Cc}] but received ${fmtShape(y.shape)}`);
     return this.#onDevice(y, this.dtype);

@@ -98,6 +98,16 @@ function prefixHint(key: string, shapes: Map<string, readonly number[]>): string
  * weight (D, C, ph, pw) is accepted when the temporal patch is 1, and its `pos_embed` in place of
  * `pos_embed_spatial`.
  */
+/**
+ * A checkpoint's position table made for another input size ([1, n, D] with the config's D but
+ * another token count). Open-Sora's and facebook DiT's tables are fixed sin-cos buffers, not
+ * learned, so such a table is recomputed for the config's size instead of refused: running a
+ * checkpoint at another latent size is what `run --weights --input-size` does.
+ */
+export function isOtherSizePositionTable(spec: ParamSpec, got: readonly number[]): boolean {
+  return spec.key.startsWith('pos_embed_') && got.length === 3 && got[0] === 1 && got[2] === spec.shape[2] && got[1] !== spec.shape[1];
+}
+
 export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]>, source: string): void {
   const specs = expectedParams(c);
   const fail = (what: string): never => {
@@ -113,6 +123,7 @@ export function checkWeights(c: DiTConfig, shapes: Map<string, readonly number[]
       if (s.optional) continue;
       return fail(`tensor "${s.key}" is missing (expected shape ${fmtShape(s.shape)})${prefixHint(s.key, shapes)}`);
     }
+    if (isOtherSizePositionTable(s, got)) continue;
     const facebookPatch = s.key === 'x_embedder.proj.weight' && c.patch_size[0] === 1 && sameShape(got, [s.shape[0], s.shape[1], s.shape[3], s.shape[4]]);
     if (!sameShape(got, s.shape) && !facebookPatch) fail(`tensor "${name}" has shape ${fmtShape(got)} but the config expects ${fmtShape(s.shape)}`);
   }

@@ -1,6 +1,6 @@
 // Module entry: buffers, host <-> device copies, the stream fence, backend info and the ops.
-// Reads and fences resolve a Promise from a libuv worker that waits on the device's queue, so the
-// JavaScript thread never blocks on compute.
+// Reads and fences resolve a Promise without blocking the JavaScript thread: on the CPU the queue
+// settles it when it gets there (cpu_waits.h); on CUDA a libuv worker waits for the stream.
 #include <napi.h>
 
 #include <cstring>
@@ -19,6 +19,7 @@
 #include "../cuda/backend.h"
 #include "../cuda/device.h"
 #include "buffer.h"
+#include "cpu_waits.h"
 #include "errors.h"
 #include "ops.h"
 #include "streams.h"
@@ -68,11 +69,6 @@ class WaitWorker : public Napi::AsyncWorker {
   std::string error_;
   Napi::ObjectReference keep_;
 };
-
-std::function<std::string()> cpu_fence() {
-  auto f = std::make_shared<std::future<std::string>>(cpu::fence());
-  return [f] { return f->get(); };
-}
 
 struct TypedArrayView {
   char* data;
@@ -154,8 +150,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   const char* src = b->data() + off;
   char* out = dst.data;
   if (b->device() == Device::Cpu) {
-    cpu::enqueue([src, sd, out, dd, count] { cpu::convert(src, sd, out, dd, count); });
-    return WaitWorker::Start(env, cpu_fence(), info[3]);
+    return settle_after_cpu_queue(env, info[3], [src, sd, out, dd, count] { cpu::convert(src, sd, out, dd, count); });
   }
   const size_t bytes = size_t(count) * dtype_size(sd);
   auto pending = native_call(env, [&] {
@@ -173,7 +168,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
 Napi::Value Sync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const bool cuda_device = info.Length() > 0 && info[0].IsNumber() && info[0].As<Napi::Number>().Int32Value() == int32_t(Device::Cuda);
-  if (!cuda_device) return WaitWorker::Start(env, cpu_fence(), env.Undefined());
+  if (!cuda_device) return settle_after_cpu_queue(env, env.Undefined());
   if (info.Length() < 2 || info[1].IsUndefined()) return WaitWorker::Start(env, native_call(env, [] { return cuda::fence_all(); }), env.Undefined());
   const StreamId id = stream_arg(info, 1, "sync");
   return WaitWorker::Start(env, native_call(env, [id] { return cuda::fence_stream(id); }), env.Undefined());

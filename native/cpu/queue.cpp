@@ -44,18 +44,15 @@ class Queue {
     if (sleeping) cv_.notify_one();
   }
 
-  std::future<std::string> fence() {
-    auto done = std::make_shared<std::promise<std::string>>();
-    std::future<std::string> result = done->get_future();
-    push([this, done] {
+  void fence_then(std::function<void(std::string)> reached) {
+    push([this, reached = std::move(reached)] {
       std::string err;
       {
         std::lock_guard<std::mutex> lock(mu_);
         err.swap(error_);
       }
-      done->set_value(err);
+      reached(std::move(err));
     });
-    return result;
   }
 
   size_t depth() { return pending_.load(); }
@@ -117,7 +114,14 @@ Queue& queue() {
 
 void enqueue(std::function<void()> work) { queue().push(std::move(work)); }
 
-std::future<std::string> fence() { return queue().fence(); }
+void fence_then(std::function<void(std::string)> reached) { queue().fence_then(std::move(reached)); }
+
+std::future<std::string> fence() {
+  auto done = std::make_shared<std::promise<std::string>>();
+  std::future<std::string> result = done->get_future();
+  fence_then([done](std::string err) { done->set_value(std::move(err)); });
+  return result;
+}
 
 size_t queue_depth() { return queue().depth(); }
 

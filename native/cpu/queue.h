@@ -24,4 +24,8 @@ bool queue_idle();
 // reaches it, holding the first error raised by queued work since the previous fence ("" if none).
 std::future<std::string> fence();
 
+// The same marker with a callback instead of a future: `reached` runs on the executor when it gets
+// there, with that error, before the marker counts as finished (a waiter needs no thread of its own).
+void fence_then(std::function<void(std::string)> reached);
+
 }  // namespace dit::cpu

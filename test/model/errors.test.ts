@@ -35,12 +35,33 @@ test('weights that do not fit the config are refused before any compute, naming 
   const prefixed = Object.fromEntries(Object.entries(w).map(([k, v]) => [`module.${k}`, v]));
   await t.throwsAsync(DiT.load({ weights: prefixed, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /is missing .*strip the prefix "module\." from the tensor names/ });
   // facebook DiT's pos_embed stands in for pos_embed_spatial, and a wrong one is named as the file has it
-  const facebookPos: Record<string, Tensor> = { ...w, pos_embed: Tensor.zeros([1, 16, 32]) };
+  const facebookPos: Record<string, Tensor> = { ...w, pos_embed: Tensor.zeros([1, 9, 16]) };
   delete facebookPos.pos_embed_spatial;
-  await t.throwsAsync(DiT.load({ weights: facebookPos, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /tensor "pos_embed" has shape \[1, 16, 32\] but the config expects \[1, 9, 32\]/ });
+  await t.throwsAsync(DiT.load({ weights: facebookPos, config: cfg }), { code: 'ERR_DIT_WEIGHTS', message: /tensor "pos_embed" has shape \[1, 9, 16\] but the config expects \[1, 9, 32\]/ });
   const model = await DiT.load({ weights: w, config: cfg });
   t.is(model.config.depth, 2, 'the same record loads with the right config');
   model.dispose();
+});
+
+// Position tables are fixed sin-cos buffers: a checkpoint's tables made for another latent size
+// are recomputed for the config's (the model then equals the one loaded without any table), and
+// the caller may dispose its record as soon as load() has returned its promise.
+test("a checkpoint runs at another latent size: its position tables of the other size are recomputed", async (t) => {
+  const w = await readSafetensors(LABEL);
+  const cfg = { input_size: [4, 8, 8], patch_size: [2, 2, 2], hidden_size: 32, depth: 2, num_heads: 2, condition: 'label_10', in_channels: 4 };
+  t.deepEqual(w.pos_embed_spatial.shape, [1, 9, 32], 'the fixture is made at 6 x 6');
+  const withTables = DiT.load({ weights: { ...w }, config: cfg });
+  for (const z of Object.values(w)) z.dispose(); // the load holds its own views
+  const a = await withTables;
+  const w2 = await readSafetensors(LABEL);
+  delete w2.pos_embed_spatial;
+  delete w2.pos_embed_temporal;
+  const b = await DiT.load({ weights: w2, config: cfg });
+  const x = Tensor.from(Float32Array.from({ length: 2 * 4 * 4 * 8 * 8 }, (_, i) => Math.sin(i)), [2, 4, 4, 8, 8]);
+  const input = { x, t: [3, 700], y: [1, 9] };
+  t.deepEqual(await (await a.forward(input)).toFloat32Array(), await (await b.forward(input)).toFloat32Array());
+  a.dispose();
+  b.dispose();
 });
 
 test("a checkpoint's tensors are converted to the model dtype whatever their own: f16 into f32, integers", async (t) => {
@@ -116,6 +137,11 @@ test('forward inputs are validated with the expected and received values', async
   const viaNumbers = await model.forward({ x, t: [1, 2], y: [0, 1] });
   t.deepEqual(await viaBigInt.toFloat32Array(), await viaNumbers.toFloat32Array());
   await t.throwsAsync(model.forwardWithCfg({ x, t: [1, 2], y: [0, 1], cfgScale: Number.NaN }), { instanceOf: TypeError, message: /cfgScale/ });
+  // an integer latent and strings for numbers are refused, not converted
+  await t.throwsAsync(model.forward({ x: Tensor.zeros([2, 4, 4, 6, 6], { dtype: 'i32' }), t: [1, 2], y: [0, 1] }), { instanceOf: TypeError, message: /Expected x to be a float tensor \(f32, f16 or bf16\) but received dtype 'i32'/ });
+  await t.throwsAsync(model.forward({ x, t: ['1', '2'] as never, y: [0, 1] }), { instanceOf: TypeError, message: /Expected t\[0\] to be a number but received '1'/ });
+  await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, '1'] as never }), { instanceOf: TypeError, message: /Expected y\[1\] to be a number but received '1'/ });
+  await t.throwsAsync(model.forwardWithCfg({ x, t: [1, 2], y: [0, 1], yNull: [null, 10] as never, cfgScale: 2 }), { instanceOf: TypeError, message: /Expected yNull\[0\] to be a number/ });
   const text = await DiT.load({ weights: TEXT });
   const tw = await readSafetensors(TEXT);
   await t.throwsAsync(text.forward({ x: tw.x, t: tw.t, y: Tensor.zeros([3, 1, 1, 5]) }), { instanceOf: RangeError, message: /Expected y to have shape \[3, 1, 1, 24\]/ });
@@ -126,6 +152,7 @@ test('forward inputs are validated with the expected and received values', async
   t.deepEqual(outs[1], outs[0]);
   t.deepEqual(outs[2], outs[0]);
   await t.throwsAsync(text.forward({ x: tw.x, t: tw.t, y: y4.reshape([3, 1, 1, 1, 24]) }), { instanceOf: RangeError, message: /Expected y to have shape \[3, 1, 1, 24\] but received \[3, 1, 1, 1, 24\]/ });
+  await t.throwsAsync(text.forward({ x: tw.x, t: tw.t, y: Tensor.zeros([3, 1, 1, 24], { dtype: 'i32' }) }), { instanceOf: TypeError, message: /Expected y to be a float tensor .*received dtype 'i32'/ });
   model.dispose();
   await t.throwsAsync(model.forward({ x, t: [1, 2], y: [0, 1] }), { code: 'ERR_DIT_DISPOSED' });
   await t.throwsAsync(DiT.load({ preset: 'DiT-S/2', dtype: 'f64' as never }), { instanceOf: TypeError, message: /Expected dtype to be one of/ });

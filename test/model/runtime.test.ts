@@ -134,6 +134,16 @@ test('workers that load the addon can exit or be terminated mid-read without kil
         Tensor.from([1, 2], [2]).toFloat32Array();
         require('node:worker_threads').parentPort.postMessage(0);\`, { eval: true });
       w.once('message', () => w.terminate());`,
+    // the queue still had to write reads into the worker's typed arrays when its memory went away
+    'terminated with 40 reads of queued work pending': `
+      const { Worker } = require('node:worker_threads');
+      require(${lib}).backendInfo();
+      const w = new Worker(\`const { Tensor, ops } = require(${lib});
+        const x = Tensor.from(new Float32Array(512 * 512).fill(0.01), [512, 512]);
+        let y = x;
+        for (let i = 0; i < 40; i++) { y = ops.linear(y, x); y.toFloat32Array(); }
+        require('node:worker_threads').parentPort.postMessage(0);\`, { eval: true });
+      w.once('message', () => setTimeout(() => w.terminate(), 5));`,
   };
   for (const [name, code] of Object.entries(scenarios)) {
     for (let run = 0; run < 4; run++) {
@@ -141,6 +151,22 @@ test('workers that load the addon can exit or be terminated mid-read without kil
       t.true(r.status === 0 && r.signal === null, `${name}, run ${run}: status ${r.status}, signal ${r.signal}, ${r.stderr.slice(0, 200)}`);
     }
   }
+});
+
+// A pending read is settled by the CPU queue itself: it holds none of the 4 threads of libuv's
+// pool, which fs, dns, zlib and crypto need (a blocked pool thread per read stalled them all until
+// the queue had run). The file read must complete while the queue is still busy.
+test.serial('pending reads leave libuv\'s thread pool free: fs works while the queue runs', async (t) => {
+  const { promises: fsp } = await import('node:fs');
+  const w = Tensor.from(new Float32Array(1024 * 1024).fill(0.001), [1024, 1024]);
+  let y = w;
+  for (let i = 0; i < 60; i++) y = ops.linear(y, w); // ~0.3-1 s of queued work
+  let settled = 0;
+  const reads = Array.from({ length: 8 }, () => y.toFloat32Array().then(() => settled++));
+  await fsp.readFile(__filename);
+  t.is(settled, 0, 'the file was read before any of the 8 reads settled');
+  await Promise.all(reads);
+  t.is(settled, 8);
 });
 
 test('on the CPU a model stream is the one queue: createStream is 0, onStream runs at once, sync(stream) waits', async (t) => {
