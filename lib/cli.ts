@@ -9,7 +9,7 @@ import { resolveDevice, type Device } from './backend';
 import { runBench } from './bench';
 import { DitError } from './errors';
 import { backendInfo } from './info';
-import { outputTarget } from './output_file';
+import { outputTarget, type OutputTarget } from './output_file';
 import { DiT } from './dit/model';
 import { readSafetensorsWithMetadata, SafetensorsReader, writeSafetensors } from './safetensors';
 import { Tensor } from './tensor';
@@ -147,10 +147,17 @@ async function cmdInfo(argv: string[]): Promise<number> {
 /** Fails before any work, not after it, when `file` cannot be created (no such folder, no write access). */
 function checkWritable(flag: string, file: string): void {
   if (file === '') throw new UsageError(`${flag} needs a file path`);
-  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag}: "${file}" is a folder`);
-  // a device or FIFO is written in place (its own permission counts); a file, through a
-  // temporary file in its folder (a symlink's target's folder)
-  const target = outputTarget(file);
+  let target: OutputTarget;
+  try {
+    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag}: "${file}" is a folder`);
+    // a device or FIFO is written in place (its own permission counts); a file, through a
+    // temporary file in its folder (a symlink's target's folder)
+    target = outputTarget(file);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    // a loop of links, a folder on the way without search permission, a path through a file
+    throw new UsageError(`${flag}: cannot write "${file}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   if (target.inPlace) {
     try {
       fs.accessSync(target.path, fs.constants.W_OK);

@@ -13,15 +13,28 @@ import * as path from 'node:path';
 export interface OutputTarget {
   /** the path to write: the symlink's target for a link to a regular file */
   path: string;
-  /** write straight into it (a device, a FIFO, a dangling link) instead of a temporary file and a rename */
+  /** write straight into it (a device, a FIFO) instead of a temporary file and a rename */
   inPlace: boolean;
+}
+
+/** Linux's limit on the links followed in one path lookup (ELOOP beyond it). */
+const MAX_LINK_HOPS = 40;
+
+/** The path a dangling symlink would create when opened for writing: its chain of links followed to the missing end. */
+function danglingLinkEnd(file: string): string {
+  let at = path.resolve(file);
+  for (let hop = 0; hop < MAX_LINK_HOPS; hop++) {
+    if (!fs.lstatSync(at, { throwIfNoEntry: false })?.isSymbolicLink()) return at;
+    at = path.resolve(path.dirname(at), fs.readlinkSync(at));
+  }
+  throw Object.assign(new Error(`too many levels of symbolic links: "${file}"`), { code: 'ELOOP' });
 }
 
 export function outputTarget(file: string): OutputTarget {
   const st = fs.statSync(file, { throwIfNoEntry: false }); // follows links
   if (st) return st.isFile() ? { path: fs.realpathSync(file), inPlace: false } : { path: file, inPlace: true };
-  // a dangling link: opening it for writing creates its target, a rename would replace the link
-  if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) return { path: file, inPlace: true };
+  // a dangling link: the file goes where the link points (a rename over the link would replace it)
+  if (fs.lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink()) return { path: danglingLinkEnd(file), inPlace: false };
   return { path: file, inPlace: false };
 }
 

@@ -93,6 +93,15 @@ test('--output through a symlink writes its target; into a FIFO, writes into it'
   t.is(cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--steps', '1', '--output', link).code, 0);
   t.true(fs.lstatSync(link).isSymbolicLink(), 'the link is still a link');
   t.deepEqual((await readSafetensors(real)).out.shape, [1, 8, 1, 8, 8]);
+  // a dangling chain of relative links: the file appears at its end, the links stay
+  const end = path.join(dir, 'made-by-link.safetensors');
+  const first = path.join(dir, 'dangling-first.safetensors');
+  fs.symlinkSync('dangling-second.safetensors', first);
+  fs.symlinkSync(path.basename(end), path.join(dir, 'dangling-second.safetensors'));
+  const viaDangling = cli('run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--steps', '1', '--output', first);
+  t.is(viaDangling.code, 0, viaDangling.err);
+  t.true(fs.lstatSync(first).isSymbolicLink(), 'the dangling link is still a link');
+  t.deepEqual((await readSafetensors(end)).out.shape, [1, 8, 1, 8, 8]);
   const fifo = path.join(dir, 'out.fifo');
   t.is(spawnSync('mkfifo', [fifo]).status, 0);
   const child = spawnAsync(process.execPath, [BIN, 'run', '--preset', 'DiT-S/8', '--input-size', '1,8,8', '--steps', '1', '--output', fifo], { env: { ...process.env, DIT_DEVICE: 'cpu' } });
@@ -137,6 +146,10 @@ test('bad arguments and files: one line on stderr, exit 2, no output file', asyn
   // an output that cannot be written fails before the work, not after it
   assertUserError(t, cli('forward', '--weights', fixturePath('dit_hd72.safetensors'), '--input', noY, '--output', '/no/such/dir/o.safetensors'), /--output: cannot write "\/no\/such\/dir\/o.safetensors"/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--json', '/no/such/dir/b.json'), /--json: cannot write/);
+  const loop = path.join(own, 'loop.safetensors');
+  fs.symlinkSync(path.join(own, 'loop-back.safetensors'), loop);
+  fs.symlinkSync(loop, path.join(own, 'loop-back.safetensors'));
+  assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--output', loop), /--output: cannot write ".*loop.safetensors": ELOOP/);
   assertUserError(t, cli('bench', '--suite', 'kernels', '--rounds', '0'), /--rounds must be an integer in \[1, 100\] \(got '0'\)/);
   assertUserError(t, cli('bench', '--breakdown', '--device', 'cpu'), /--breakdown times the model op by op with GPU events: it needs --suite model or all on --device cuda/);
   assertUserError(t, cli('run', '--preset', 'DiT-S/8', '--output', ''), /--output needs a file path/);

@@ -23,13 +23,14 @@ class CpuWaits {
  public:
   static std::shared_ptr<CpuWaits> of(Napi::Env env) {
     std::lock_guard<std::mutex> lock(registry_mu());
-    auto& slot = registry()[napi_env(env)];
-    if (!slot) {
-      slot = std::make_shared<CpuWaits>();
-      slot->tsfn_ = Tsfn::New(env, "dit-native:cpu-wait", 0, 1, slot.get(), finalized, static_cast<void*>(nullptr));
-      slot->tsfn_.Unref(env);  // only pending waits keep the event loop alive
-    }
-    return slot;
+    auto it = registry().find(napi_env(env));
+    if (it != registry().end()) return it->second;
+    // registered only once its thread-safe function exists (Tsfn::New throws into JavaScript)
+    auto made = std::make_shared<CpuWaits>();
+    made->tsfn_ = Tsfn::New(env, "dit-native:cpu-wait", 0, 1, made.get(), finalized, static_cast<void*>(nullptr));
+    made->tsfn_.Unref(env);  // only pending waits keep the event loop alive
+    registry().emplace(napi_env(env), made);
+    return made;
   }
 
   Napi::Promise start(Napi::Env env, Napi::Value keep, std::function<void()> write, const std::shared_ptr<CpuWaits>& self) {
@@ -58,15 +59,16 @@ class CpuWaits {
  private:
   static void settle(Napi::Env env, Napi::Function, CpuWaits* self, PendingWait* wait) {
     if (env == nullptr) return;  // torn down with calls still queued (see above)
+    std::unique_ptr<PendingWait> owned(wait);
     try {
+      // first: a throw below must not leave the event loop held open
+      if (--self->pending_ == 0) self->tsfn_.Unref(env);
       if (wait->error.empty()) wait->deferred.Resolve(env.Undefined());
       else wait->deferred.Reject(DitError(env, "ERR_DIT_NATIVE", wait->error).Value());
-      if (--self->pending_ == 0) self->tsfn_.Unref(env);
     } catch (const Napi::Error&) {
       // the environment is going away (a worker terminated while this wait was queued): nobody
       // can observe the promise any more, and an exception escaping here would abort the process
     }
-    delete wait;
   }
   using Tsfn = Napi::TypedThreadSafeFunction<CpuWaits, PendingWait, settle>;
 
