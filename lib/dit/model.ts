@@ -9,13 +9,14 @@
  */
 import * as os from 'node:os';
 import { cudaDevice, getBackend, resolveDevice, type Backend, type Device } from '../backend';
-import { dtypeSize, isFloatDType, type DType, type FloatDType } from '../dtype';
+import { dtypeSize, isFloatDType, type FloatDType } from '../dtype';
 import { DitError } from '../errors';
 import { SafetensorsReader } from '../safetensors';
 import { describe, MAX_TENSOR_BYTES, Tensor } from '../tensor';
-import { finiteNumber, fmtShape, oneOf, optionsArg } from '../validate';
+import { finiteNumber, oneOf, optionsArg } from '../validate';
 import { derive, MAX_SEED, metadataConfig, resolveConfig, type DerivedConfig, type DiTConfig, type DiTConfigInput } from './config';
 import { spatialPosEmbed, temporalPosEmbed } from './pos_embed';
+import { checkFiniteTimesteps, labelIds, prepareCaption, prepareT, prepareX } from './inputs';
 import { checkWeights, expectedParams, isOtherSizePositionTable, RandomWeights, tokenGemmWeightKeys, type ParamSpec } from './weights';
 
 export interface DiTLoadOptions {
@@ -86,26 +87,6 @@ function checkModelSize(specs: readonly ParamSpec[], dtype: FloatDType, device: 
   const [limit, what] = gpu ? [gpu.totalMemory, `GPU memory (${gpu.name})`] : [os.totalmem(), 'memory'];
   if (bytes > limit) {
     throw new DitError('ERR_DIT_OOM', `this config has ${elements.toExponential(3)} parameters (${(bytes / 2 ** 30).toFixed(1)} GiB in ${dtype}), more than this machine's ${(limit / 2 ** 30).toFixed(1)} GiB of ${what}`);
-  }
-}
-
-/**
- * A timestep Tensor is read back to check it (arrays are checked as they are copied), after the
- * forward is queued and done: checking first would add a wait before the work is enqueued.
- */
-/** Arrays of timesteps or labels hold numbers (or bigints, from a BigInt64Array): '10' is refused, not converted. */
-function numericElements(name: string, values: ArrayLike<unknown>): void {
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    if (typeof v !== 'number' && typeof v !== 'bigint') throw new TypeError(`Expected ${name}[${i}] to be a number but received ${describe(v)}`);
-  }
-}
-
-async function checkFiniteTimesteps(t: Tensor, out: Tensor): Promise<void> {
-  const values = await t.toFloat32Array();
-  if (values.some((v) => !Number.isFinite(v))) {
-    out.dispose();
-    throw new TypeError('Expected t to hold finite numbers');
   }
 }
 
@@ -334,74 +315,6 @@ export class DiT {
     if (this.#disposed) throw new DitError('ERR_DIT_DISPOSED', 'Expected a live DiT but it was disposed');
   }
 
-  /** t on the model's device in `dtype`: a view when it already is (no copy), else a converted copy; the caller disposes it */
-  #onDevice(t: Tensor, dtype: DType): Tensor {
-    return t.device === this.device && t.dtype === dtype ? t.reshape(t.shape) : t.to({ device: this.device, dtype });
-  }
-
-  /** x on the model's device and dtype (a new tensor the caller disposes) */
-  #prepareX(x: unknown): Tensor {
-    if (!(x instanceof Tensor)) throw new TypeError(`Expected x to be a Tensor but received ${describe(x)}`);
-    x.assertAlive('x');
-    if (!isFloatDType(x.dtype)) throw new TypeError(`Expected x to be a float tensor (f32, f16 or bf16) but received dtype '${x.dtype}'`);
-    const [T, H, W] = this.config.input_size;
-    const C = this.config.in_channels;
-    if (x.shape.length !== 5 || x.shape[1] !== C || x.shape[2] !== T || x.shape[3] !== H || x.shape[4] !== W || x.shape[0] < 1) {
-      throw new RangeError(`Expected x to have shape [B, ${C}, ${T}, ${H}, ${W}] (B >= 1; in_channels, input_size) but received ${fmtShape(x.shape)}`);
-    }
-    return this.#onDevice(x, this.dtype);
-  }
-
-  #prepareT(t: unknown, B: number): Tensor {
-    let values: ArrayLike<number> | undefined;
-    if (t instanceof Tensor) {
-      t.assertAlive('t');
-      if (t.shape.length !== 1 || t.shape[0] !== B) throw new RangeError(`Expected t to have shape [${B}] but received ${fmtShape(t.shape)}`);
-      return this.#onDevice(t, 'f32');
-    }
-    if (Array.isArray(t) || ArrayBuffer.isView(t)) values = t as ArrayLike<number>;
-    if (!values) throw new TypeError(`Expected t to be a Tensor or an array of ${B} numbers but received ${describe(t)}`);
-    if (values.length !== B) throw new RangeError(`Expected t to hold ${B} timesteps (one per sample) but received ${values.length}`);
-    numericElements('t', values);
-    const data = Float32Array.from(values as ArrayLike<number | bigint>, Number); // BigInt64Array too, as the labels
-    if (data.some((v) => !Number.isFinite(v))) throw new TypeError('Expected t to hold finite numbers');
-    return Tensor.from(data, [B], { device: this.device });
-  }
-
-  async #labelIds(y: unknown, B: number, name: string): Promise<Int32Array> {
-    let labels: ArrayLike<number>;
-    if (y instanceof Tensor) {
-      y.assertAlive(name);
-      if (y.shape.length !== 1 || y.shape[0] !== B) throw new RangeError(`Expected ${name} to have shape [${B}] (class labels) but received ${fmtShape(y.shape)}`);
-      labels = await y.toFloat32Array();
-    } else if (Array.isArray(y) || ArrayBuffer.isView(y)) {
-      numericElements(name, y as ArrayLike<unknown>);
-      labels = Array.from(y as ArrayLike<number | bigint>, Number);
-      if (labels.length !== B) throw new RangeError(`Expected ${name} to hold ${B} labels (one per sample) but received ${labels.length}`);
-    } else {
-      throw new TypeError(`Expected ${name} to be a Tensor or an array of ${B} class labels but received ${describe(y)}`);
-    }
-    // the range is checked on the values as given, before Int32Array would wrap 2^32 + 1 to 1
-    const rows = this.derived.labelRows;
-    for (const v of Array.from(labels)) {
-      if (!Number.isInteger(v)) throw new TypeError(`Expected ${name} to hold integer class labels but received ${v}`);
-      if (v < 0 || v >= rows) {
-        throw new RangeError(`Expected ${name} labels in [0, ${rows - 1}] (${this.derived.numClasses} classes${rows > this.derived.numClasses! ? ` + the null class ${this.derived.numClasses}` : ''}) but received ${v}`);
-      }
-    }
-    return Int32Array.from(labels);
-  }
-
-  #prepareCaption(y: unknown, B: number, name: string): Tensor {
-    const Cc = this.config.caption_channels;
-    if (!(y instanceof Tensor)) throw new TypeError(`Expected ${name} to be a Tensor [${B}, 1, 1, ${Cc}] (pooled caption embedding) but received ${describe(y)}`);
-    y.assertAlive(name);
-    if (!isFloatDType(y.dtype)) throw new TypeError(`Expected ${name} to be a float tensor (f32, f16 or bf16: a caption embedding) but received dtype '${y.dtype}'`);
-    const ok = y.shape[0] === B && y.shape[y.shape.length - 1] === Cc && y.numel === B * Cc && (y.shape.length >= 2 && y.shape.length <= 4);  // [B, C], [B, 1, C] or [B, 1, 1, C]
-    if (!ok) throw new RangeError(`Expected ${name} to have shape [${B}, 1, 1, ${Cc}] but received ${fmtShape(y.shape)}`);
-    return this.#onDevice(y, this.dtype);
-  }
-
   /** The null condition for classifier-free guidance, for B samples. */
   #nullCondition(B: number): ConditionInput {
     const d = this.derived;
@@ -422,15 +335,15 @@ export class DiT {
     if (typeof input !== 'object' || input === null) throw new TypeError(`Expected { x, t, y } but received ${describe(input)}`);
     const guided = ['cfgScale', 'yNull', 'guidance'].some((k) => Object.hasOwn(input, k));
     optionsArg('forward', input, ['x', 't', 'y'], guided ? ' (classifier-free guidance is forwardWithCfg)' : '');
-    const x = this.#prepareX(input.x);
+    const x = prepareX(this, input.x);
     const temps: Tensor[] = [x];
     try {
       const B = x.shape[0];
-      const t = this.#prepareT(input.t, B);
+      const t = prepareT(this, input.t, B);
       temps.push(t);
       let cond: Tensor | Int32Array;
-      if (this.derived.numClasses !== null) cond = await this.#labelIds(input.y, B, 'y');
-      else temps.push((cond = this.#prepareCaption(input.y, B, 'y')));
+      if (this.derived.numClasses !== null) cond = await labelIds(this, input.y, B, 'y');
+      else temps.push((cond = prepareCaption(this, input.y, B, 'y')));
       this.#assertAlive(); // disposed while the labels were read
       const out = this.#backend.onStream(this.#stream, () => this.#run(x, t, cond));
       await this.#backend.sync(this.#stream);
@@ -452,7 +365,7 @@ export class DiT {
     optionsArg('forwardWithCfg', input, ['x', 't', 'y', 'cfgScale', 'yNull', 'guidance']);
     const scale = finiteNumber('cfgScale', input.cfgScale);
     const guidance = oneOf('guidance', input.guidance ?? 'eps', ['eps', 'first3'] as const);
-    const x = this.#prepareX(input.x);
+    const x = prepareX(this, input.x);
     const temps: Tensor[] = [x];
     try {
       const B = x.shape[0];
@@ -461,7 +374,7 @@ export class DiT {
       temps.push(x2);
       this.#copy(x, x2, 0);
       this.#copy(x, x2, x.numel);
-      const t = this.#prepareT(input.t, B);
+      const t = prepareT(this, input.t, B);
       temps.push(t);
       const t2 = Tensor.empty([2 * B], { device: this.device });
       temps.push(t2);
@@ -471,14 +384,14 @@ export class DiT {
       if (yNull instanceof Tensor && input.yNull === undefined) temps.push(yNull);
       let cond: Tensor | Int32Array;
       if (this.derived.numClasses !== null) {
-        const a = await this.#labelIds(input.y, B, 'y');
-        const b = await this.#labelIds(yNull, B, 'yNull');
+        const a = await labelIds(this, input.y, B, 'y');
+        const b = await labelIds(this, yNull, B, 'yNull');
         cond = new Int32Array(2 * B);
         cond.set(a, 0);
         cond.set(b, B);
       } else {
-        const a = this.#prepareCaption(input.y, B, 'y');
-        const b = this.#prepareCaption(yNull, B, 'yNull');
+        const a = prepareCaption(this, input.y, B, 'y');
+        const b = prepareCaption(this, yNull, B, 'yNull');
         temps.push(a, b);
         cond = Tensor.empty([2 * B, 1, 1, this.config.caption_channels], { device: this.device, dtype: this.dtype });
         temps.push(cond);
