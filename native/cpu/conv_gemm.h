@@ -1,13 +1,16 @@
 // The core shared by conv3d and patch_embed3d: C[pos, co] = sum_k col[pos, k] W[co, k] for one
 // batch element, k = (c, a, e, f). The gather writes each task's rows of col straight into the
-// micro-kernel's packed A layout (no im2col matrix, no second packing pass); the bias rides in the
-// GEMM epilogue. It handles stride, dilation, zero space padding (also past the end, which is
-// PatchEmbed3D's padding) and front/back time padding, zeros or replicating the edge frame.
+// micro-kernel's packed A layout (no im2col matrix, no second packing pass), as f32 or, for bf16
+// on AVX512-BF16, as the bf16 pairs of the dot-product GEMM (twice the f32 rate); the bias rides
+// in the GEMM epilogue. It handles stride, dilation, zero space padding (also past the end, which
+// is PatchEmbed3D's padding) and front/back time padding, zeros or replicating the edge frame.
 #pragma once
 #include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "isa/kernels.h"
 #include "pack.h"
@@ -18,18 +21,27 @@ namespace dit::cpu {
 
 constexpr int64_t kMaxMr = 16;  // the largest micro-kernel row count of any ISA (AVX-512: 14)
 
-// W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch.
+// W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch: f32 values, or bf16
+// pairs along K where the GEMM runs on them (packs_bf16_pairs).
 template <typename T>
-const float* pack_conv_weight(const Conv3dParams& p) {
+const void* pack_conv_weight(const Conv3dParams& p) {
   const int nr = cpu_kernels().nr;
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t n_panels = (p.Cout + nr - 1) / nr;
-  float* w_packed = thread_scratch(size_t(n_panels * nr * K), 1);
+  const bool pairs = packs_bf16_pairs(p.dtype);
+  const int64_t kp = pairs ? (K + 1) / 2 : K;
+  float* w_packed = thread_scratch(size_t(n_panels * nr * kp), 1);
   const T* w = static_cast<const T*>(p.weight);
   parallel_for(n_panels, [&](int64_t panel, int) {
     const T* rows[kMaxPanelWidth];
     for (int j = 0; j < nr; j++) rows[j] = panel * nr + j < p.Cout ? w + (panel * nr + j) * K : nullptr;
-    pack_panel(rows, nr, K, w_packed + panel * nr * K);
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (pairs) {
+        pack_panel(rows, nr, K, reinterpret_cast<uint32_t*>(w_packed) + panel * nr * kp);
+        return;
+      }
+    }
+    pack_panel(rows, nr, K, w_packed + panel * nr * kp);
   });
   return w_packed;
 }
@@ -87,27 +99,25 @@ PaddedInput padded_input(const Conv3dParams& p, int64_t b0, int64_t b1) {
   return pi;
 }
 
-// One micro-panel of packed A from the padded input: element (r, k) at dst[k * mr + r], so each k
-// is a run of mr contiguous floats. Positions past `count` repeat the last one (rows not stored).
-inline void gather_panel_padded(const Conv3dParams& p, const PaddedInput& pi, const float* xb, int64_t first, int64_t count,
-                                int64_t mr, float* dst) {
-  int64_t offset[kMaxMr];
+// Where the taps of the positions [first, first + count) start in the padded input (positions
+// past `count` repeat the last one: rows not stored).
+inline void padded_offsets(const Conv3dParams& p, const PaddedInput& pi, int64_t first, int64_t count, int64_t mr, int64_t* offset) {
   for (int64_t r = 0; r < mr; r++) {
     const int64_t pos = first + std::min(r, count - 1);
     const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
     offset[r] = ((to * p.st) * pi.Hp + ho * p.sh) * pi.Wp + wo * p.sw;
   }
-  int64_t k = 0;
+}
+
+// Each k = (ci, a, e, f)'s offset in the padded input, for the gather (kernels.h conv_gather).
+inline std::vector<int64_t> padded_taps(const Conv3dParams& p, const PaddedInput& pi) {
+  std::vector<int64_t> tap;
+  tap.reserve(size_t(p.Cin * p.kt * p.kh * p.kw));
   for (int64_t ci = 0; ci < p.Cin; ci++)
     for (int64_t a = 0; a < p.kt; a++)
-      for (int64_t e = 0; e < p.kh; e++) {
-        const float* tap_row = xb + ((ci * pi.Tp + a * p.dt) * pi.Hp + e * p.dh) * pi.Wp;
-        for (int64_t f = 0; f < p.kw; f++, k++) {
-          const float* src = tap_row + f * p.dw;
-          float* d = dst + k * mr;
-          for (int64_t r = 0; r < mr; r++) d[r] = src[offset[r]];
-        }
-      }
+      for (int64_t e = 0; e < p.kh; e++)
+        for (int64_t f = 0; f < p.kw; f++) tap.push_back(((ci * pi.Tp + a * p.dt) * pi.Hp + e * p.dh) * pi.Wp + f * p.dw);
+  return tap;
 }
 
 // The same from the unpadded input, with bounds tests (inputs too large for a padded copy).
@@ -151,13 +161,23 @@ void gather_panel_direct(const Conv3dParams& p, const T* xb, int64_t first, int6
 // Output positions of batch elements [b0, b1) into c[((b - b0) * P + pos) * ldc + co]
 // (position-major), as one parallel loop over (batch element, block of positions).
 template <typename T>
-void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const float* w_packed, T* c, int64_t ldc) {
+void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const void* w_packed, T* c, int64_t ldc) {
   const CpuKernels& kern = cpu_kernels();
   const int64_t mr = kern.mr;
   if (mr > kMaxMr) throw std::logic_error("conv gather: micro-kernel rows exceed kMaxMr");
   const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t P = p.To * p.Ho * p.Wo;
+  const bool pairs = packs_bf16_pairs(p.dtype);
+  const int64_t kp = pairs ? (K + 1) / 2 : K;  // packed elements of a row of A
   const PaddedInput padded = padded_input<T>(p, b0, b1);
+  const std::vector<int64_t> taps = padded.data ? padded_taps(p, padded) : std::vector<int64_t>();
+  // the direct gather writes f32 panels; as pairs they are then regathered from that panel
+  // ([K][mr]: tap k at k * mr, row r at r)
+  std::vector<int64_t> panel_taps, panel_rows;
+  if (!padded.data && pairs) {
+    for (int64_t k = 0; k < K; k++) panel_taps.push_back(k * mr);
+    for (int64_t r = 0; r < mr; r++) panel_rows.push_back(r);
+  }
   // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
   const int64_t nb = b1 - b0, min_tasks = 4 * int64_t(thread_count());
   const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * 8, (P * nb / min_tasks) / mr * mr));
@@ -172,18 +192,31 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const fl
     g.act = Activation::None;
     const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
     const int64_t panels = (rows + mr - 1) / mr;
-    float* a_packed = thread_scratch(size_t(panels * mr * K), 0);
+    float* a_packed = thread_scratch(size_t(panels * mr * kp), 0);  // f32 values or bf16 pairs (32-bit words)
     for (int64_t panel = 0; panel < panels; panel++) {
-      float* dst = a_packed + panel * K * mr;
+      float* dst = a_packed + panel * kp * mr;
       const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
       if (padded.data) {
         const float* xb = padded.data + (b - b0) * p.Cin * padded.Tp * padded.Hp * padded.Wp;
-        gather_panel_padded(p, padded, xb, first, count, mr, dst);
-      } else {
-        gather_panel_direct<T>(p, static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W, first, count, mr, dst);
+        int64_t offset[kMaxMr];
+        padded_offsets(p, padded, first, count, mr, offset);
+        kern.conv_gather(xb, taps.data(), K, offset, int(mr), pairs, dst);
+        continue;
       }
+      const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
+      if (!pairs) {
+        gather_panel_direct<T>(p, xb, first, count, mr, dst);
+        continue;
+      }
+      float* f32_panel = thread_scratch(size_t(K * mr), 4);
+      gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
+      kern.conv_gather(f32_panel, panel_taps.data(), K, panel_rows.data(), int(mr), true, dst);
     }
-    kern.gemm_block(g, a_packed, m0, rows, w_packed, 0, p.Cout);
+    if (pairs) {
+      kern.gemm_block_bf16(g, reinterpret_cast<const uint32_t*>(a_packed), m0, rows, static_cast<const uint32_t*>(w_packed), 0, p.Cout);
+    } else {
+      kern.gemm_block(g, a_packed, m0, rows, static_cast<const float*>(w_packed), 0, p.Cout);
+    }
   });
 }
 

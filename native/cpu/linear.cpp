@@ -19,9 +19,6 @@ namespace {
 
 constexpr int64_t kSmallM = 4;
 
-// Whether a GEMM in this dtype packs bf16 pairs (else f32 values).
-bool packs_bf16_pairs(DType dtype) { return dtype == DType::BF16 && cpu_kernels().gemm_block_bf16 != nullptr; }
-
 // Elements per packed row of K: f32 values, or bf16 pairs.
 int64_t packed_row_length(DType dtype, int64_t K) { return packs_bf16_pairs(dtype) ? (K + 1) / 2 : K; }
 

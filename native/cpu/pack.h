@@ -9,6 +9,10 @@ namespace dit::cpu {
 
 constexpr int kMaxPanelWidth = 32;  // the widest panel of any ISA set (AVX-512: NR = 32)
 
+// Whether a GEMM in this dtype packs bf16 pairs (else f32 values): bf16 where the ISA has the
+// bf16 dot product (its GEMM runs at twice the f32 rate).
+inline bool packs_bf16_pairs(DType dtype) { return dtype == DType::BF16 && cpu_kernels().gemm_block_bf16 != nullptr; }
+
 // A K-major panel [K][width] of f32 from `width` rows of K elements (rows[i] == nullptr: a row past
 // the matrix, zeros). Element k of every row lands next to each other, so the stores run
 // contiguously; 16-bit rows are converted in vector chunks first; whole blocks of 16 steps go

@@ -13,8 +13,9 @@ for (const isa of ['avx512', 'avx2', 'sse2']) {
     const r = JSON.parse(out.trim().split('\n').pop()!);
     if (isa === 'avx512' && r.isa !== 'avx512') return t.pass(`this processor has no AVX-512 (${r.isa} ran)`);
     t.is(r.isa, isa);
-    for (const k of ['model', 'linear', 'attention']) t.true(r[k] <= 1e-5, `${k}: ${r[k]}`);
+    for (const k of ['model', 'linear', 'attention', 'conv']) t.true(r[k] <= 1e-5, `${k}: ${r[k]}`);
     t.true(r.linearBf16 <= 1e-2, `linear bf16: ${r.linearBf16}`);
+    t.true(r.convBf16 <= 1e-2, `conv bf16: ${r.convBf16}`);
   });
 }
 
