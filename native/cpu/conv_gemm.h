@@ -20,6 +20,7 @@
 namespace dit::cpu {
 
 constexpr int64_t kMaxMr = 16;  // the largest micro-kernel row count of any ISA (AVX-512: 14)
+constexpr int64_t kMaxTaskPanels = 8;  // micro-panels of positions per task (one gather call)
 
 // W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch: f32 values, or bf16
 // pairs along K where the GEMM runs on them (packs_bf16_pairs).
@@ -180,7 +181,7 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const vo
   }
   // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
   const int64_t nb = b1 - b0, min_tasks = 4 * int64_t(thread_count());
-  const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * 8, (P * nb / min_tasks) / mr * mr));
+  const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * kMaxTaskPanels, (P * nb / min_tasks) / mr * mr));
   const int64_t tasks_per_b = (P + mc - 1) / mc;
   parallel_for(nb * tasks_per_b, [&](int64_t task, int) {
     const int64_t b = b0 + task / tasks_per_b;
@@ -193,24 +194,28 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const vo
     const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
     const int64_t panels = (rows + mr - 1) / mr;
     float* a_packed = thread_scratch(size_t(panels * mr * kp), 0);  // f32 values or bf16 pairs (32-bit words)
-    for (int64_t panel = 0; panel < panels; panel++) {
-      float* dst = a_packed + panel * kp * mr;
-      const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-      if (padded.data) {
-        const float* xb = padded.data + (b - b0) * p.Cin * padded.Tp * padded.Hp * padded.Wp;
-        int64_t offset[kMaxMr];
-        padded_offsets(p, padded, first, count, mr, offset);
-        kern.conv_gather(xb, taps.data(), K, offset, int(mr), pairs, dst);
-        continue;
+    if (padded.data) {
+      // the task's panels in one call (kernels.h): they share the input rows of every tap
+      const float* xb = padded.data + (b - b0) * p.Cin * padded.Tp * padded.Hp * padded.Wp;
+      int64_t offset[kMaxTaskPanels * kMaxMr];
+      for (int64_t panel = 0; panel < panels; panel++) {
+        const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+        padded_offsets(p, padded, first, count, mr, offset + panel * mr);
       }
+      kern.conv_gather(xb, taps.data(), K, offset, int(mr), int(panels), kp * mr, pairs, a_packed);
+    } else {
       const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
-      if (!pairs) {
-        gather_panel_direct<T>(p, xb, first, count, mr, dst);
-        continue;
+      for (int64_t panel = 0; panel < panels; panel++) {
+        float* dst = a_packed + panel * kp * mr;
+        const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+        if (!pairs) {
+          gather_panel_direct<T>(p, xb, first, count, mr, dst);
+          continue;
+        }
+        float* f32_panel = thread_scratch(size_t(K * mr), 4);
+        gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
+        kern.conv_gather(f32_panel, panel_taps.data(), K, panel_rows.data(), int(mr), 1, kp * mr, true, dst);
       }
-      float* f32_panel = thread_scratch(size_t(K * mr), 4);
-      gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
-      kern.conv_gather(f32_panel, panel_taps.data(), K, panel_rows.data(), int(mr), true, dst);
     }
     if (pairs) {
       kern.gemm_block_bf16(g, reinterpret_cast<const uint32_t*>(a_packed), m0, rows, static_cast<const uint32_t*>(w_packed), 0, p.Cout);
