@@ -11,10 +11,11 @@ namespace {
 template <typename T>
 void conv3d_t(const Conv3dParams& p) {
   const int64_t P = p.To * p.Ho * p.Wo;
-  const void* w_packed = pack_conv_weight<T>(p);
+  const ConvLayout layout = conv_layout(p, 1);
+  const void* w_packed = pack_conv_weight<T>(p, layout);
   T* c = reinterpret_cast<T*>(thread_scratch(size_t((P * p.Cout * int64_t(sizeof(T)) + 3) / 4), 3));
   for (int64_t b = 0; b < p.B; b++) {
-    conv_positions_gemm<T>(p, b, b + 1, w_packed, c, p.Cout);
+    conv_positions_gemm<T>(p, layout, b, b + 1, w_packed, c, p.Cout);
     T* out = static_cast<T*>(p.out) + b * p.Cout * P;
     // in tiles of positions: a tile's rows of c stay in L1 while every channel takes its run of
     // outputs from them (a channel at a time over all of c read each row's line Cout times over)

@@ -22,39 +22,16 @@ namespace dit::cpu {
 constexpr int64_t kMaxMr = 16;  // the largest micro-kernel row count of any ISA (AVX-512: 14)
 constexpr int64_t kMaxTaskPanels = 8;  // micro-panels of positions per task (one gather call)
 
-// W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch: f32 values, or bf16
-// pairs along K where the GEMM runs on them (packs_bf16_pairs).
-template <typename T>
-const void* pack_conv_weight(const Conv3dParams& p) {
-  const int nr = cpu_kernels().nr;
-  const int64_t K = p.Cin * p.kt * p.kh * p.kw;
-  const int64_t n_panels = (p.Cout + nr - 1) / nr;
-  const bool pairs = packs_bf16_pairs(p.dtype);
-  const int64_t kp = pairs ? (K + 1) / 2 : K;
-  float* w_packed = thread_scratch(size_t(n_panels * nr * kp), 1);
-  const T* w = static_cast<const T*>(p.weight);
-  parallel_for(n_panels, [&](int64_t panel, int) {
-    const T* rows[kMaxPanelWidth];
-    for (int j = 0; j < nr; j++) rows[j] = panel * nr + j < p.Cout ? w + (panel * nr + j) * K : nullptr;
-    if constexpr (std::is_same_v<T, bf16>) {
-      if (pairs) {
-        pack_panel(rows, nr, K, reinterpret_cast<uint32_t*>(w_packed) + panel * nr * kp);
-        return;
-      }
-    }
-    pack_panel(rows, nr, K, w_packed + panel * nr * kp);
-  });
-  return w_packed;
-}
-
-// The input of batch elements [b0, b1) in f32, padded so that every tap of every output position
-// is in range (zeros in space and past the end, zeros or the edge frame in time): the gather then
-// needs no bounds tests and no conversions. Held in the calling thread's slot-2 scratch.
+// The input of batch elements [b0, b1), padded so that every tap of every output position is in
+// range (zeros in space and past the end, zeros or the edge frame in time): the gather then needs
+// no bounds tests and no conversions. Words of 32 bits: f32 values, or for the bf16 GEMM the bf16
+// pair of channels 2c and 2c + 1 (zero past an odd Cin), so that a step of the GEMM's K (a pair)
+// is one word of the copy and the gather moves words as they are. Held in the calling thread's
+// slot-2 scratch.
 struct PaddedInput {
-  const float* data = nullptr;  // [b - b0][Cin][Tp][Hp][Wp]
-  int64_t Tp = 0, Hp = 0, Wp = 0;
+  const float* data = nullptr;  // [b - b0][channels][Tp][Hp][Wp] words
 };
-constexpr int64_t kPaddedInputMaxFloats = int64_t(8) << 20;  // 32 MB; larger inputs gather directly
+constexpr int64_t kPaddedInputMaxWords = int64_t(8) << 20;  // 32 MB; larger inputs gather directly
 
 // The padded copy pays when taps overlap (each input element feeds several positions); with
 // stride = kernel (PatchEmbed3D) every element is gathered once and the copy is pure cost.
@@ -67,18 +44,77 @@ inline bool padded_gather_pays(const Conv3dParams& p) {
   return !direct_forced && ((p.kt - 1) * p.dt + 1 > p.st || (p.kh - 1) * p.dh + 1 > p.sh || (p.kw - 1) * p.dw + 1 > p.sw);
 }
 
+// How a convolution's GEMM operands are laid out, decided once for W and every batch element.
+struct ConvLayout {
+  bool pairs = false;   // A and W as bf16 pairs along K (the bf16 dot-product GEMM), else f32
+  bool padded = false;  // A gathered from a padded copy of the input (else directly, bounds-tested)
+  // K's order: (c, a, e, f); with pairs from the padded copy, channel pairs at one tap:
+  // (c / 2, a, e, f, c % 2), Cin rounded up to even (W is reordered to match)
+  int64_t channels = 0;  // channels (words) of the padded copy: Cin, or ceil(Cin / 2) of pairs
+  int64_t taps = 0;      // kt * kh * kw
+  int64_t K = 0;         // the GEMM's K
+  int64_t kp = 0;        // 32-bit words of a packed row of A or W
+  int64_t Tp = 0, Hp = 0, Wp = 0;  // the padded copy's frames, rows and columns
+  bool channel_pairs() const { return pairs && padded; }
+};
+
+inline ConvLayout conv_layout(const Conv3dParams& p, int64_t batch_elements) {
+  ConvLayout l;
+  l.pairs = packs_bf16_pairs(p.dtype);
+  l.taps = p.kt * p.kh * p.kw;
+  l.Tp = (p.To - 1) * p.st + (p.kt - 1) * p.dt + 1;
+  l.Hp = (p.Ho - 1) * p.sh + (p.kh - 1) * p.dh + 1;
+  l.Wp = (p.Wo - 1) * p.sw + (p.kw - 1) * p.dw + 1;
+  l.channels = l.pairs ? (p.Cin + 1) / 2 : p.Cin;
+  l.padded = padded_gather_pays(p) && batch_elements * l.channels * l.Tp * l.Hp * l.Wp <= kPaddedInputMaxWords;
+  if (!l.padded) l.channels = p.Cin;
+  l.K = l.channel_pairs() ? 2 * l.channels * l.taps : p.Cin * l.taps;
+  l.kp = l.pairs ? (l.K + 1) / 2 : l.K;
+  return l;
+}
+
+// W [Cout, K] in NR-column panels, K-major, in the caller's slot-1 scratch: f32 values, or bf16
+// pairs along K in the layout's order.
 template <typename T>
-PaddedInput padded_input(const Conv3dParams& p, int64_t b0, int64_t b1) {
+const void* pack_conv_weight(const Conv3dParams& p, const ConvLayout& l) {
+  const int nr = cpu_kernels().nr;
+  const int64_t K = p.Cin * l.taps;
+  const int64_t n_panels = (p.Cout + nr - 1) / nr;
+  float* w_packed = thread_scratch(size_t(n_panels * nr * l.kp), 1);
+  const T* w = static_cast<const T*>(p.weight);
+  int64_t row_length = K;
+  std::vector<T> reordered;  // channel pairs: W[co][(c / 2, tap, c % 2)], a zero channel past an odd Cin
+  if (l.channel_pairs()) {
+    reordered.assign(size_t(p.Cout * l.K), T{});
+    parallel_for(p.Cout, [&](int64_t co, int) {
+      for (int64_t ci = 0; ci < p.Cin; ci++)
+        for (int64_t t = 0; t < l.taps; t++) reordered[size_t(co * l.K + ((ci / 2) * l.taps + t) * 2 + ci % 2)] = w[co * K + ci * l.taps + t];
+    });
+    w = reordered.data();
+    row_length = l.K;
+  }
+  parallel_for(n_panels, [&](int64_t panel, int) {
+    const T* rows[kMaxPanelWidth];
+    for (int j = 0; j < nr; j++) rows[j] = panel * nr + j < p.Cout ? w + (panel * nr + j) * row_length : nullptr;
+    if constexpr (std::is_same_v<T, bf16>) {
+      if (l.pairs) {
+        pack_panel(rows, nr, row_length, reinterpret_cast<uint32_t*>(w_packed) + panel * nr * l.kp);
+        return;
+      }
+    }
+    pack_panel(rows, nr, row_length, w_packed + panel * nr * l.kp);
+  });
+  return w_packed;
+}
+
+template <typename T>
+PaddedInput padded_input(const Conv3dParams& p, const ConvLayout& l, int64_t b0, int64_t b1) {
   PaddedInput pi;
-  if (!padded_gather_pays(p)) return pi;
-  pi.Tp = (p.To - 1) * p.st + (p.kt - 1) * p.dt + 1;
-  pi.Hp = (p.Ho - 1) * p.sh + (p.kh - 1) * p.dh + 1;
-  pi.Wp = (p.Wo - 1) * p.sw + (p.kw - 1) * p.dw + 1;
-  const int64_t frames = (b1 - b0) * p.Cin * pi.Tp, frame = pi.Hp * pi.Wp;
-  if (frames * frame > kPaddedInputMaxFloats) return pi;  // data stays nullptr
+  if (!l.padded) return pi;
+  const int64_t frames = (b1 - b0) * l.channels * l.Tp, frame = l.Hp * l.Wp;
   float* data = thread_scratch(size_t(frames * frame), 2);
   parallel_for(frames, [&](int64_t f, int) {
-    const int64_t tp = f % pi.Tp, ci = (f / pi.Tp) % p.Cin, b = b0 + f / (pi.Tp * p.Cin);
+    const int64_t tp = f % l.Tp, c = (f / l.Tp) % l.channels, b = b0 + f / (l.Tp * l.channels);
     float* dst = data + f * frame;
     int64_t ti = tp - p.pad_t_front;
     if (p.replicate_time) ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
@@ -86,14 +122,30 @@ PaddedInput padded_input(const Conv3dParams& p, int64_t b0, int64_t b1) {
       std::fill(dst, dst + frame, 0.0f);
       return;
     }
-    const T* src = static_cast<const T*>(p.x) + ((b * p.Cin + ci) * p.T + ti) * p.H * p.W;
-    for (int64_t hp = 0; hp < pi.Hp; hp++) {
-      float* row = dst + hp * pi.Wp;
+    const auto input_frame = [&](int64_t ci) { return static_cast<const T*>(p.x) + ((b * p.Cin + ci) * p.T + ti) * p.H * p.W; };
+    const T* even = input_frame(l.pairs ? 2 * c : c);
+    const T* odd = l.pairs && 2 * c + 1 < p.Cin ? input_frame(2 * c + 1) : nullptr;
+    for (int64_t hp = 0; hp < l.Hp; hp++) {
+      float* row = dst + hp * l.Wp;
       const int64_t hi = hp - p.pad_h;
-      std::fill(row, row + pi.Wp, 0.0f);
+      std::fill(row, row + l.Wp, 0.0f);
       if (hi < 0 || hi >= p.H) continue;
-      const int64_t w_count = std::min<int64_t>(pi.Wp, p.pad_w + p.W) - p.pad_w;
-      if (w_count > 0) cpu_kernels().to_f32(dtype_of<T>(), src + hi * p.W, row + p.pad_w, w_count);
+      const int64_t w_count = std::min<int64_t>(l.Wp, p.pad_w + p.W) - p.pad_w;
+      if (w_count <= 0) continue;
+      if (!l.pairs) {
+        cpu_kernels().to_f32(dtype_of<T>(), even + hi * p.W, row + p.pad_w, w_count);
+        continue;
+      }
+      if constexpr (std::is_same_v<T, bf16>) {
+        uint32_t* words = reinterpret_cast<uint32_t*>(row + p.pad_w);
+        const T* lo = even + hi * p.W;
+        if (odd) {
+          const T* high = odd + hi * p.W;
+          for (int64_t i = 0; i < w_count; i++) words[i] = uint32_t(lo[i].bits) | (uint32_t(high[i].bits) << 16);
+        } else {
+          for (int64_t i = 0; i < w_count; i++) words[i] = lo[i].bits;
+        }
+      }
     }
   });
   pi.data = data;
@@ -102,22 +154,23 @@ PaddedInput padded_input(const Conv3dParams& p, int64_t b0, int64_t b1) {
 
 // Where the taps of the positions [first, first + count) start in the padded input (positions
 // past `count` repeat the last one: rows not stored).
-inline void padded_offsets(const Conv3dParams& p, const PaddedInput& pi, int64_t first, int64_t count, int64_t mr, int64_t* offset) {
+inline void padded_offsets(const Conv3dParams& p, const ConvLayout& l, int64_t first, int64_t count, int64_t mr, int64_t* offset) {
   for (int64_t r = 0; r < mr; r++) {
     const int64_t pos = first + std::min(r, count - 1);
     const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
-    offset[r] = ((to * p.st) * pi.Hp + ho * p.sh) * pi.Wp + wo * p.sw;
+    offset[r] = ((to * p.st) * l.Hp + ho * p.sh) * l.Wp + wo * p.sw;
   }
 }
 
-// Each k = (ci, a, e, f)'s offset in the padded input, for the gather (kernels.h conv_gather).
-inline std::vector<int64_t> padded_taps(const Conv3dParams& p, const PaddedInput& pi) {
+// The padded copy's word of each step of packed K ((c, a, e, f): c a channel or a channel pair),
+// for the gather (kernels.h conv_gather).
+inline std::vector<int64_t> padded_taps(const Conv3dParams& p, const ConvLayout& l) {
   std::vector<int64_t> tap;
-  tap.reserve(size_t(p.Cin * p.kt * p.kh * p.kw));
-  for (int64_t ci = 0; ci < p.Cin; ci++)
+  tap.reserve(size_t(l.channels * l.taps));
+  for (int64_t c = 0; c < l.channels; c++)
     for (int64_t a = 0; a < p.kt; a++)
       for (int64_t e = 0; e < p.kh; e++)
-        for (int64_t f = 0; f < p.kw; f++) tap.push_back(((ci * pi.Tp + a * p.dt) * pi.Hp + e * p.dh) * pi.Wp + f * p.dw);
+        for (int64_t f = 0; f < p.kw; f++) tap.push_back(((c * l.Tp + a * p.dt) * l.Hp + e * p.dh) * l.Wp + f * p.dw);
   return tap;
 }
 
@@ -162,21 +215,19 @@ void gather_panel_direct(const Conv3dParams& p, const T* xb, int64_t first, int6
 // Output positions of batch elements [b0, b1) into c[((b - b0) * P + pos) * ldc + co]
 // (position-major), as one parallel loop over (batch element, block of positions).
 template <typename T>
-void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const void* w_packed, T* c, int64_t ldc) {
+void conv_positions_gemm(const Conv3dParams& p, const ConvLayout& l, int64_t b0, int64_t b1, const void* w_packed, T* c, int64_t ldc) {
   const CpuKernels& kern = cpu_kernels();
   const int64_t mr = kern.mr;
   if (mr > kMaxMr) throw std::logic_error("conv gather: micro-kernel rows exceed kMaxMr");
-  const int64_t K = p.Cin * p.kt * p.kh * p.kw;
   const int64_t P = p.To * p.Ho * p.Wo;
-  const bool pairs = packs_bf16_pairs(p.dtype);
-  const int64_t kp = pairs ? (K + 1) / 2 : K;  // packed elements of a row of A
-  const PaddedInput padded = padded_input<T>(p, b0, b1);
-  const std::vector<int64_t> taps = padded.data ? padded_taps(p, padded) : std::vector<int64_t>();
+  const PaddedInput padded = padded_input<T>(p, l, b0, b1);
+  // from the padded copy every step of K (an f32 value or a channel pair) is one word: kp taps
+  const std::vector<int64_t> taps = l.padded ? padded_taps(p, l) : std::vector<int64_t>();
   // the direct gather writes f32 panels; as pairs they are then regathered from that panel
   // ([K][mr]: tap k at k * mr, row r at r)
   std::vector<int64_t> panel_taps, panel_rows;
-  if (!padded.data && pairs) {
-    for (int64_t k = 0; k < K; k++) panel_taps.push_back(k * mr);
+  if (!l.padded && l.pairs) {
+    for (int64_t k = 0; k < l.K; k++) panel_taps.push_back(k * mr);
     for (int64_t r = 0; r < mr; r++) panel_rows.push_back(r);
   }
   // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
@@ -187,37 +238,37 @@ void conv_positions_gemm(const Conv3dParams& p, int64_t b0, int64_t b1, const vo
     const int64_t b = b0 + task / tasks_per_b;
     LinearParams g{};
     g.dtype = p.dtype;
-    g.M = P; g.N = p.Cout; g.K = K;
+    g.M = P; g.N = p.Cout; g.K = l.K;
     g.c = c + (b - b0) * P * ldc; g.ldc = ldc;
     g.bias = p.bias;
     g.act = Activation::None;
     const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
     const int64_t panels = (rows + mr - 1) / mr;
-    float* a_packed = thread_scratch(size_t(panels * mr * kp), 0);  // f32 values or bf16 pairs (32-bit words)
-    if (padded.data) {
+    float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);  // f32 values or bf16 pairs (32-bit words)
+    if (l.padded) {
       // the task's panels in one call (kernels.h): they share the input rows of every tap
-      const float* xb = padded.data + (b - b0) * p.Cin * padded.Tp * padded.Hp * padded.Wp;
+      const float* xb = padded.data + (b - b0) * l.channels * l.Tp * l.Hp * l.Wp;
       int64_t offset[kMaxTaskPanels * kMaxMr];
       for (int64_t panel = 0; panel < panels; panel++) {
         const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-        padded_offsets(p, padded, first, count, mr, offset + panel * mr);
+        padded_offsets(p, l, first, count, mr, offset + panel * mr);
       }
-      kern.conv_gather(xb, taps.data(), K, offset, int(mr), int(panels), kp * mr, pairs, a_packed);
+      kern.conv_gather(xb, taps.data(), l.kp, offset, int(mr), int(panels), l.kp * mr, false, a_packed);
     } else {
       const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
       for (int64_t panel = 0; panel < panels; panel++) {
-        float* dst = a_packed + panel * kp * mr;
+        float* dst = a_packed + panel * l.kp * mr;
         const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-        if (!pairs) {
+        if (!l.pairs) {
           gather_panel_direct<T>(p, xb, first, count, mr, dst);
           continue;
         }
-        float* f32_panel = thread_scratch(size_t(K * mr), 4);
+        float* f32_panel = thread_scratch(size_t(l.K * mr), 4);
         gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
-        kern.conv_gather(f32_panel, panel_taps.data(), K, panel_rows.data(), int(mr), 1, kp * mr, true, dst);
+        kern.conv_gather(f32_panel, panel_taps.data(), l.K, panel_rows.data(), int(mr), 1, l.kp * mr, true, dst);
       }
     }
-    if (pairs) {
+    if (l.pairs) {
       kern.gemm_block_bf16(g, reinterpret_cast<const uint32_t*>(a_packed), m0, rows, static_cast<const uint32_t*>(w_packed), 0, p.Cout);
     } else {
       kern.gemm_block(g, a_packed, m0, rows, static_cast<const float*>(w_packed), 0, p.Cout);
