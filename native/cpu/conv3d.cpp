@@ -11,7 +11,7 @@ namespace {
 template <typename T>
 void conv3d_t(const Conv3dParams& p) {
   const int64_t P = p.To * p.Ho * p.Wo;
-  const ConvLayout layout = conv_layout(p, 1);
+  const ConvLayout layout = conv_layout(p);
   const void* w_packed = pack_conv_weight<T>(p, layout);
   T* c = reinterpret_cast<T*>(thread_scratch(size_t((P * p.Cout * int64_t(sizeof(T)) + 3) / 4), 3));
   for (int64_t b = 0; b < p.B; b++) {

@@ -22,16 +22,26 @@ namespace dit::cpu {
 constexpr int64_t kMaxMr = 16;  // the largest micro-kernel row count of any ISA (AVX-512: 14)
 constexpr int64_t kMaxTaskPanels = 8;  // micro-panels of positions per task (one gather call)
 
-// The input of batch elements [b0, b1), padded so that every tap of every output position is in
+// The input of a batch element, padded so that every tap of every output position is in
 // range (zeros in space and past the end, zeros or the edge frame in time): the gather then needs
 // no bounds tests and no conversions. Words of 32 bits: f32 values, or for the bf16 GEMM the bf16
 // pair of channels 2c and 2c + 1 (zero past an odd Cin), so that a step of the GEMM's K (a pair)
 // is one word of the copy and the gather moves words as they are. Held in the calling thread's
 // slot-2 scratch.
 struct PaddedInput {
-  const float* data = nullptr;  // [b - b0][channels][Tp][Hp][Wp] words
+  const float* data = nullptr;  // [channels][Tp][Hp][Wp] words
 };
-constexpr int64_t kPaddedInputMaxWords = int64_t(8) << 20;  // 32 MB; larger inputs gather directly
+// The padded copy's bound: 32 MB, in slabs of output frames; when even one output frame's input
+// is larger, the gather reads the input directly. DIT_CPU_CONV_PADDED_WORDS sets another bound
+// (the tests use small ones to run many slabs on small inputs).
+inline int64_t padded_input_max_words() {
+  static const int64_t bound = [] {
+    const char* env = std::getenv("DIT_CPU_CONV_PADDED_WORDS");
+    const long long v = env ? std::atoll(env) : 0;
+    return v > 0 ? int64_t(v) : int64_t(8) << 20;
+  }();
+  return bound;
+}
 
 // The padded copy pays when taps overlap (each input element feeds several positions); with
 // stride = kernel (PatchEmbed3D) every element is gathered once and the copy is pure cost.
@@ -54,19 +64,33 @@ struct ConvLayout {
   int64_t taps = 0;      // kt * kh * kw
   int64_t K = 0;         // the GEMM's K
   int64_t kp = 0;        // 32-bit words of a packed row of A or W
-  int64_t Tp = 0, Hp = 0, Wp = 0;  // the padded copy's frames, rows and columns
+  // The padded copy covers `slab` output frames of one batch element at a time (a VAE's input
+  // can be far larger than the copy's bound): Tp input frames of Hp rows of Wp words per channel.
+  int64_t slab = 0;
+  int64_t Tp = 0, Hp = 0, Wp = 0;
   bool channel_pairs() const { return pairs && padded; }
 };
 
-inline ConvLayout conv_layout(const Conv3dParams& p, int64_t batch_elements) {
+// Input frames read by `out_frames` consecutive output frames.
+inline int64_t input_frames_of(const Conv3dParams& p, int64_t out_frames) { return (out_frames - 1) * p.st + (p.kt - 1) * p.dt + 1; }
+
+inline ConvLayout conv_layout(const Conv3dParams& p) {
   ConvLayout l;
   l.pairs = packs_bf16_pairs(p.dtype);
   l.taps = p.kt * p.kh * p.kw;
-  l.Tp = (p.To - 1) * p.st + (p.kt - 1) * p.dt + 1;
   l.Hp = (p.Ho - 1) * p.sh + (p.kh - 1) * p.dh + 1;
   l.Wp = (p.Wo - 1) * p.sw + (p.kw - 1) * p.dw + 1;
   l.channels = l.pairs ? (p.Cin + 1) / 2 : p.Cin;
-  l.padded = padded_gather_pays(p) && batch_elements * l.channels * l.Tp * l.Hp * l.Wp <= kPaddedInputMaxWords;
+  if (padded_gather_pays(p)) {
+    const int64_t frame_words = l.channels * l.Hp * l.Wp;
+    int64_t slab = p.To;  // the most output frames whose padded input fits the bound
+    while (slab > 0 && input_frames_of(p, slab) * frame_words > padded_input_max_words()) slab--;
+    if (slab > 0) {
+      l.padded = true;
+      l.slab = slab;
+      l.Tp = input_frames_of(p, slab);
+    }
+  }
   if (!l.padded) l.channels = p.Cin;
   l.K = l.channel_pairs() ? 2 * l.channels * l.taps : p.Cin * l.taps;
   l.kp = l.pairs ? (l.K + 1) / 2 : l.K;
@@ -107,16 +131,16 @@ const void* pack_conv_weight(const Conv3dParams& p, const ConvLayout& l) {
   return w_packed;
 }
 
+// The padded copy for batch element b and output frames [t0, t0 + out_frames).
 template <typename T>
-PaddedInput padded_input(const Conv3dParams& p, const ConvLayout& l, int64_t b0, int64_t b1) {
+PaddedInput padded_input(const Conv3dParams& p, const ConvLayout& l, int64_t b, int64_t t0, int64_t out_frames) {
   PaddedInput pi;
-  if (!l.padded) return pi;
-  const int64_t frames = (b1 - b0) * l.channels * l.Tp, frame = l.Hp * l.Wp;
-  float* data = thread_scratch(size_t(frames * frame), 2);
-  parallel_for(frames, [&](int64_t f, int) {
-    const int64_t tp = f % l.Tp, c = (f / l.Tp) % l.channels, b = b0 + f / (l.Tp * l.channels);
-    float* dst = data + f * frame;
-    int64_t ti = tp - p.pad_t_front;
+  const int64_t needed = input_frames_of(p, out_frames), frame = l.Hp * l.Wp;
+  float* data = thread_scratch(size_t(l.channels * l.Tp * frame), 2);
+  parallel_for(l.channels * needed, [&](int64_t f, int) {
+    const int64_t tp = f % needed, c = f / needed;
+    float* dst = data + (c * l.Tp + tp) * frame;
+    int64_t ti = t0 * p.st + tp - p.pad_t_front;
     if (p.replicate_time) ti = std::min<int64_t>(std::max<int64_t>(ti, 0), p.T - 1);
     if (ti < 0 || ti >= p.T) {
       std::fill(dst, dst + frame, 0.0f);
@@ -153,12 +177,12 @@ PaddedInput padded_input(const Conv3dParams& p, const ConvLayout& l, int64_t b0,
 }
 
 // Where the taps of the positions [first, first + count) start in the padded input (positions
-// past `count` repeat the last one: rows not stored).
-inline void padded_offsets(const Conv3dParams& p, const ConvLayout& l, int64_t first, int64_t count, int64_t mr, int64_t* offset) {
+// past `count` repeat the last one: rows not stored), in the copy of the slab from output frame t0.
+inline void padded_offsets(const Conv3dParams& p, const ConvLayout& l, int64_t t0, int64_t first, int64_t count, int64_t mr, int64_t* offset) {
   for (int64_t r = 0; r < mr; r++) {
     const int64_t pos = first + std::min(r, count - 1);
     const int64_t to = pos / (p.Ho * p.Wo), ho = (pos / p.Wo) % p.Ho, wo = pos % p.Wo;
-    offset[r] = ((to * p.st) * l.Hp + ho * p.sh) * l.Wp + wo * p.sw;
+    offset[r] = (((to - t0) * p.st) * l.Hp + ho * p.sh) * l.Wp + wo * p.sw;
   }
 }
 
@@ -213,66 +237,88 @@ void gather_panel_direct(const Conv3dParams& p, const T* xb, int64_t first, int6
 }
 
 // Output positions of batch elements [b0, b1) into c[((b - b0) * P + pos) * ldc + co]
-// (position-major), as one parallel loop over (batch element, block of positions).
+// (position-major): parallel loops over blocks of positions (one for all the batch elements when
+// gathering directly, one per batch element and slab of frames from the padded copy).
 template <typename T>
 void conv_positions_gemm(const Conv3dParams& p, const ConvLayout& l, int64_t b0, int64_t b1, const void* w_packed, T* c, int64_t ldc) {
   const CpuKernels& kern = cpu_kernels();
   const int64_t mr = kern.mr;
   if (mr > kMaxMr) throw std::logic_error("conv gather: micro-kernel rows exceed kMaxMr");
-  const int64_t P = p.To * p.Ho * p.Wo;
-  const PaddedInput padded = padded_input<T>(p, l, b0, b1);
-  // from the padded copy every step of K (an f32 value or a channel pair) is one word: kp taps
-  const std::vector<int64_t> taps = l.padded ? padded_taps(p, l) : std::vector<int64_t>();
-  // the direct gather writes f32 panels; as pairs they are then regathered from that panel
-  // ([K][mr]: tap k at k * mr, row r at r)
-  std::vector<int64_t> panel_taps, panel_rows;
-  if (!l.padded && l.pairs) {
-    for (int64_t k = 0; k < l.K; k++) panel_taps.push_back(k * mr);
-    for (int64_t r = 0; r < mr; r++) panel_rows.push_back(r);
-  }
+  const int64_t P = p.To * p.Ho * p.Wo, frame_positions = p.Ho * p.Wo;
+  const int64_t min_tasks = 4 * int64_t(thread_count());
   // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
-  const int64_t nb = b1 - b0, min_tasks = 4 * int64_t(thread_count());
-  const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * kMaxTaskPanels, (P * nb / min_tasks) / mr * mr));
-  const int64_t tasks_per_b = (P + mc - 1) / mc;
-  parallel_for(nb * tasks_per_b, [&](int64_t task, int) {
-    const int64_t b = b0 + task / tasks_per_b;
+  const auto task_rows = [&](int64_t positions) {
+    return std::max<int64_t>(mr, std::min<int64_t>(mr * kMaxTaskPanels, (positions / min_tasks) / mr * mr));
+  };
+  // rows [m0, m0 + rows) of batch element b from their packed A
+  const auto gemm_rows = [&](int64_t b, int64_t m0, int64_t rows, const float* a_packed) {
     LinearParams g{};
     g.dtype = p.dtype;
     g.M = P; g.N = p.Cout; g.K = l.K;
     g.c = c + (b - b0) * P * ldc; g.ldc = ldc;
     g.bias = p.bias;
     g.act = Activation::None;
-    const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
-    const int64_t panels = (rows + mr - 1) / mr;
-    float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);  // f32 values or bf16 pairs (32-bit words)
-    if (l.padded) {
-      // the task's panels in one call (kernels.h): they share the input rows of every tap
-      const float* xb = padded.data + (b - b0) * l.channels * l.Tp * l.Hp * l.Wp;
-      int64_t offset[kMaxTaskPanels * kMaxMr];
-      for (int64_t panel = 0; panel < panels; panel++) {
-        const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-        padded_offsets(p, l, first, count, mr, offset + panel * mr);
-      }
-      kern.conv_gather(xb, taps.data(), l.kp, offset, int(mr), int(panels), l.kp * mr, false, a_packed);
-    } else {
-      const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
-      for (int64_t panel = 0; panel < panels; panel++) {
-        float* dst = a_packed + panel * l.kp * mr;
-        const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-        if (!l.pairs) {
-          gather_panel_direct<T>(p, xb, first, count, mr, dst);
-          continue;
-        }
-        float* f32_panel = thread_scratch(size_t(l.K * mr), 4);
-        gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
-        kern.conv_gather(f32_panel, panel_taps.data(), l.K, panel_rows.data(), int(mr), 1, l.kp * mr, true, dst);
-      }
-    }
     if (l.pairs) {
       kern.gemm_block_bf16(g, reinterpret_cast<const uint32_t*>(a_packed), m0, rows, static_cast<const uint32_t*>(w_packed), 0, p.Cout);
     } else {
       kern.gemm_block(g, a_packed, m0, rows, static_cast<const float*>(w_packed), 0, p.Cout);
     }
+  };
+
+  if (l.padded) {
+    // every step of K (an f32 value or a channel pair) is one word of the copy: kp taps
+    const std::vector<int64_t> taps = padded_taps(p, l);
+    for (int64_t b = b0; b < b1; b++) {
+      for (int64_t t0 = 0; t0 < p.To; t0 += l.slab) {
+        const int64_t frames = std::min(l.slab, p.To - t0);
+        const PaddedInput padded = padded_input<T>(p, l, b, t0, frames);
+        const int64_t begin = t0 * frame_positions, positions = frames * frame_positions;
+        const int64_t mc = task_rows(positions);
+        parallel_for((positions + mc - 1) / mc, [&](int64_t task, int) {
+          const int64_t m0 = begin + task * mc, rows = std::min(mc, begin + positions - m0);
+          const int64_t panels = (rows + mr - 1) / mr;
+          float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);  // f32 values or bf16 pairs (32-bit words)
+          // the task's panels in one call (kernels.h): they share the input rows of every tap
+          int64_t offset[kMaxTaskPanels * kMaxMr];
+          for (int64_t panel = 0; panel < panels; panel++) {
+            const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+            padded_offsets(p, l, t0, first, count, mr, offset + panel * mr);
+          }
+          kern.conv_gather(padded.data, taps.data(), l.kp, offset, int(mr), int(panels), l.kp * mr, false, a_packed);
+          gemm_rows(b, m0, rows, a_packed);
+        });
+      }
+    }
+    return;
+  }
+
+  // the direct gather writes f32 panels; as pairs they are then regathered from that panel
+  // ([K][mr]: tap k at k * mr, row r at r)
+  std::vector<int64_t> panel_taps, panel_rows;
+  if (l.pairs) {
+    for (int64_t k = 0; k < l.K; k++) panel_taps.push_back(k * mr);
+    for (int64_t r = 0; r < mr; r++) panel_rows.push_back(r);
+  }
+  const int64_t nb = b1 - b0, mc = task_rows(P * nb);
+  const int64_t tasks_per_b = (P + mc - 1) / mc;
+  parallel_for(nb * tasks_per_b, [&](int64_t task, int) {
+    const int64_t b = b0 + task / tasks_per_b;
+    const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
+    const int64_t panels = (rows + mr - 1) / mr;
+    float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);
+    const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
+    for (int64_t panel = 0; panel < panels; panel++) {
+      float* dst = a_packed + panel * l.kp * mr;
+      const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+      if (!l.pairs) {
+        gather_panel_direct<T>(p, xb, first, count, mr, dst);
+        continue;
+      }
+      float* f32_panel = thread_scratch(size_t(l.K * mr), 4);
+      gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
+      kern.conv_gather(f32_panel, panel_taps.data(), l.K, panel_rows.data(), int(mr), 1, l.kp * mr, true, dst);
+    }
+    gemm_rows(b, m0, rows, a_packed);
   });
 }
 

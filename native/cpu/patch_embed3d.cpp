@@ -17,7 +17,7 @@ void patch_embed3d_t(const PatchEmbedParams& pe) {
   p.dt = p.dh = p.dw = 1;
   p.To = (pe.T + pe.pt - 1) / pe.pt; p.Ho = (pe.H + pe.ph - 1) / pe.ph; p.Wo = (pe.W + pe.pw - 1) / pe.pw;
   p.x = pe.x; p.weight = pe.weight; p.bias = pe.bias; p.out = pe.out;
-  const ConvLayout layout = conv_layout(p, p.B);
+  const ConvLayout layout = conv_layout(p);
   const void* w_packed = pack_conv_weight<T>(p, layout);
   conv_positions_gemm<T>(p, layout, 0, p.B, w_packed, static_cast<T*>(pe.out), pe.D);
 }
