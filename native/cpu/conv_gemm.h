@@ -135,6 +135,7 @@ const void* pack_conv_weight(const Conv3dParams& p, const ConvLayout& l) {
 template <typename T>
 PaddedInput padded_input(const Conv3dParams& p, const ConvLayout& l, int64_t b, int64_t t0, int64_t out_frames) {
   PaddedInput pi;
+  if (l.pairs && !std::is_same_v<T, bf16>) throw std::logic_error("conv: bf16 pairs of a non-bf16 input");
   const int64_t needed = input_frames_of(p, out_frames), frame = l.Hp * l.Wp;
   float* data = thread_scratch(size_t(l.channels * l.Tp * frame), 2);
   parallel_for(l.channels * needed, [&](int64_t f, int) {

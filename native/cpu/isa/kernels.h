@@ -40,11 +40,12 @@ struct CpuKernels {
   // The first of `words` K steps of a panel of 32-bit words (cpu/pack.h: f32 values or bf16 pairs),
   // in whole blocks of 16 by word transposes; returns how many it packed (nullptr below AVX-512).
   int64_t (*pack_words)(const void* const* rows, int width, int64_t words, uint32_t* panel);
-  // Micro-panels (mr rows each, at most 8 panels, panel q at word q * panel_words) of a
-  // convolution's packed A from its padded f32 input (cpu/conv_gemm.h): element (r, k) of panel q
-  // = x[tap[k] + offset[q * mr + r]] at word k * mr + r as f32, or, when `pairs` (a bf16 input,
-  // whose f32 copy holds bf16 values exactly), taps 2 kp and 2 kp + 1 of row r as the bf16 pair
-  // at word kp * mr + r, the layout of gemm_block_bf16 (a zero high half past an odd K).
+  // Micro-panels (mr rows each, panel q at word q * panel_words) of a convolution's packed A
+  // (cpu/conv_gemm.h): word (r, k) of panel q = x[tap[k] + offset[q * mr + r]] at word k * mr + r,
+  // moved as it is (the padded copy's f32 values or bf16 channel pairs). With `pairs`, x holds f32
+  // values that are bf16 exactly (the direct gather's f32 panel) and taps 2 kp and 2 kp + 1 of
+  // row r become the bf16 pair at word kp * mr + r, the layout of gemm_block_bf16 (a zero high
+  // half past an odd K).
   void (*conv_gather)(const float* x, const int64_t* tap, int64_t K, const int64_t* offset, int mr, int panels,
                       int64_t panel_words, bool pairs, void* dst);
 };
