@@ -31,12 +31,13 @@ constexpr int64_t kMaxTaskPanels = 8;  // micro-panels of positions per task (on
 struct PaddedInput {
   const float* data = nullptr;  // [channels][Tp][Hp][Wp] words
 };
-// The padded copy's bound: 32 MB, in slabs of output frames; when even one output frame's input
-// is larger, the gather reads the input directly. DIT_CPU_CONV_PADDED_WORDS sets another bound
-// (the tests use small ones to run many slabs on small inputs).
-inline int64_t padded_input_max_words() {
+// The bound on what a convolution holds at once, in 32-bit words: its padded input copy and its
+// position-major result are each made a slab of output frames at a time within it (32 MB), at
+// least a frame (when one output frame's input is larger, the gather reads the input directly).
+// DIT_CPU_CONV_SLAB_WORDS sets another bound (the tests use small ones to run many slabs).
+inline int64_t conv_slab_max_words() {
   static const int64_t bound = [] {
-    const char* env = std::getenv("DIT_CPU_CONV_PADDED_WORDS");
+    const char* env = std::getenv("DIT_CPU_CONV_SLAB_WORDS");
     const long long v = env ? std::atoll(env) : 0;
     return v > 0 ? int64_t(v) : int64_t(8) << 20;
   }();
@@ -84,7 +85,7 @@ inline ConvLayout conv_layout(const Conv3dParams& p) {
   if (padded_gather_pays(p)) {
     const int64_t frame_words = l.channels * l.Hp * l.Wp;
     int64_t slab = p.To;  // the most output frames whose padded input fits the bound
-    while (slab > 0 && input_frames_of(p, slab) * frame_words > padded_input_max_words()) slab--;
+    while (slab > 0 && input_frames_of(p, slab) * frame_words > conv_slab_max_words()) slab--;
     if (slab > 0) {
       l.padded = true;
       l.slab = slab;
@@ -237,26 +238,58 @@ void gather_panel_direct(const Conv3dParams& p, const T* xb, int64_t first, int6
     }
 }
 
-// Output positions of batch elements [b0, b1) into c[((b - b0) * P + pos) * ldc + co]
-// (position-major): parallel loops over blocks of positions (one for all the batch elements when
-// gathering directly, one per batch element and slab of frames from the padded copy).
+// Output positions [begin, begin + positions) of batch element b into c[(pos - begin) * ldc + co]
+// (position-major), as one parallel loop over blocks of positions, gathered from `padded` (the
+// copy of the frames these positions read, from output frame t0 on) or, when it is null,
+// directly from the input.
 template <typename T>
-void conv_positions_gemm(const Conv3dParams& p, const ConvLayout& l, int64_t b0, int64_t b1, const void* w_packed, T* c, int64_t ldc) {
+void conv_rows(const Conv3dParams& p, const ConvLayout& l, int64_t b, int64_t begin, int64_t positions, const PaddedInput* padded,
+               int64_t t0, const void* w_packed, T* c, int64_t ldc) {
   const CpuKernels& kern = cpu_kernels();
   const int64_t mr = kern.mr;
   if (mr > kMaxMr) throw std::logic_error("conv gather: micro-kernel rows exceed kMaxMr");
-  const int64_t P = p.To * p.Ho * p.Wo, frame_positions = p.Ho * p.Wo;
-  const int64_t min_tasks = 4 * int64_t(thread_count());
   // positions per task: up to 8 micro-kernel rows, fewer when that would leave threads idle
-  const auto task_rows = [&](int64_t positions) {
-    return std::max<int64_t>(mr, std::min<int64_t>(mr * kMaxTaskPanels, (positions / min_tasks) / mr * mr));
-  };
-  // rows [m0, m0 + rows) of batch element b from their packed A
-  const auto gemm_rows = [&](int64_t b, int64_t m0, int64_t rows, const float* a_packed) {
+  const int64_t min_tasks = 4 * int64_t(thread_count());
+  const int64_t mc = std::max<int64_t>(mr, std::min<int64_t>(mr * kMaxTaskPanels, (positions / min_tasks) / mr * mr));
+  // from the padded copy every step of K (an f32 value or a channel pair) is one word: kp taps
+  const std::vector<int64_t> taps = padded ? padded_taps(p, l) : std::vector<int64_t>();
+  // the direct gather writes f32 panels; as pairs they are then regathered from that panel
+  // ([K][mr]: tap k at k * mr, row r at r)
+  std::vector<int64_t> panel_taps, panel_rows;
+  if (!padded && l.pairs) {
+    for (int64_t k = 0; k < l.K; k++) panel_taps.push_back(k * mr);
+    for (int64_t r = 0; r < mr; r++) panel_rows.push_back(r);
+  }
+  const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
+  parallel_for((positions + mc - 1) / mc, [&](int64_t task, int) {
+    const int64_t m0 = task * mc, rows = std::min(mc, positions - m0);  // relative to begin
+    const int64_t panels = (rows + mr - 1) / mr;
+    float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);  // f32 values or bf16 pairs (32-bit words)
+    if (padded) {
+      // the task's panels in one call (kernels.h): they share the input rows of every tap
+      int64_t offset[kMaxTaskPanels * kMaxMr];
+      for (int64_t panel = 0; panel < panels; panel++) {
+        const int64_t first = begin + m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+        padded_offsets(p, l, t0, first, count, mr, offset + panel * mr);
+      }
+      kern.conv_gather(padded->data, taps.data(), l.kp, offset, int(mr), int(panels), l.kp * mr, false, a_packed);
+    } else {
+      for (int64_t panel = 0; panel < panels; panel++) {
+        float* dst = a_packed + panel * l.kp * mr;
+        const int64_t first = begin + m0 + panel * mr, count = std::min(mr, rows - panel * mr);
+        if (!l.pairs) {
+          gather_panel_direct<T>(p, xb, first, count, mr, dst);
+          continue;
+        }
+        float* f32_panel = thread_scratch(size_t(l.K * mr), 4);
+        gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
+        kern.conv_gather(f32_panel, panel_taps.data(), l.K, panel_rows.data(), int(mr), 1, l.kp * mr, true, dst);
+      }
+    }
     LinearParams g{};
     g.dtype = p.dtype;
-    g.M = P; g.N = p.Cout; g.K = l.K;
-    g.c = c + (b - b0) * P * ldc; g.ldc = ldc;
+    g.M = positions; g.N = p.Cout; g.K = l.K;
+    g.c = c; g.ldc = ldc;
     g.bias = p.bias;
     g.act = Activation::None;
     if (l.pairs) {
@@ -264,63 +297,20 @@ void conv_positions_gemm(const Conv3dParams& p, const ConvLayout& l, int64_t b0,
     } else {
       kern.gemm_block(g, a_packed, m0, rows, static_cast<const float*>(w_packed), 0, p.Cout);
     }
-  };
-
-  if (l.padded) {
-    // every step of K (an f32 value or a channel pair) is one word of the copy: kp taps
-    const std::vector<int64_t> taps = padded_taps(p, l);
-    for (int64_t b = b0; b < b1; b++) {
-      for (int64_t t0 = 0; t0 < p.To; t0 += l.slab) {
-        const int64_t frames = std::min(l.slab, p.To - t0);
-        const PaddedInput padded = padded_input<T>(p, l, b, t0, frames);
-        const int64_t begin = t0 * frame_positions, positions = frames * frame_positions;
-        const int64_t mc = task_rows(positions);
-        parallel_for((positions + mc - 1) / mc, [&](int64_t task, int) {
-          const int64_t m0 = begin + task * mc, rows = std::min(mc, begin + positions - m0);
-          const int64_t panels = (rows + mr - 1) / mr;
-          float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);  // f32 values or bf16 pairs (32-bit words)
-          // the task's panels in one call (kernels.h): they share the input rows of every tap
-          int64_t offset[kMaxTaskPanels * kMaxMr];
-          for (int64_t panel = 0; panel < panels; panel++) {
-            const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-            padded_offsets(p, l, t0, first, count, mr, offset + panel * mr);
-          }
-          kern.conv_gather(padded.data, taps.data(), l.kp, offset, int(mr), int(panels), l.kp * mr, false, a_packed);
-          gemm_rows(b, m0, rows, a_packed);
-        });
-      }
-    }
-    return;
-  }
-
-  // the direct gather writes f32 panels; as pairs they are then regathered from that panel
-  // ([K][mr]: tap k at k * mr, row r at r)
-  std::vector<int64_t> panel_taps, panel_rows;
-  if (l.pairs) {
-    for (int64_t k = 0; k < l.K; k++) panel_taps.push_back(k * mr);
-    for (int64_t r = 0; r < mr; r++) panel_rows.push_back(r);
-  }
-  const int64_t nb = b1 - b0, mc = task_rows(P * nb);
-  const int64_t tasks_per_b = (P + mc - 1) / mc;
-  parallel_for(nb * tasks_per_b, [&](int64_t task, int) {
-    const int64_t b = b0 + task / tasks_per_b;
-    const int64_t m0 = (task % tasks_per_b) * mc, rows = std::min(mc, P - m0);
-    const int64_t panels = (rows + mr - 1) / mr;
-    float* a_packed = thread_scratch(size_t(panels * mr * l.kp), 0);
-    const T* xb = static_cast<const T*>(p.x) + b * p.Cin * p.T * p.H * p.W;
-    for (int64_t panel = 0; panel < panels; panel++) {
-      float* dst = a_packed + panel * l.kp * mr;
-      const int64_t first = m0 + panel * mr, count = std::min(mr, rows - panel * mr);
-      if (!l.pairs) {
-        gather_panel_direct<T>(p, xb, first, count, mr, dst);
-        continue;
-      }
-      float* f32_panel = thread_scratch(size_t(l.K * mr), 4);
-      gather_panel_direct<T>(p, xb, first, count, mr, f32_panel);
-      kern.conv_gather(f32_panel, panel_taps.data(), l.K, panel_rows.data(), int(mr), 1, l.kp * mr, true, dst);
-    }
-    gemm_rows(b, m0, rows, a_packed);
   });
+}
+
+// Output frames [t0, t0 + frames) of batch element b into c (position-major, row 0 = the first
+// position of frame t0), through a padded copy of the frames they read when the layout has one.
+template <typename T>
+void conv_frames(const Conv3dParams& p, const ConvLayout& l, int64_t b, int64_t t0, int64_t frames, const void* w_packed, T* c, int64_t ldc) {
+  const int64_t frame_positions = p.Ho * p.Wo;
+  if (!l.padded) return conv_rows<T>(p, l, b, t0 * frame_positions, frames * frame_positions, nullptr, 0, w_packed, c, ldc);
+  for (int64_t f0 = 0; f0 < frames; f0 += l.slab) {  // (the copy holds at most l.slab frames' input)
+    const int64_t n = std::min(l.slab, frames - f0);
+    const PaddedInput padded = padded_input<T>(p, l, b, t0 + f0, n);
+    conv_rows<T>(p, l, b, (t0 + f0) * frame_positions, n * frame_positions, &padded, t0 + f0, w_packed, c + f0 * frame_positions * ldc, ldc);
+  }
 }
 
 }  // namespace dit::cpu

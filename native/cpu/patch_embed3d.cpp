@@ -19,7 +19,9 @@ void patch_embed3d_t(const PatchEmbedParams& pe) {
   p.x = pe.x; p.weight = pe.weight; p.bias = pe.bias; p.out = pe.out;
   const ConvLayout layout = conv_layout(p);
   const void* w_packed = pack_conv_weight<T>(p, layout);
-  conv_positions_gemm<T>(p, layout, 0, p.B, w_packed, static_cast<T*>(pe.out), pe.D);
+  // the GEMM's position-major rows are the tokens: straight into the output
+  const int64_t P = p.To * p.Ho * p.Wo;
+  for (int64_t b = 0; b < p.B; b++) conv_frames<T>(p, layout, b, 0, p.To, w_packed, static_cast<T*>(pe.out) + b * P * pe.D, pe.D);
 }
 }  // namespace
 

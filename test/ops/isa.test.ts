@@ -20,13 +20,14 @@ for (const isa of ['avx512', 'avx2', 'sse2']) {
 }
 
 // The CPU conv gathers from a padded copy of the input when taps overlap and directly (with
-// bounds tests) otherwise, and makes the copy a slab of output frames at a time when the whole
-// would pass its bound: the conv tests once more with the direct gather forced, and once with a
-// bound of 1000 words (the causal tests' 5 frames then run in slabs of 2 frames in f32 and of 4
-// in bf16 channel pairs, time padding included; the larger cases gather directly).
+// bounds tests) otherwise, and makes the copy and its result a slab of output frames at a time
+// when the whole would pass its bound: the conv tests once more with the direct gather forced,
+// and once with a bound of 1000 words (the causal tests' 5 frames then run in padded slabs of 2
+// frames in f32 and of 4 in bf16 channel pairs, time padding included; the larger cases gather
+// directly, their results a frame at a time).
 for (const [name, env] of [
   ['the direct gather (no padded input copy)', { DIT_CPU_CONV_GATHER: 'direct' }],
-  ['padded copies of a few frames at a time', { DIT_CPU_CONV_PADDED_WORDS: '1000' }],
+  ['padded copies of a few frames at a time', { DIT_CPU_CONV_SLAB_WORDS: '1000' }],
 ] as const) {
   test(`the conv tests pass with ${name}`, (t) => {
     const root = path.join(__dirname, '..', '..');
